@@ -1,0 +1,92 @@
+//! Command-line interface: argument parsing and the subcommands.
+//!
+//! Subcommands print their results on stdout; logs always go to stderr.
+
+mod demo;
+mod plugin;
+
+use crate::config::Config;
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(name = "ringmaster", version, about = "Run many coding agents at once, with live-reloadable WebAssembly policies")]
+pub struct Cli {
+    /// Configuration file [default: ./ringmaster.yaml when present]
+    #[arg(long, global = true, env = "RINGMASTER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// State directory (compiled-plugin cache, database) [default: .ringmaster]
+    #[arg(long, global = true, env = "RINGMASTER_STATE_DIR")]
+    pub state: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Inspect and validate plugins
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+    /// Load plugins, call every extension point, and hot-swap a scheduler live
+    Demo {
+        /// Directory holding the plugins to show (e.g. target/plugins after `cargo xtask plugins`)
+        #[arg(long)]
+        plugins: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Validate one plugin as the server would load it, and show what it provides
+    Check {
+        /// The plugin file, NAME.wasm (its manifest NAME.yaml is read from beside it)
+        path: PathBuf,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the plugins the configured directories (or DIR) would load, and their status
+    List {
+        /// Look in DIR instead of the configured plugin directories (repeatable)
+        #[arg(long = "dir")]
+        dirs: Vec<PathBuf>,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings and errors).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+/// The configuration in force: `--config`, else `./ringmaster.yaml` when it
+/// exists, else the defaults; `--state` overrides its state directory.
+fn load_config(cli: &Cli) -> anyhow::Result<(Config, PathBuf)> {
+    let cwd = std::env::current_dir().context("cannot determine the current directory")?;
+    let mut config = match &cli.config {
+        Some(path) => Config::load(path)?,
+        None if Path::new("ringmaster.yaml").is_file() => Config::load(&cwd.join("ringmaster.yaml"))?,
+        None => Config::default(),
+    };
+    if let Some(state) = &cli.state {
+        config.state_dir = Some(cwd.join(state));
+    }
+    let state_dir = config.state_dir(&cwd);
+    Ok((config, state_dir))
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let (config, state_dir) = load_config(&cli)?;
+    let cache_dir = Some(state_dir.join("plugin-cache"));
+    match cli.command {
+        Command::Plugin(PluginCommand::Check { path, json }) => plugin::check(config, cache_dir, &path, json),
+        Command::Plugin(PluginCommand::List { dirs, json }) => plugin::list(config, cache_dir, dirs, json),
+        Command::Demo { plugins } => demo::run(config, cache_dir, &plugins),
+    }
+}

@@ -1,0 +1,269 @@
+//! `ringmaster.yaml`: the host's configuration.
+//!
+//! Every key is optional; an empty file (or none at all) gives a working
+//! server with the built-in policies. Relative paths are resolved against the
+//! directory holding the file, so a project's config works from any cwd.
+//! Unknown keys are errors rather than silently ignored, because a typo in a
+//! limit or a grant would otherwise change behaviour without a word.
+//!
+//! ```yaml
+//! state-dir: .ringmaster
+//! plugins:
+//!   dirs: [target/plugins]
+//!   policies:
+//!     scheduler: fair-share
+//!   grants:
+//!     my-plugin: { env: [HOME] }
+//! ```
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct Config {
+    /// Where ringmaster keeps its database and caches (default `.ringmaster`).
+    pub state_dir: Option<PathBuf>,
+    pub plugins: PluginsConfig,
+}
+
+/// The `plugins:` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct PluginsConfig {
+    /// Directories scanned (and watched) for `NAME.wasm` plus optional `NAME.yaml`.
+    pub dirs: Vec<PathBuf>,
+    /// Which loaded plugin provides each policy; unset means the built-in one.
+    pub policies: PolicySelection,
+    pub limits: Limits,
+    /// Capabilities granted to each plugin, by plugin name. A plugin gets what
+    /// its manifest requests *and* this grants; nothing by default.
+    pub grants: BTreeMap<String, Capabilities>,
+    /// Per-plugin config values overriding those in the plugin's manifest.
+    pub config: BTreeMap<String, BTreeMap<String, ConfigValue>>,
+    /// Quiet period after the last change to a plugin file before it is
+    /// reloaded, in milliseconds.
+    pub reload_debounce_ms: u64,
+    pub circuit: CircuitConfig,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        PluginsConfig {
+            dirs: Vec::new(),
+            policies: PolicySelection::default(),
+            limits: Limits::default(),
+            grants: BTreeMap::new(),
+            config: BTreeMap::new(),
+            reload_debounce_ms: 40,
+            circuit: CircuitConfig::default(),
+        }
+    }
+}
+
+/// Plugin names chosen for each policy extension point.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct PolicySelection {
+    pub scheduler: Option<String>,
+    pub timeout_estimator: Option<String>,
+    pub retry_policy: Option<String>,
+}
+
+/// Per-call resource limits: defaults, and the ceilings a plugin's manifest
+/// may raise them to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct Limits {
+    /// Deadline of a scheduler, timeout-estimator or retry-policy call.
+    pub policy_deadline_ms: u64,
+    /// Deadline of a hook-handler or command call.
+    pub hook_deadline_ms: u64,
+    /// The most a manifest may ask for, for either kind of call.
+    pub max_deadline_ms: u64,
+    /// Linear memory a plugin instance may grow to.
+    pub memory_mib: u64,
+    /// The most a manifest may ask for.
+    pub max_memory_mib: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { policy_deadline_ms: 20, hook_deadline_ms: 500, max_deadline_ms: 5_000, memory_mib: 64, max_memory_mib: 512 }
+    }
+}
+
+/// When a failing plugin is set aside, and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct CircuitConfig {
+    /// Consecutive failed calls that open the circuit.
+    pub failures: u32,
+    /// How long the first opening lasts; each reopening doubles it.
+    pub backoff_ms: u64,
+    pub max_backoff_ms: u64,
+}
+
+impl Default for CircuitConfig {
+    fn default() -> Self {
+        CircuitConfig { failures: 3, backoff_ms: 1_000, max_backoff_ms: 60_000 }
+    }
+}
+
+/// WASI capabilities: requested by a manifest, granted by the host's config.
+/// The effective set is what both name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct Capabilities {
+    /// Directories the plugin may read (preopened read-only at the same path).
+    pub filesystem: Vec<PathBuf>,
+    /// Environment variables passed through from the host's environment.
+    pub env: Vec<String>,
+    /// Outbound TCP/UDP and name lookups.
+    pub network: bool,
+    /// Forward what the plugin prints on stdout/stderr to the log. Without
+    /// it, prints are dropped (stderr is still quoted when the plugin traps).
+    pub stdio: bool,
+}
+
+impl Capabilities {
+    /// What is both requested and granted.
+    pub fn intersect(&self, grant: &Capabilities) -> Capabilities {
+        Capabilities {
+            filesystem: self.filesystem.iter().filter(|p| grant.filesystem.contains(p)).cloned().collect(),
+            env: self.env.iter().filter(|v| grant.env.contains(v)).cloned().collect(),
+            network: self.network && grant.network,
+            stdio: self.stdio && grant.stdio,
+        }
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        for path in &mut self.filesystem {
+            *path = base.join(&*path);
+        }
+    }
+}
+
+/// A configuration value handed to a plugin. Plugins see strings; YAML
+/// numbers and booleans are accepted and turned into their text.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum ConfigValue {
+    String(String),
+    Integer(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl fmt::Display for ConfigValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigValue::String(s) => f.write_str(s),
+            ConfigValue::Integer(n) => write!(f, "{n}"),
+            ConfigValue::Float(x) => write!(f, "{x}"),
+            ConfigValue::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+/// A configuration file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// Parses YAML into `T`, turning serde's error into one that names the file,
+/// the line and what was wrong.
+pub fn parse_yaml<T: serde::de::DeserializeOwned + Default>(path: &Path, text: &str) -> Result<T, ConfigError> {
+    if text.trim().is_empty() {
+        return Ok(T::default());
+    }
+    serde_yaml::from_str(text).map_err(|err| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        message: match err.location() {
+            Some(loc) => format!("line {}, column {}: {err}", loc.line(), loc.column()),
+            None => err.to_string(),
+        },
+    })
+}
+
+impl Config {
+    /// Reads and validates `path`, resolving relative paths against its directory.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let mut config: Config = parse_yaml(path, &text)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.resolve_paths(base);
+        Ok(config)
+    }
+
+    /// Makes every relative path absolute against `base`.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        if let Some(dir) = &mut self.state_dir {
+            *dir = base.join(&*dir);
+        }
+        for dir in &mut self.plugins.dirs {
+            *dir = base.join(&*dir);
+        }
+        for grant in self.plugins.grants.values_mut() {
+            grant.resolve_paths(base);
+        }
+    }
+
+    /// The state directory, defaulting to `.ringmaster` under `project`.
+    pub fn state_dir(&self, project: &Path) -> PathBuf {
+        self.state_dir.clone().unwrap_or_else(|| project.join(".ringmaster"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let config: Config = parse_yaml(Path::new("r.yaml"), "  \n").unwrap();
+        assert_eq!(config.plugins.limits, Limits::default());
+        assert_eq!(config.plugins.policies, PolicySelection::default());
+    }
+
+    #[test]
+    fn typo_is_an_error_naming_file_line_and_key() {
+        let err = parse_yaml::<Config>(Path::new("r.yaml"), "plugins:\n  polices:\n    scheduler: x\n").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("r.yaml: line 2"), "{msg}");
+        assert!(msg.contains("unknown field `polices`"), "{msg}");
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_config_dir() {
+        let mut config: Config =
+            parse_yaml(Path::new("r.yaml"), "plugins:\n  dirs: [p]\n  grants:\n    x: { filesystem: [data] }\n").unwrap();
+        config.resolve_paths(Path::new("/proj"));
+        assert_eq!(config.plugins.dirs, vec![PathBuf::from("/proj/p")]);
+        assert_eq!(config.plugins.grants["x"].filesystem, vec![PathBuf::from("/proj/data")]);
+    }
+
+    #[test]
+    fn effective_capabilities_need_request_and_grant() {
+        let request = Capabilities { env: vec!["HOME".into(), "PATH".into()], network: true, ..Default::default() };
+        let grant = Capabilities { env: vec!["HOME".into()], stdio: true, ..Default::default() };
+        let effective = request.intersect(&grant);
+        assert_eq!(effective.env, vec!["HOME".to_string()]);
+        assert!(!effective.network && !effective.stdio);
+    }
+
+    #[test]
+    fn scalar_config_values_become_text() {
+        let values: BTreeMap<String, ConfigValue> = serde_yaml::from_str("a: 3\nb: true\nc: x\nd: 1.5").unwrap();
+        let text: Vec<String> = values.values().map(ToString::to_string).collect();
+        assert_eq!(text, ["3", "true", "x", "1.5"]);
+    }
+}

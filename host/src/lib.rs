@@ -1,0 +1,4 @@
+pub mod config;
+pub mod plugin;
+pub mod policy;
+pub mod cli;

@@ -1,0 +1,131 @@
+//! The plugin contract: host-side bindings generated from `wit/`, and the
+//! rules for which versions of it this host accepts.
+//!
+//! The host binds the `host-view` world, which exports every extension point.
+//! A plugin exports any subset; `LoadedPlugin` looks each extension point up
+//! separately (through the generated `GuestIndices`), so one component may
+//! provide a scheduler, a retry policy and a command set at once.
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "host-view",
+    additional_derives: [PartialEq],
+});
+
+pub use exports::ringmaster::plugin::{commands, hook_handler, retry_policy, scheduler, timeout_estimator};
+pub use self::ringmaster::plugin::host::Level;
+pub use self::ringmaster::plugin::types::JobInfo;
+
+use std::fmt;
+
+/// The WIT package plugins implement.
+pub const PACKAGE: &str = "ringmaster:plugin";
+
+/// The contract version this host implements. A plugin built against any
+/// `0.1.x` loads; other versions are refused with a message naming both.
+pub const VERSION: Version = Version { major: 0, minor: 1, patch: 0 };
+
+/// A `major.minor.patch` version of the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Version {
+    pub major: u64,
+    pub minor: u64,
+    pub patch: u64,
+}
+
+impl Version {
+    pub fn parse(text: &str) -> Option<Version> {
+        let mut parts = text.split('.').map(|p| p.split(['-', '+']).next().unwrap_or(p).parse::<u64>());
+        let version = Version { major: parts.next()?.ok()?, minor: parts.next()?.ok()?, patch: parts.next()?.ok()? };
+        parts.next().is_none().then_some(version)
+    }
+
+    /// Semver compatibility as WIT uses it: same major, and for 0.x the same minor.
+    pub fn is_compatible_with(self, other: Version) -> bool {
+        self.major == other.major && (self.major != 0 || self.minor == other.minor)
+    }
+
+    /// The range of versions this one is compatible with, for error messages.
+    pub fn compatible_range(self) -> String {
+        if self.major == 0 {
+            format!("{0}.{1}.0..{0}.{1}.x", self.major, self.minor)
+        } else {
+            format!("{0}.0.0..{0}.x.x", self.major)
+        }
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+/// The things a plugin can provide: one WIT interface each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExtensionPoint {
+    Scheduler,
+    TimeoutEstimator,
+    RetryPolicy,
+    HookHandler,
+    Commands,
+}
+
+impl ExtensionPoint {
+    pub const ALL: [ExtensionPoint; 5] = [
+        ExtensionPoint::Scheduler,
+        ExtensionPoint::TimeoutEstimator,
+        ExtensionPoint::RetryPolicy,
+        ExtensionPoint::HookHandler,
+        ExtensionPoint::Commands,
+    ];
+
+    /// The WIT interface name, e.g. `timeout-estimator`.
+    pub fn interface(self) -> &'static str {
+        match self {
+            ExtensionPoint::Scheduler => "scheduler",
+            ExtensionPoint::TimeoutEstimator => "timeout-estimator",
+            ExtensionPoint::RetryPolicy => "retry-policy",
+            ExtensionPoint::HookHandler => "hook-handler",
+            ExtensionPoint::Commands => "commands",
+        }
+    }
+
+    pub fn from_interface(name: &str) -> Option<ExtensionPoint> {
+        ExtensionPoint::ALL.into_iter().find(|p| p.interface() == name)
+    }
+
+    /// Policies sit on the scheduling hot path and get the short deadline;
+    /// hooks and commands get the long one.
+    pub fn is_policy(self) -> bool {
+        matches!(self, ExtensionPoint::Scheduler | ExtensionPoint::TimeoutEstimator | ExtensionPoint::RetryPolicy)
+    }
+
+    /// The fully qualified interface name, e.g. `ringmaster:plugin/scheduler@0.1.0`.
+    pub fn qualified(self) -> String {
+        format!("{PACKAGE}/{}@{VERSION}", self.interface())
+    }
+}
+
+impl fmt::Display for ExtensionPoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.interface())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_major_versions_are_compatible_only_within_a_minor() {
+        let v = |s| Version::parse(s).unwrap();
+        assert!(v("0.1.3").is_compatible_with(VERSION));
+        assert!(!v("0.2.0").is_compatible_with(VERSION));
+        assert!(!v("1.1.0").is_compatible_with(VERSION));
+        assert!(v("1.4.0").is_compatible_with(v("1.0.2")));
+        assert_eq!(Version::parse("0.1"), None);
+        assert_eq!(VERSION.compatible_range(), "0.1.0..0.1.x");
+    }
+}

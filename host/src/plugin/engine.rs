@@ -1,0 +1,147 @@
+//! The wasmtime engine every plugin runs in, its epoch clock, and the on-disk
+//! cache of compiled code.
+//!
+//! Deadlines use epoch interruption rather than fuel: a ticker thread bumps
+//! the engine's epoch every [`TICK`], and each call's store is given a
+//! deadline in ticks. That costs one load and compare per loop back-edge in
+//! the plugin, where fuel costs a counter update per basic block.
+//!
+//! Compiling a component takes tens of milliseconds; loading a precompiled
+//! copy takes a fraction of one. The cache is keyed by the component's
+//! SHA-256 and by the engine's compatibility hash (wasmtime version,
+//! compiler settings, CPU features), so a restart or a reload of an
+//! unchanged file skips compilation, and a wasmtime upgrade never loads
+//! stale code.
+
+use sha2::{Digest, Sha256};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+use wasmtime::component::Component;
+use wasmtime::{Config, Engine};
+
+/// Resolution of call deadlines.
+pub const TICK: Duration = Duration::from_millis(2);
+
+/// Creates the engine all plugins share.
+pub fn new_engine() -> wasmtime::Result<Engine> {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    Engine::new(&config)
+}
+
+/// Deadline in epoch ticks for a call allowed to run `ms` milliseconds. The
+/// extra tick covers the partial tick already under way when the call starts.
+pub fn deadline_ticks(ms: u64) -> u64 {
+    ms.div_ceil(TICK.as_millis() as u64) + 1
+}
+
+/// Advances the engine's epoch every [`TICK`] until dropped.
+pub struct EpochTicker {
+    _stop: mpsc::Sender<()>,
+}
+
+impl EpochTicker {
+    pub fn start(engine: &Engine) -> EpochTicker {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let engine = engine.clone();
+        std::thread::Builder::new()
+            .name("plugin-epoch".into())
+            .spawn(move || {
+                // Ends when the sender is dropped.
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(TICK) {
+                    engine.increment_epoch();
+                }
+            })
+            .expect("spawning the epoch thread");
+        EpochTicker { _stop: stop }
+    }
+}
+
+/// Hex SHA-256 of a plugin's bytes: the identity of a build.
+pub fn content_hash(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// How a component was obtained, for logs and benchmarks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheOutcome {
+    /// Loaded from the cache: no compilation.
+    Hit,
+    /// Compiled (and stored, when there is a cache).
+    Compiled,
+}
+
+/// Compiles components, through a cache directory when one is configured.
+#[derive(Clone)]
+pub struct Compiler {
+    engine: Engine,
+    cache_dir: Option<PathBuf>,
+    compat: String,
+}
+
+impl Compiler {
+    pub fn new(engine: Engine, cache_dir: Option<PathBuf>) -> Compiler {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let compat = format!("{:016x}", hasher.finish());
+        Compiler { engine, cache_dir, compat }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Compiles `bytes` (whose SHA-256 is `hash`), or loads the cached result.
+    /// Cache trouble never fails a load: it only costs a compilation.
+    pub fn compile(&self, bytes: &[u8], hash: &str) -> wasmtime::Result<(Component, CacheOutcome)> {
+        let Some(dir) = &self.cache_dir else {
+            return Ok((Component::new(&self.engine, bytes)?, CacheOutcome::Compiled));
+        };
+        let entry = dir.join(format!("{hash}-{}.cwasm", self.compat));
+        if entry.exists() {
+            // SAFETY: the entry was written by `store` below from a component
+            // this engine compiled, into a directory only ringmaster writes;
+            // wasmtime also checks the header and engine compatibility.
+            match unsafe { Component::deserialize_file(&self.engine, &entry) } {
+                Ok(component) => return Ok((component, CacheOutcome::Hit)),
+                Err(err) => {
+                    tracing::warn!(entry = %entry.display(), error = %err, "discarding unusable compiled-code cache entry");
+                    let _ = std::fs::remove_file(&entry);
+                }
+            }
+        }
+        let component = Component::new(&self.engine, bytes)?;
+        if let Err(err) = store(dir, &entry, &component) {
+            tracing::warn!(dir = %dir.display(), error = %err, "cannot write the compiled-code cache");
+        }
+        Ok((component, CacheOutcome::Compiled))
+    }
+}
+
+/// Writes a cache entry atomically, so a concurrent reader never sees half of one.
+fn store(dir: &Path, entry: &Path, component: &Component) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let tmp = entry.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, component.serialize()?)?;
+    std::fs::rename(&tmp, entry)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_round_up_and_cover_the_current_tick() {
+        assert_eq!(deadline_ticks(20), 11);
+        assert_eq!(deadline_ticks(1), 2);
+    }
+
+    #[test]
+    fn content_hash_is_hex_sha256() {
+        assert_eq!(content_hash(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+}

@@ -1,0 +1,381 @@
+//! Turning a `NAME.wasm` file into a [`LoadedPlugin`] ready to call:
+//! read, check the header, compile (through the cache), inspect exports and
+//! imports against the contract and the grants, pre-instantiate, and finally
+//! make one smoke call of every exported extension point. A file that fails
+//! any step is rejected with a [`LoadError`]; nothing half-loaded is returned.
+
+use super::contract::{
+    ExtensionPoint, JobInfo, commands, hook_handler, retry_policy, scheduler, timeout_estimator,
+};
+use super::engine::{CacheOutcome, Compiler, EpochTicker, content_hash, new_engine};
+use super::error::{CallError, LoadError};
+use super::inspect::{Inspection, inspect};
+use super::manifest::Manifest;
+use super::sandbox::{CallLimits, HostState, Identity, Sandbox, linker};
+use crate::config::PluginsConfig;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+use wasmtime::component::{InstancePre, Linker};
+
+/// The manifest path for a plugin file: `NAME.wasm` -> `NAME.yaml`.
+pub fn manifest_path(wasm: &Path) -> PathBuf {
+    wasm.with_extension("yaml")
+}
+
+/// The plugin name for a plugin file: its stem.
+pub fn plugin_name(wasm: &Path) -> String {
+    wasm.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// Loads plugins. One per host: it owns the engine, its epoch ticker, the
+/// compiled-code cache and the linker.
+pub struct Loader {
+    compiler: Compiler,
+    linker: Linker<HostState>,
+    config: PluginsConfig,
+    _ticker: EpochTicker,
+}
+
+impl Loader {
+    pub fn new(config: PluginsConfig, cache_dir: Option<PathBuf>) -> anyhow::Result<Loader> {
+        let engine = new_engine()?;
+        let linker = linker(&engine)?;
+        let ticker = EpochTicker::start(&engine);
+        Ok(Loader { compiler: Compiler::new(engine, cache_dir), linker, config, _ticker: ticker })
+    }
+
+    pub fn config(&self) -> &PluginsConfig {
+        &self.config
+    }
+
+    /// Loads the plugin at `path` (and its manifest beside it).
+    pub fn load(&self, path: &Path) -> Result<LoadedPlugin, LoadError> {
+        let name = plugin_name(path);
+        let manifest_file = manifest_path(path);
+        let manifest = Manifest::load(&manifest_file)
+            .map_err(|err| LoadError::Manifest { path: manifest_file.clone(), message: err.to_string() })?;
+        let bytes = std::fs::read(path).map_err(|err| LoadError::Read { path: path.into(), message: err.to_string() })?;
+        check_header(path, &bytes)?;
+
+        let hash = content_hash(&bytes);
+        let (component, cache) = self
+            .compiler
+            .compile(&bytes, &hash)
+            .map_err(|err| LoadError::Compile { path: path.into(), message: format!("{err:#}") })?;
+
+        let granted = self.config.grants.get(&name).cloned().unwrap_or_default();
+        let capabilities = manifest.capabilities.intersect(&granted);
+        let inspection = inspect(self.compiler.engine(), &component, path, &name, &capabilities)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|err| LoadError::Link { path: path.into(), message: format!("{err:#}") })?;
+
+        let mut config: std::collections::BTreeMap<String, String> =
+            manifest.config.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
+        if let Some(overrides) = self.config.config.get(&name) {
+            config.extend(overrides.iter().map(|(k, v)| (k.clone(), v.to_string())));
+        }
+        let identity = Arc::new(Identity { name, version: manifest.version.clone(), hash });
+        let limits = self.limits_for(&identity, &manifest);
+        let sandbox = Sandbox { identity: identity.clone(), config: Arc::new(config), capabilities, limits };
+
+        let indices = |point: ExtensionPoint| inspection.extension_points.contains(&point);
+        let missing = |point: ExtensionPoint, err: wasmtime::Error| LoadError::Link {
+            path: path.into(),
+            message: format!("its {point} export does not match the contract: {err:#}"),
+        };
+        let plugin = LoadedPlugin {
+            scheduler: indices(ExtensionPoint::Scheduler)
+                .then(|| scheduler::GuestIndices::new(&pre))
+                .transpose()
+                .map_err(|e| missing(ExtensionPoint::Scheduler, e))?,
+            timeout_estimator: indices(ExtensionPoint::TimeoutEstimator)
+                .then(|| timeout_estimator::GuestIndices::new(&pre))
+                .transpose()
+                .map_err(|e| missing(ExtensionPoint::TimeoutEstimator, e))?,
+            retry_policy: indices(ExtensionPoint::RetryPolicy)
+                .then(|| retry_policy::GuestIndices::new(&pre))
+                .transpose()
+                .map_err(|e| missing(ExtensionPoint::RetryPolicy, e))?,
+            hook_handler: indices(ExtensionPoint::HookHandler)
+                .then(|| hook_handler::GuestIndices::new(&pre))
+                .transpose()
+                .map_err(|e| missing(ExtensionPoint::HookHandler, e))?,
+            commands: indices(ExtensionPoint::Commands)
+                .then(|| commands::GuestIndices::new(&pre))
+                .transpose()
+                .map_err(|e| missing(ExtensionPoint::Commands, e))?,
+            identity,
+            path: path.to_path_buf(),
+            manifest,
+            inspection,
+            loaded_at: SystemTime::now(),
+            cache,
+            sandbox,
+            pre,
+        };
+        for point in plugin.extension_points() {
+            plugin.smoke(point).map_err(|error| LoadError::Smoke { path: path.into(), point, error })?;
+        }
+        Ok(plugin)
+    }
+
+    fn limits_for(&self, plugin: &Identity, manifest: &Manifest) -> CallLimits {
+        let host = &self.config.limits;
+        let capped = |what: &str, asked: Option<u64>, default: u64, ceiling: u64| {
+            let value = asked.unwrap_or(default);
+            if value > ceiling {
+                tracing::warn!(%plugin, what, asked = value, ceiling, "manifest limit above the host's ceiling; capped");
+            }
+            value.min(ceiling)
+        };
+        CallLimits {
+            policy_deadline_ms: capped(
+                "policy-deadline-ms",
+                manifest.limits.policy_deadline_ms,
+                host.policy_deadline_ms,
+                host.max_deadline_ms,
+            ),
+            hook_deadline_ms: capped(
+                "hook-deadline-ms",
+                manifest.limits.hook_deadline_ms,
+                host.hook_deadline_ms,
+                host.max_deadline_ms,
+            ),
+            memory_mib: capped("memory-mib", manifest.limits.memory_mib, host.memory_mib, host.max_memory_mib),
+        }
+    }
+}
+
+/// Tells a component from a core module or from something else entirely,
+/// before the compiler gives a less helpful message.
+fn check_header(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
+    const MAGIC: &[u8] = b"\0asm";
+    const CORE_MODULE: [u8; 4] = [1, 0, 0, 0];
+    if !bytes.starts_with(MAGIC) {
+        return Err(LoadError::NotWasm { path: path.into() });
+    }
+    if bytes.get(4..8) == Some(&CORE_MODULE) {
+        return Err(LoadError::CoreModule { path: path.into() });
+    }
+    Ok(())
+}
+
+/// A plugin ready to be called. Immutable: a reload builds a new one, and
+/// calls holding an `Arc` to the old one finish on it.
+pub struct LoadedPlugin {
+    pub identity: Arc<Identity>,
+    pub path: PathBuf,
+    pub manifest: Manifest,
+    pub inspection: Inspection,
+    pub loaded_at: SystemTime,
+    pub cache: CacheOutcome,
+    sandbox: Sandbox,
+    pre: InstancePre<HostState>,
+    scheduler: Option<scheduler::GuestIndices>,
+    timeout_estimator: Option<timeout_estimator::GuestIndices>,
+    retry_policy: Option<retry_policy::GuestIndices>,
+    hook_handler: Option<hook_handler::GuestIndices>,
+    commands: Option<commands::GuestIndices>,
+}
+
+fn not_exported(plugin: &LoadedPlugin, point: ExtensionPoint) -> CallError {
+    CallError::NotExported { plugin: plugin.identity.to_string(), point }
+}
+
+impl LoadedPlugin {
+    pub fn name(&self) -> &str {
+        &self.identity.name
+    }
+
+    pub fn extension_points(&self) -> Vec<ExtensionPoint> {
+        self.inspection.extension_points.clone()
+    }
+
+    pub fn provides(&self, point: ExtensionPoint) -> bool {
+        self.inspection.extension_points.contains(&point)
+    }
+
+    pub fn limits(&self) -> CallLimits {
+        self.sandbox.limits
+    }
+
+    pub fn capabilities(&self) -> &crate::config::Capabilities {
+        &self.sandbox.capabilities
+    }
+
+    /// Ranks for `jobs`, one each.
+    pub fn rank(&self, jobs: &[JobInfo]) -> Result<Vec<i64>, CallError> {
+        let indices = self.scheduler.as_ref().ok_or_else(|| not_exported(self, ExtensionPoint::Scheduler))?;
+        let job_id = (jobs.len() == 1).then(|| jobs[0].id.as_str());
+        let ranks = self.sandbox.run(&self.pre, ExtensionPoint::Scheduler, job_id, |store, instance| {
+            indices.load(&mut *store, instance)?.call_rank(store, jobs)
+        })?;
+        if ranks.len() != jobs.len() {
+            return Err(CallError::Invalid {
+                plugin: self.identity.to_string(),
+                message: format!("rank returned {} ranks for {} jobs", ranks.len(), jobs.len()),
+            });
+        }
+        Ok(ranks)
+    }
+
+    pub fn select(&self, input: &scheduler::ScheduleInput) -> Result<Vec<scheduler::Assignment>, CallError> {
+        let indices = self.scheduler.as_ref().ok_or_else(|| not_exported(self, ExtensionPoint::Scheduler))?;
+        self.sandbox.run(&self.pre, ExtensionPoint::Scheduler, None, |store, instance| {
+            indices.load(&mut *store, instance)?.call_select(store, input)
+        })
+    }
+
+    pub fn estimate(
+        &self,
+        job: &JobInfo,
+        similar: &timeout_estimator::SimilarJobs,
+        requested_ms: Option<u64>,
+        fallback: timeout_estimator::Timeouts,
+    ) -> Result<timeout_estimator::Timeouts, CallError> {
+        let indices =
+            self.timeout_estimator.as_ref().ok_or_else(|| not_exported(self, ExtensionPoint::TimeoutEstimator))?;
+        self.sandbox.run(&self.pre, ExtensionPoint::TimeoutEstimator, Some(&job.id), |store, instance| {
+            indices.load(&mut *store, instance)?.call_estimate(store, job, similar, requested_ms, fallback)
+        })
+    }
+
+    pub fn decide(
+        &self,
+        job: &JobInfo,
+        attempt: u32,
+        max_retries: u32,
+        failure: &retry_policy::Failure,
+    ) -> Result<retry_policy::Decision, CallError> {
+        let indices = self.retry_policy.as_ref().ok_or_else(|| not_exported(self, ExtensionPoint::RetryPolicy))?;
+        self.sandbox.run(&self.pre, ExtensionPoint::RetryPolicy, Some(&job.id), |store, instance| {
+            indices.load(&mut *store, instance)?.call_decide(store, job, attempt, max_retries, failure)
+        })
+    }
+
+    pub fn hook_events(&self) -> Result<Vec<String>, CallError> {
+        let indices = self.hook_handler.as_ref().ok_or_else(|| not_exported(self, ExtensionPoint::HookHandler))?;
+        self.sandbox.run(&self.pre, ExtensionPoint::HookHandler, None, |store, instance| {
+            indices.load(&mut *store, instance)?.call_events(store)
+        })
+    }
+
+    pub fn handle_hook(&self, event: &hook_handler::Event) -> Result<hook_handler::Response, CallError> {
+        let indices = self.hook_handler.as_ref().ok_or_else(|| not_exported(self, ExtensionPoint::HookHandler))?;
+        let job_id = event.job.as_ref().map(|j| j.id.as_str());
+        self.sandbox.run(&self.pre, ExtensionPoint::HookHandler, job_id, |store, instance| {
+            indices.load(&mut *store, instance)?.call_handle(store, event)
+        })
+    }
+
+    pub fn list_commands(&self) -> Result<Vec<commands::CommandInfo>, CallError> {
+        let indices = self.commands.as_ref().ok_or_else(|| not_exported(self, ExtensionPoint::Commands))?;
+        self.sandbox.run(&self.pre, ExtensionPoint::Commands, None, |store, instance| {
+            indices.load(&mut *store, instance)?.call_list_commands(store)
+        })
+    }
+
+    /// Runs command `name`; the inner `Err` is the plugin's own message for the user.
+    pub fn run_command(&self, name: &str, arguments: &str) -> Result<Result<commands::Outcome, String>, CallError> {
+        let indices = self.commands.as_ref().ok_or_else(|| not_exported(self, ExtensionPoint::Commands))?;
+        self.sandbox.run(&self.pre, ExtensionPoint::Commands, None, |store, instance| {
+            indices.load(&mut *store, instance)?.call_run(store, name, arguments)
+        })
+    }
+
+    /// One representative call of `point`, made before a plugin is accepted.
+    fn smoke(&self, point: ExtensionPoint) -> Result<(), CallError> {
+        let job = smoke_job();
+        match point {
+            ExtensionPoint::Scheduler => {
+                self.rank(std::slice::from_ref(&job))?;
+                self.select(&scheduler::ScheduleInput {
+                    candidates: vec![scheduler::Candidate { job, rank: 0, waited_ms: 0 }],
+                    slots: vec![scheduler::Slot {
+                        index: 0,
+                        running: 0,
+                        free: 1,
+                        cooling_until_ms: None,
+                        recent_started: 0,
+                        recent_failed: 0,
+                        recent_rate_limited: 0,
+                    }],
+                    capacity: 1,
+                    roots: Vec::new(),
+                    queued_total: 1,
+                    now_ms: 0,
+                })?;
+            }
+            ExtensionPoint::TimeoutEstimator => {
+                let empty = timeout_estimator::History { count: 0, p50_ms: 0, p95_ms: 0, timeout_rate: 0.0 };
+                let similar = timeout_estimator::SimilarJobs {
+                    by_tag: Vec::new(),
+                    by_agent: empty,
+                    by_model: empty,
+                    by_prompt_size: empty,
+                    overall: empty,
+                };
+                let fallback = timeout_estimator::Timeouts { hard_ms: 600_000, idle_ms: 300_000 };
+                self.estimate(&job, &similar, None, fallback)?;
+            }
+            ExtensionPoint::RetryPolicy => {
+                let failure = retry_policy::Failure {
+                    kind: retry_policy::FailureKind::Crashed,
+                    exit_code: Some(1),
+                    signal: None,
+                    stderr_tail: String::new(),
+                    message: "ringmaster smoke test".into(),
+                    has_session: false,
+                    rate_limit_resets_at_ms: None,
+                };
+                self.decide(&job, 1, 3, &failure)?;
+            }
+            ExtensionPoint::HookHandler => {
+                self.hook_events()?;
+                self.handle_hook(&hook_handler::Event {
+                    name: "Notification".into(),
+                    payload_json: r#"{"hook_event_name":"Notification","message":"ringmaster smoke test"}"#.into(),
+                    job: None,
+                })?;
+            }
+            ExtensionPoint::Commands => {
+                self.list_commands()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A harmless job for smoke calls.
+fn smoke_job() -> JobInfo {
+    JobInfo {
+        id: "00000000-0000-0000-0000-000000000000".into(),
+        prompt_preview: "ringmaster smoke test".into(),
+        prompt_bytes: 21,
+        agent: "claude".into(),
+        model: None,
+        priority: 0,
+        tags: Vec::new(),
+        depth: 0,
+        root_id: "00000000-0000-0000-0000-000000000000".into(),
+        parent_id: None,
+        attempt: 1,
+        submitted_at_ms: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_tells_components_from_modules_and_other_files() {
+        let path = Path::new("p.wasm");
+        assert!(matches!(check_header(path, b"hello"), Err(LoadError::NotWasm { .. })));
+        assert!(matches!(check_header(path, b"\0asm\x01\0\0\0"), Err(LoadError::CoreModule { .. })));
+        assert!(check_header(path, b"\0asm\x0d\0\x01\0").is_ok());
+    }
+}

@@ -1,0 +1,81 @@
+//! `NAME.yaml`, the optional manifest beside `NAME.wasm`.
+//!
+//! ```yaml
+//! description: Honours priority, then shares capacity between job trees.
+//! version: 0.1.0
+//! config:
+//!   max-per-root: 8
+//! limits:
+//!   policy-deadline-ms: 50
+//! capabilities:
+//!   env: [HOME]
+//! ```
+//!
+//! Without a manifest a plugin has no description, no config, the host's
+//! default limits and no capabilities.
+
+use crate::config::{parse_yaml, Capabilities, ConfigError, ConfigValue};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct Manifest {
+    pub description: Option<String>,
+    /// The author's version label; the host also identifies every build by
+    /// its content hash.
+    pub version: Option<String>,
+    /// Values the plugin reads through `host.config-get`.
+    pub config: BTreeMap<String, ConfigValue>,
+    pub limits: ManifestLimits,
+    /// WASI capabilities the plugin asks for; the host's config must grant them.
+    pub capabilities: Capabilities,
+}
+
+/// Limits a plugin asks for instead of the host's defaults. The host caps
+/// them at its configured ceilings.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct ManifestLimits {
+    pub policy_deadline_ms: Option<u64>,
+    pub hook_deadline_ms: Option<u64>,
+    pub memory_mib: Option<u64>,
+}
+
+impl Manifest {
+    /// Reads the manifest at `path`; a missing file is an empty manifest.
+    pub fn load(path: &Path) -> Result<Manifest, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => parse_yaml(path, &text),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Manifest::default()),
+            Err(source) => Err(ConfigError::Read { path: path.to_path_buf(), source }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_manifest_is_empty() {
+        let manifest = Manifest::load(Path::new("/nonexistent/x.yaml")).unwrap();
+        assert!(manifest.config.is_empty() && manifest.description.is_none());
+    }
+
+    #[test]
+    fn full_manifest_parses() {
+        let text = "description: d\nversion: 1.2.0\nconfig: {a: 1}\nlimits: {memory-mib: 8}\ncapabilities: {env: [HOME]}\n";
+        let manifest: Manifest = parse_yaml(Path::new("p.yaml"), text).unwrap();
+        assert_eq!(manifest.limits.memory_mib, Some(8));
+        assert_eq!(manifest.capabilities.env, ["HOME"]);
+        assert_eq!(manifest.config["a"].to_string(), "1");
+    }
+
+    #[test]
+    fn broken_manifest_names_file_and_line() {
+        let err = parse_yaml::<Manifest>(Path::new("p.yaml"), "config:\n  a: [1\n").unwrap_err();
+        assert!(err.to_string().starts_with("p.yaml: line"), "{err}");
+    }
+}

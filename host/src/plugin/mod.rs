@@ -1,0 +1,10 @@
+pub mod contract;
+pub mod engine;
+pub mod error;
+pub mod inspect;
+pub mod loader;
+pub mod manifest;
+pub mod registry;
+pub mod sandbox;
+pub mod stats;
+pub mod watch;

@@ -1,0 +1,333 @@
+//! [`PluginHost`]: the set of loaded plugins, keyed by name, and the one place
+//! calls into them go through.
+//!
+//! Each name has a slot holding its last good build behind an `ArcSwap`.
+//! A call clones the `Arc` and runs on that build even if a reload swaps the
+//! slot meanwhile; new calls see the new build. A failed load leaves the slot
+//! as it was and records the error, so a bad build never replaces a good one.
+
+use super::contract::ExtensionPoint;
+use super::error::{CallError, LoadError};
+use super::loader::{LoadedPlugin, Loader, plugin_name};
+use super::stats::{CallStats, Circuit};
+use crate::config::{Capabilities, PluginsConfig};
+use arc_swap::ArcSwapOption;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock, mpsc};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Something that happened to a plugin, for subscribers (tests, the MCP layer's
+/// list-changed notifications, the demo).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginEvent {
+    /// A build was loaded and is now answering calls.
+    Loaded { name: String, hash: String },
+    /// A build was rejected; the previous one (if any) stays active.
+    Rejected { name: String, error: String },
+    /// The plugin's file is gone; its extension points fall back to the built-ins.
+    Unloaded { name: String },
+    /// Repeated failures set the plugin aside for `backoff`.
+    CircuitOpened { name: String, backoff: Duration },
+}
+
+/// Status of one plugin, as `plugin_list` and `ringmaster plugin list` show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginInfo {
+    pub name: String,
+    pub path: PathBuf,
+    /// `active`, `failed` (no good build) or `circuit-open`.
+    pub status: &'static str,
+    /// Why the last load failed, or why the circuit opened.
+    pub error: Option<String>,
+    pub version: Option<String>,
+    pub hash: Option<String>,
+    pub description: Option<String>,
+    pub extension_points: Vec<ExtensionPoint>,
+    pub imports: Vec<String>,
+    pub capabilities: Option<Capabilities>,
+    pub loaded_at: Option<String>,
+    pub calls: u64,
+    pub failures: u64,
+    pub latency_p50_us: Option<u64>,
+    pub latency_p99_us: Option<u64>,
+}
+
+#[derive(Default)]
+struct SlotState {
+    path: PathBuf,
+    /// The last load error; cleared by a successful load.
+    load_error: Option<String>,
+    /// The last call error, for the circuit's report.
+    call_error: Option<String>,
+    stats: CallStats,
+    circuit: Circuit,
+}
+
+#[derive(Default)]
+struct Slot {
+    current: ArcSwapOption<LoadedPlugin>,
+    state: Mutex<SlotState>,
+}
+
+/// The plugin runtime's front door. Cheap to share (`Arc<PluginHost>`);
+/// every method is safe to call from any thread.
+pub struct PluginHost {
+    loader: Loader,
+    slots: RwLock<BTreeMap<String, Arc<Slot>>>,
+    subscribers: Mutex<Vec<mpsc::Sender<PluginEvent>>>,
+}
+
+impl PluginHost {
+    /// A host with no plugins loaded yet; `cache_dir` holds compiled code.
+    pub fn new(config: PluginsConfig, cache_dir: Option<PathBuf>) -> anyhow::Result<Arc<PluginHost>> {
+        Ok(Arc::new(PluginHost {
+            loader: Loader::new(config, cache_dir)?,
+            slots: RwLock::default(),
+            subscribers: Mutex::default(),
+        }))
+    }
+
+    pub fn config(&self) -> &PluginsConfig {
+        self.loader.config()
+    }
+
+    /// Events from now on.
+    pub fn subscribe(&self) -> mpsc::Receiver<PluginEvent> {
+        let (tx, rx) = mpsc::channel();
+        self.subscribers.lock().unwrap().push(tx);
+        rx
+    }
+
+    fn publish(&self, event: PluginEvent) {
+        self.subscribers.lock().unwrap().retain(|tx| tx.send(event.clone()).is_ok());
+    }
+
+    fn slot(&self, name: &str) -> Arc<Slot> {
+        if let Some(slot) = self.slots.read().unwrap().get(name) {
+            return slot.clone();
+        }
+        self.slots.write().unwrap().entry(name.to_string()).or_default().clone()
+    }
+
+    /// The file that provides plugin `name`: the first configured directory
+    /// holding `name.wasm` wins.
+    pub fn resolve(&self, name: &str) -> Option<PathBuf> {
+        self.config().dirs.iter().map(|dir| dir.join(format!("{name}.wasm"))).find(|path| path.is_file())
+    }
+
+    /// Plugin files in the configured directories, first directory winning a name clash.
+    pub fn discover(&self) -> Vec<PathBuf> {
+        let mut found: BTreeMap<String, PathBuf> = BTreeMap::new();
+        for dir in &self.config().dirs {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                tracing::debug!(dir = %dir.display(), "plugin directory does not exist (yet)");
+                continue;
+            };
+            let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+            paths.sort();
+            for path in paths.into_iter().filter(|p| is_plugin_file(p)) {
+                found.entry(plugin_name(&path)).or_insert(path);
+            }
+        }
+        found.into_values().collect()
+    }
+
+    /// Loads every plugin in the configured directories. Failures are recorded
+    /// per plugin (see [`PluginHost::list`]) and logged; they never stop the others.
+    pub fn load_all(&self) {
+        for path in self.discover() {
+            let _ = self.load(&path);
+        }
+    }
+
+    /// Loads or reloads the plugin at `path`. On failure the previous build
+    /// of the same name stays active.
+    pub fn load(&self, path: &Path) -> Result<(), LoadError> {
+        let name = plugin_name(path);
+        let slot = self.slot(&name);
+        let started = Instant::now();
+        let before = file_version(path);
+        match self.loader.load(path) {
+            Ok(plugin) => {
+                let hash = plugin.identity.hash.clone();
+                tracing::info!(
+                    plugin = %plugin.identity,
+                    provides = ?plugin.extension_points(),
+                    cache = ?plugin.cache,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "plugin loaded"
+                );
+                {
+                    let mut state = slot.state.lock().unwrap();
+                    state.path = path.to_path_buf();
+                    state.load_error = None;
+                    state.call_error = None;
+                    state.circuit = Circuit::default();
+                }
+                slot.current.store(Some(Arc::new(plugin)));
+                self.publish(PluginEvent::Loaded { name, hash });
+                Ok(())
+            }
+            Err(err) if file_version(path) != before => {
+                // Still being written: the watcher sees the next write and tries again.
+                tracing::debug!(%name, error = %err, "plugin file changed while loading; waiting for it to settle");
+                Err(err)
+            }
+            Err(err) => {
+                let keeps = slot.current.load().as_ref().map(|p| p.identity.to_string());
+                match &keeps {
+                    Some(previous) => tracing::error!(%name, error = %err, keeps = %previous, "plugin rejected; keeping the previous build"),
+                    None => tracing::error!(%name, error = %err, "plugin rejected"),
+                }
+                {
+                    let mut state = slot.state.lock().unwrap();
+                    state.path = path.to_path_buf();
+                    state.load_error = Some(err.to_string());
+                }
+                self.publish(PluginEvent::Rejected { name, error: err.to_string() });
+                Err(err)
+            }
+        }
+    }
+
+    /// Forgets plugin `name`; its extension points fall back to the built-ins.
+    pub fn unload(&self, name: &str) {
+        if self.slots.write().unwrap().remove(name).is_some() {
+            tracing::info!(plugin = name, "plugin removed");
+            self.publish(PluginEvent::Unloaded { name: name.to_string() });
+        }
+    }
+
+    /// Brings plugin `name` in line with the disk: load the file that provides
+    /// it, or unload it when there is none. Used by the watcher.
+    pub fn refresh(&self, name: &str) -> Result<(), LoadError> {
+        match self.resolve(name) {
+            Some(path) => self.load(&path),
+            None => {
+                self.unload(name);
+                Ok(())
+            }
+        }
+    }
+
+    /// The active build of plugin `name`, if any.
+    pub fn get(&self, name: &str) -> Option<Arc<LoadedPlugin>> {
+        self.slots.read().unwrap().get(name).and_then(|slot| slot.current.load_full())
+    }
+
+    /// Names of the active plugins that export `point`, sorted.
+    pub fn providers(&self, point: ExtensionPoint) -> Vec<String> {
+        let slots = self.slots.read().unwrap();
+        slots
+            .iter()
+            .filter(|(_, slot)| slot.current.load().as_ref().is_some_and(|p| p.provides(point)))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// Calls plugin `name` through `call`, with accounting and the circuit
+    /// breaker. Errors are logged here once; callers only choose a fallback.
+    pub fn call<R>(
+        &self,
+        name: &str,
+        point: ExtensionPoint,
+        call: impl FnOnce(&LoadedPlugin) -> Result<R, CallError>,
+    ) -> Result<R, CallError> {
+        let slot = self.slots.read().unwrap().get(name).cloned();
+        let Some((slot, plugin)) = slot.and_then(|s| s.current.load_full().map(|p| (s, p))) else {
+            return Err(CallError::NotLoaded { name: name.to_string() });
+        };
+        if !plugin.provides(point) {
+            return Err(CallError::NotExported { plugin: plugin.identity.to_string(), point });
+        }
+        {
+            let state = slot.state.lock().unwrap();
+            if let Some(remaining) = state.circuit.open_for(Instant::now()) {
+                return Err(CallError::CircuitOpen {
+                    plugin: plugin.identity.to_string(),
+                    remaining_ms: remaining.as_millis() as u64,
+                    last_error: state.call_error.clone().unwrap_or_default(),
+                });
+            }
+        }
+        let started = Instant::now();
+        let result = call(&plugin);
+        let elapsed = started.elapsed();
+
+        let opened = {
+            let mut state = slot.state.lock().unwrap();
+            state.stats.record(elapsed, result.is_err());
+            match &result {
+                Ok(_) => {
+                    state.circuit.on_success();
+                    None
+                }
+                Err(err) => {
+                    state.call_error = Some(err.to_string());
+                    state.circuit.on_failure(&self.config().circuit, Instant::now())
+                }
+            }
+        };
+        if let Err(err) = &result {
+            tracing::warn!(%point, error = %err, "plugin call failed; using the built-in behaviour");
+        }
+        if let Some(backoff) = opened {
+            tracing::error!(plugin = %plugin.identity, backoff_ms = backoff.as_millis() as u64, "plugin set aside after repeated failures");
+            self.publish(PluginEvent::CircuitOpened { name: name.to_string(), backoff });
+        }
+        result
+    }
+
+    /// Status of every known plugin, including ones that failed to load.
+    pub fn list(&self) -> Vec<PluginInfo> {
+        let slots = self.slots.read().unwrap();
+        slots.iter().map(|(name, slot)| info(name, slot)).collect()
+    }
+}
+
+fn info(name: &str, slot: &Slot) -> PluginInfo {
+    let plugin = slot.current.load_full();
+    let state = slot.state.lock().unwrap();
+    let circuit_open = state.circuit.open_for(Instant::now()).is_some();
+    let (status, error) = match (&plugin, circuit_open) {
+        (None, _) => ("failed", state.load_error.clone()),
+        (Some(_), true) => ("circuit-open", state.call_error.clone()),
+        // A rejected reload leaves the old build active; say why the new one was refused.
+        (Some(_), false) => ("active", state.load_error.clone()),
+    };
+    PluginInfo {
+        name: name.to_string(),
+        path: state.path.clone(),
+        status,
+        error,
+        version: plugin.as_ref().and_then(|p| p.identity.version.clone()),
+        hash: plugin.as_ref().map(|p| p.identity.hash.clone()),
+        description: plugin.as_ref().and_then(|p| p.manifest.description.clone()),
+        extension_points: plugin.as_ref().map(|p| p.extension_points()).unwrap_or_default(),
+        imports: plugin.as_ref().map(|p| p.inspection.imports.clone()).unwrap_or_default(),
+        capabilities: plugin.as_ref().map(|p| p.capabilities().clone()),
+        loaded_at: plugin.as_ref().map(|p| rfc3339(p.loaded_at)),
+        calls: state.stats.calls,
+        failures: state.stats.failures,
+        latency_p50_us: state.stats.latency_us(0.5),
+        latency_p99_us: state.stats.latency_us(0.99),
+    }
+}
+
+/// Size and modification time: enough to notice a file changing under us.
+fn file_version(path: &Path) -> Option<(u64, SystemTime)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.len(), meta.modified().ok()?))
+}
+
+fn rfc3339(time: SystemTime) -> String {
+    humantime::format_rfc3339_millis(time).to_string()
+}
+
+/// `NAME.wasm` or `NAME.yaml`, ignoring hidden and temporary files.
+pub fn is_plugin_file(path: &Path) -> bool {
+    let hidden = path.file_name().and_then(|n| n.to_str()).is_none_or(|n| n.starts_with('.'));
+    !hidden && path.extension().is_some_and(|ext| ext == "wasm")
+}

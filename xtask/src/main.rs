@@ -1,0 +1,142 @@
+//! Project automation, run as `cargo xtask <task>` (see `.cargo/config.toml`).
+//!
+//! * `plugins` — builds every example plugin and test fixture for
+//!   `wasm32-wasip2` (installing the target when missing) and lays them out as
+//!   ringmaster loads them: `target/plugins/NAME.wasm` (+ `NAME.yaml`) for the
+//!   examples, `target/test-plugins/NAME.wasm` for the fixtures.
+//! * `test` — `plugins`, then the whole test suite.
+//! * `demo` — `plugins`, then `ringmaster demo` on them.
+//! * `bench` — `plugins`, then the benchmarks (release build).
+//!
+//! Plain std, no dependencies: it has to build fast on a fresh machine.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+const TARGET: &str = "wasm32-wasip2";
+const PROFILE: &str = "plugin";
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("plugins") => build_plugins(),
+        Some("test") => build_plugins().and_then(|()| test(&args[1..])),
+        Some("demo") => build_plugins().and_then(|()| demo(&args[1..])),
+        Some("bench") => build_plugins().and_then(|()| bench(&args[1..])),
+        _ => Err("usage: cargo xtask plugins | test [cargo test args] | demo | bench".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(root());
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Result {
+    let status = cmd.status().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("{cmd:?} failed with {status}")) }
+}
+
+fn ensure_wasm_target() -> Result {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map_err(|e| format!("cannot run rustup (needed to add the {TARGET} target): {e}"))?;
+    if String::from_utf8_lossy(&installed.stdout).lines().any(|l| l.trim() == TARGET) {
+        return Ok(());
+    }
+    run(Command::new("rustup").args(["target", "add", TARGET]))
+}
+
+/// A plugin crate: its directory name is the plugin's name.
+struct Crate {
+    name: String,
+    package: String,
+    dir: PathBuf,
+}
+
+fn crates_in(dir: &Path) -> Result<Vec<Crate>> {
+    let mut crates = Vec::new();
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    for entry in entries.filter_map(|e| e.ok()) {
+        let manifest = entry.path().join("Cargo.toml");
+        let Ok(text) = std::fs::read_to_string(&manifest) else { continue };
+        let package = text
+            .lines()
+            .find_map(|l| l.strip_prefix("name = ").map(|v| v.trim_matches('"').to_string()))
+            .ok_or_else(|| format!("{} has no package name", manifest.display()))?;
+        crates.push(Crate { name: entry.file_name().to_string_lossy().into_owned(), package, dir: entry.path() });
+    }
+    crates.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(crates)
+}
+
+/// Copies through a temporary file and a rename, so a watching ringmaster
+/// never sees half a file.
+fn install(from: &Path, to: &Path) -> Result {
+    let tmp = to.with_file_name(format!(".{}.tmp", to.file_name().unwrap().to_string_lossy()));
+    std::fs::copy(from, &tmp).map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), tmp.display()))?;
+    std::fs::rename(&tmp, to).map_err(|e| format!("cannot move {} into place: {e}", to.display()))
+}
+
+fn build_plugins() -> Result {
+    ensure_wasm_target()?;
+    let groups = [(root().join("plugins"), "plugins"), (root().join("tests/fixtures/plugins"), "test-plugins")];
+    let mut all = Vec::new();
+    for (dir, out) in &groups {
+        for krate in crates_in(dir)? {
+            all.push((krate, *out));
+        }
+    }
+    let mut cmd = cargo();
+    cmd.args(["build", "--target", TARGET, "--profile", PROFILE]);
+    for (krate, _) in &all {
+        cmd.args(["-p", &krate.package]);
+    }
+    run(&mut cmd)?;
+
+    let built = target_dir().join(TARGET).join(PROFILE);
+    for (krate, out) in &all {
+        let out = target_dir().join(out);
+        std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+        let wasm = built.join(format!("{}.wasm", krate.package.replace('-', "_")));
+        install(&wasm, &out.join(format!("{}.wasm", krate.name)))?;
+        let manifest = krate.dir.join(format!("{}.yaml", krate.name));
+        if manifest.exists() {
+            install(&manifest, &out.join(format!("{}.yaml", krate.name)))?;
+        }
+    }
+    eprintln!("xtask: {} plugins in {}", all.len(), target_dir().display());
+    Ok(())
+}
+
+fn test(extra: &[String]) -> Result {
+    run(cargo().args(["test", "--workspace", "--exclude", "xtask"]).args(extra))
+}
+
+fn demo(extra: &[String]) -> Result {
+    let plugins = target_dir().join("plugins");
+    run(cargo().args(["run", "--quiet", "-p", "ringmaster", "--", "demo", "--plugins"]).arg(plugins).args(extra))
+}
+
+fn bench(extra: &[String]) -> Result {
+    run(cargo().args(["bench", "-p", "ringmaster"]).args(extra))
+}
