@@ -92,7 +92,13 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { policy_deadline_ms: 20, hook_deadline_ms: 500, max_deadline_ms: 5_000, memory_mib: 64, max_memory_mib: 512 }
+        Limits {
+            policy_deadline_ms: 20,
+            hook_deadline_ms: 500,
+            max_deadline_ms: 5_000,
+            memory_mib: 64,
+            max_memory_mib: 512,
+        }
     }
 }
 
@@ -245,7 +251,8 @@ mod tests {
     #[test]
     fn relative_paths_resolve_against_the_config_dir() {
         let mut config: Config =
-            parse_yaml(Path::new("r.yaml"), "plugins:\n  dirs: [p]\n  grants:\n    x: { filesystem: [data] }\n").unwrap();
+            parse_yaml(Path::new("r.yaml"), "plugins:\n  dirs: [p]\n  grants:\n    x: { filesystem: [data] }\n")
+                .unwrap();
         config.resolve_paths(Path::new("/proj"));
         assert_eq!(config.plugins.dirs, vec![PathBuf::from("/proj/p")]);
         assert_eq!(config.plugins.grants["x"].filesystem, vec![PathBuf::from("/proj/data")]);

@@ -1,4 +1,4 @@
+pub mod cli;
 pub mod config;
 pub mod plugin;
 pub mod policy;
-pub mod cli;

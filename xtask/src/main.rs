@@ -129,7 +129,7 @@ fn build_plugins() -> Result {
 }
 
 fn test(extra: &[String]) -> Result {
-    run(cargo().args(["test", "--workspace", "--exclude", "xtask"]).args(extra))
+    run(cargo().args(["test", "-p", "ringmaster"]).args(extra))
 }
 
 fn demo(extra: &[String]) -> Result {

@@ -8,7 +8,9 @@ use crate::config::{Config, PolicySelection};
 use crate::plugin::contract::{ExtensionPoint, JobInfo, commands::Outcome, hook_handler};
 use crate::plugin::registry::{PluginEvent, PluginHost};
 use crate::plugin::watch::watch;
-use crate::policy::{Candidate, Decision, Failure, FailureKind, History, Policies, RootLoad, ScheduleInput, SimilarJobs, Slot, Source};
+use crate::policy::{
+    Candidate, Decision, Failure, FailureKind, History, Policies, RootLoad, ScheduleInput, SimilarJobs, Slot, Source,
+};
 use anyhow::{Context, bail};
 use std::collections::HashMap;
 use std::path::Path;
@@ -39,7 +41,12 @@ pub fn run(mut config: Config, cache_dir: Option<std::path::PathBuf>, plugins: &
     let host = PluginHost::new(config.plugins, cache_dir)?;
     let started = Instant::now();
     host.load_all();
-    say(&format!("Loaded {} plugins from {} in {} ms:", host.list().len(), plugins.display(), started.elapsed().as_millis()));
+    say(&format!(
+        "Loaded {} plugins from {} in {} ms:",
+        host.list().len(),
+        plugins.display(),
+        started.elapsed().as_millis()
+    ));
     for info in host.list() {
         let points: Vec<&str> = info.extension_points.iter().map(|p| p.interface()).collect();
         say(&format!("  {:<16} {:<8} {}", info.name, info.status, points.join(", ")));
@@ -70,7 +77,10 @@ pub fn run(mut config: Config, cache_dir: Option<std::path::PathBuf>, plugins: &
 
     std::fs::remove_file(live.path().join(format!("{SWAPPED}.wasm")))?;
     wait_for(&events, |e| matches!(e, PluginEvent::Unloaded { name } if name == SWAPPED))?;
-    say(&format!("\nRemoved {SWAPPED}.wasm: scheduling is back to the {}.", source(&policies, ExtensionPoint::Scheduler)));
+    say(&format!(
+        "\nRemoved {SWAPPED}.wasm: scheduling is back to the {}.",
+        source(&policies, ExtensionPoint::Scheduler)
+    ));
 
     other_extension_points(&host, &policies, &queue[0]);
     Ok(ExitCode::SUCCESS)
@@ -176,8 +186,13 @@ fn simulate(policies: &Policies, queue: &[JobInfo]) {
 fn other_extension_points(host: &PluginHost, policies: &Policies, job: &JobInfo) {
     say("\nThe other extension points:");
     let history = History { count: 40, p50_ms: 90_000, p95_ms: 240_000, timeout_rate: 0.05 };
-    let similar =
-        SimilarJobs { by_tag: vec![("demo".into(), history)], by_agent: history, by_model: history, by_prompt_size: history, overall: history };
+    let similar = SimilarJobs {
+        by_tag: vec![("demo".into(), history)],
+        by_agent: history,
+        by_model: history,
+        by_prompt_size: history,
+        overall: history,
+    };
     let timeouts = policies.estimate(job, &similar, None);
     say(&format!(
         "  timeout estimator ({}): p95 of similar jobs 240 s -> hard timeout {} s, idle timeout {} s",
@@ -202,7 +217,10 @@ fn other_extension_points(host: &PluginHost, policies: &Policies, job: &JobInfo)
         ),
         Decision::GiveUp(reason) => format!("give up: {reason}"),
     };
-    say(&format!("  retry policy ({}) after a timeout on attempt 2: {decision}", source(policies, ExtensionPoint::RetryPolicy)));
+    say(&format!(
+        "  retry policy ({}) after a timeout on attempt 2: {decision}",
+        source(policies, ExtensionPoint::RetryPolicy)
+    ));
     for name in host.providers(ExtensionPoint::HookHandler) {
         let event = hook_handler::Event {
             name: "JobSubmit".into(),

@@ -12,7 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "ringmaster", version, about = "Run many coding agents at once, with live-reloadable WebAssembly policies")]
+#[command(
+    name = "ringmaster",
+    version,
+    about = "Run many coding agents at once, with live-reloadable WebAssembly policies"
+)]
 pub struct Cli {
     /// Configuration file [default: ./ringmaster.yaml when present]
     #[arg(long, global = true, env = "RINGMASTER_CONFIG")]
@@ -58,11 +62,17 @@ pub enum PluginCommand {
     },
 }
 
-/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings and errors).
-pub fn init_logging() {
+/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings and errors;
+/// `plugin` subcommands report load results themselves, so not those).
+pub fn init_logging(cli: &Cli) {
+    let default = match cli.command {
+        Command::Plugin(_) => "warn,ringmaster::plugin::registry=off",
+        Command::Demo { .. } => "warn",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
 }
 
 /// The configuration in force: `--config`, else `./ringmaster.yaml` when it

@@ -38,11 +38,15 @@ pub fn list(config: Config, cache_dir: Option<PathBuf>, dirs: Vec<PathBuf>, json
         return Ok(ExitCode::SUCCESS);
     }
     if infos.is_empty() {
-        println!("no plugins in {}", host.config().dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")); // stdout-ok
+        println!(
+            "no plugins in {}",
+            host.config().dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+        ); // stdout-ok
     }
     for info in &infos {
         let points: Vec<&str> = info.extension_points.iter().map(|p| p.interface()).collect();
-        println!( // stdout-ok: CLI output
+        println!(
+            // stdout-ok: CLI output
             "{:<20} {:<12} {:<40} {}",
             info.name,
             info.status,
@@ -59,7 +63,10 @@ fn print_details(host: &PluginHost, info: &PluginInfo) {
     let mut lines = vec![
         format!("{}: loadable", plugin.identity),
         format!("  file:         {}", info.path.display()),
-        format!("  provides:     {}", info.extension_points.iter().map(|p| p.qualified()).collect::<Vec<_>>().join(", ")),
+        format!(
+            "  provides:     {}",
+            info.extension_points.iter().map(|p| p.qualified()).collect::<Vec<_>>().join(", ")
+        ),
         format!("  imports:      {}", info.imports.join(", ")),
         format!(
             "  limits:       policy calls {} ms, hook and command calls {} ms, memory {} MiB",

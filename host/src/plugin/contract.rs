@@ -12,9 +12,9 @@ wasmtime::component::bindgen!({
     additional_derives: [PartialEq],
 });
 
-pub use exports::ringmaster::plugin::{commands, hook_handler, retry_policy, scheduler, timeout_estimator};
 pub use self::ringmaster::plugin::host::Level;
 pub use self::ringmaster::plugin::types::JobInfo;
+pub use exports::ringmaster::plugin::{commands, hook_handler, retry_policy, scheduler, timeout_estimator};
 
 use std::fmt;
 

@@ -9,7 +9,9 @@ use std::path::PathBuf;
 pub enum LoadError {
     #[error("cannot read {path}: {message}")]
     Read { path: PathBuf, message: String },
-    #[error("{path} is not a WebAssembly file (it does not start with \\0asm); plugins are components built for wasm32-wasip2")]
+    #[error(
+        "{path} is not a WebAssembly file (it does not start with \\0asm); plugins are components built for wasm32-wasip2"
+    )]
     NotWasm { path: PathBuf },
     #[error(
         "{path} is a core WebAssembly module, not a component; build it with `cargo build --target wasm32-wasip2` \
@@ -34,7 +36,9 @@ pub enum LoadError {
     UnknownExport { path: PathBuf, export: String, expected: String },
     #[error("{path} imports {import}, which needs the `{capability}` capability: {how}")]
     UngrantedImport { path: PathBuf, import: String, capability: &'static str, how: String },
-    #[error("{path} imports {import}, which ringmaster does not provide; plugins may import ringmaster:plugin/host and WASI 0.2")]
+    #[error(
+        "{path} imports {import}, which ringmaster does not provide; plugins may import ringmaster:plugin/host and WASI 0.2"
+    )]
     UnknownImport { path: PathBuf, import: String },
     #[error("{path}: {message}")]
     Link { path: PathBuf, message: String },
@@ -56,7 +60,9 @@ pub enum CallError {
     Invalid { plugin: String, message: String },
     #[error("{plugin} does not export {point}")]
     NotExported { plugin: String, point: ExtensionPoint },
-    #[error("{plugin} is set aside after repeated failures (circuit open for another {remaining_ms} ms); last error: {last_error}")]
+    #[error(
+        "{plugin} is set aside after repeated failures (circuit open for another {remaining_ms} ms); last error: {last_error}"
+    )]
     CircuitOpen { plugin: String, remaining_ms: u64, last_error: String },
     #[error("no plugin named {name} is loaded")]
     NotLoaded { name: String },

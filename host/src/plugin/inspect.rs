@@ -100,11 +100,12 @@ pub fn inspect(
         match parse_name(name) {
             Some(parsed) if parsed.package == PACKAGE => {
                 check_version(path, &parsed)?;
-                let point = ExtensionPoint::from_interface(parsed.interface).ok_or_else(|| LoadError::UnknownExport {
-                    path: path.to_path_buf(),
-                    export: name.to_string(),
-                    expected: expected_exports(),
-                })?;
+                let point =
+                    ExtensionPoint::from_interface(parsed.interface).ok_or_else(|| LoadError::UnknownExport {
+                        path: path.to_path_buf(),
+                        export: name.to_string(),
+                        expected: expected_exports(),
+                    })?;
                 extension_points.push(point);
             }
             _ => foreign_exports.push(name.to_string()),

@@ -4,9 +4,7 @@
 //! make one smoke call of every exported extension point. A file that fails
 //! any step is rejected with a [`LoadError`]; nothing half-loaded is returned.
 
-use super::contract::{
-    ExtensionPoint, JobInfo, commands, hook_handler, retry_policy, scheduler, timeout_estimator,
-};
+use super::contract::{ExtensionPoint, JobInfo, commands, hook_handler, retry_policy, scheduler, timeout_estimator};
 use super::engine::{CacheOutcome, Compiler, EpochTicker, content_hash, new_engine};
 use super::error::{CallError, LoadError};
 use super::inspect::{Inspection, inspect};
@@ -55,7 +53,8 @@ impl Loader {
         let manifest_file = manifest_path(path);
         let manifest = Manifest::load(&manifest_file)
             .map_err(|err| LoadError::Manifest { path: manifest_file.clone(), message: err.to_string() })?;
-        let bytes = std::fs::read(path).map_err(|err| LoadError::Read { path: path.into(), message: err.to_string() })?;
+        let bytes =
+            std::fs::read(path).map_err(|err| LoadError::Read { path: path.into(), message: err.to_string() })?;
         check_header(path, &bytes)?;
 
         let hash = content_hash(&bytes);
@@ -204,6 +203,13 @@ impl LoadedPlugin {
 
     pub fn capabilities(&self) -> &crate::config::Capabilities {
         &self.sandbox.capabilities
+    }
+
+    /// Creates a fresh instance and drops it: what every call costs before
+    /// the plugin's own code runs.
+    pub fn instantiate_only(&self) -> Result<(), CallError> {
+        let point = self.inspection.extension_points[0];
+        self.sandbox.run(&self.pre, point, None, |_, _| Ok(()))
     }
 
     /// Ranks for `jobs`, one each.

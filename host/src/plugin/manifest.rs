@@ -14,7 +14,7 @@
 //! Without a manifest a plugin has no description, no config, the host's
 //! default limits and no capabilities.
 
-use crate::config::{parse_yaml, Capabilities, ConfigError, ConfigValue};
+use crate::config::{Capabilities, ConfigError, ConfigValue, parse_yaml};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -66,7 +66,8 @@ mod tests {
 
     #[test]
     fn full_manifest_parses() {
-        let text = "description: d\nversion: 1.2.0\nconfig: {a: 1}\nlimits: {memory-mib: 8}\ncapabilities: {env: [HOME]}\n";
+        let text =
+            "description: d\nversion: 1.2.0\nconfig: {a: 1}\nlimits: {memory-mib: 8}\ncapabilities: {env: [HOME]}\n";
         let manifest: Manifest = parse_yaml(Path::new("p.yaml"), text).unwrap();
         assert_eq!(manifest.limits.memory_mib, Some(8));
         assert_eq!(manifest.capabilities.env, ["HOME"]);

@@ -178,7 +178,9 @@ impl PluginHost {
             Err(err) => {
                 let keeps = slot.current.load().as_ref().map(|p| p.identity.to_string());
                 match &keeps {
-                    Some(previous) => tracing::error!(%name, error = %err, keeps = %previous, "plugin rejected; keeping the previous build"),
+                    Some(previous) => {
+                        tracing::error!(%name, error = %err, keeps = %previous, "plugin rejected; keeping the previous build")
+                    }
                     None => tracing::error!(%name, error = %err, "plugin rejected"),
                 }
                 {

@@ -116,6 +116,17 @@ fn emit(level: Level, plugin: &Identity, job_id: Option<&str>, message: &str, fi
     }
 }
 
+/// Whether anyone listens at `level`, so disabled lines cost no formatting.
+fn log_enabled(level: Level) -> bool {
+    match level {
+        Level::Trace => tracing::enabled!(target: "ringmaster::plugin", tracing::Level::TRACE),
+        Level::Debug => tracing::enabled!(target: "ringmaster::plugin", tracing::Level::DEBUG),
+        Level::Info => tracing::enabled!(target: "ringmaster::plugin", tracing::Level::INFO),
+        Level::Warn => tracing::enabled!(target: "ringmaster::plugin", tracing::Level::WARN),
+        Level::Error => tracing::enabled!(target: "ringmaster::plugin", tracing::Level::ERROR),
+    }
+}
+
 fn truncate(text: &str, max: usize) -> &str {
     if text.len() <= max {
         return text;
@@ -134,6 +145,9 @@ impl host::Host for HostState {
     fn log(&mut self, level: Level, message: String, fields: Vec<(String, String)>) {
         self.log_lines += 1;
         if self.log_lines > MAX_LOG_LINES {
+            return;
+        }
+        if !log_enabled(level) {
             return;
         }
         let fields: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -226,7 +240,13 @@ impl Sandbox {
         let state = store.data();
         if state.log_lines > MAX_LOG_LINES {
             let dropped = (state.log_lines - MAX_LOG_LINES).to_string();
-            emit(Level::Warn, &self.identity, job_id, "further log lines of this call were dropped", &format!("dropped={dropped}"));
+            emit(
+                Level::Warn,
+                &self.identity,
+                job_id,
+                "further log lines of this call were dropped",
+                &format!("dropped={dropped}"),
+            );
         }
         if self.capabilities.stdio {
             for (stream, pipe) in [("stdout", stdout.as_ref()), ("stderr", Some(&stderr))] {

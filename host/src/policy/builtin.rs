@@ -19,15 +19,12 @@ pub fn rank(jobs: &[JobInfo]) -> Vec<i64> {
 
 /// Best-ranked first, each on the slot with the most room.
 pub fn select(input: &ScheduleInput) -> Vec<Assignment> {
-    let mut free: Vec<(u32, u32)> = input
-        .slots
-        .iter()
-        .filter(|s| s.cooling_until_ms.is_none())
-        .map(|s| (s.index, s.free))
-        .collect();
+    let mut free: Vec<(u32, u32)> =
+        input.slots.iter().filter(|s| s.cooling_until_ms.is_none()).map(|s| (s.index, s.free)).collect();
     let mut chosen = Vec::new();
     for candidate in input.candidates.iter().take(input.capacity as usize) {
-        let Some(slot) = free.iter_mut().filter(|(_, n)| *n > 0).max_by_key(|(index, n)| (*n, std::cmp::Reverse(*index)))
+        let Some(slot) =
+            free.iter_mut().filter(|(_, n)| *n > 0).max_by_key(|(index, n)| (*n, std::cmp::Reverse(*index)))
         else {
             break;
         };
@@ -58,7 +55,8 @@ pub fn decide(job: &JobInfo, attempt: u32, failure: &Failure) -> Decision {
     let ceiling_ms = (2_000u64 << (attempt.saturating_sub(1)).min(20)).min(300_000);
     let mut delay_ms = rand::rng().random_range(ceiling_ms / 2..=ceiling_ms);
     if let (FailureKind::RateLimited, Some(resets_at)) = (failure.kind, failure.rate_limit_resets_at_ms) {
-        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let now_ms =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         delay_ms = delay_ms.max(resets_at.saturating_sub(now_ms));
     }
     tracing::debug!(job = %job.id, attempt, delay_ms, "built-in retry policy: retrying");
@@ -98,7 +96,15 @@ pub(crate) mod tests {
     }
 
     pub fn slot(index: u32, free: u32) -> Slot {
-        Slot { index, running: 0, free, cooling_until_ms: None, recent_started: 0, recent_failed: 0, recent_rate_limited: 0 }
+        Slot {
+            index,
+            running: 0,
+            free,
+            cooling_until_ms: None,
+            recent_started: 0,
+            recent_failed: 0,
+            recent_rate_limited: 0,
+        }
     }
 
     pub fn failure(kind: FailureKind, has_session: bool) -> Failure {

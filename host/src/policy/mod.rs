@@ -116,7 +116,8 @@ impl Policies {
 /// a slot or exceed the capacity. Logged, since it means a buggy scheduler.
 fn enforce_limits(input: &ScheduleInput, chosen: Vec<Assignment>) -> Vec<Assignment> {
     let candidates: HashSet<&str> = input.candidates.iter().map(|c| c.job.id.as_str()).collect();
-    let mut free: Vec<u32> = input.slots.iter().map(|s| if s.cooling_until_ms.is_some() { 0 } else { s.free }).collect();
+    let mut free: Vec<u32> =
+        input.slots.iter().map(|s| if s.cooling_until_ms.is_some() { 0 } else { s.free }).collect();
     let index_of = |slot: u32| input.slots.iter().position(|s| s.index == slot);
     let mut started = HashSet::new();
     let mut kept = Vec::new();
@@ -154,7 +155,15 @@ mod tests {
         let assign = |id: &str, slot| Assignment { job_id: id.into(), slot };
         let kept = enforce_limits(
             &input,
-            vec![assign("zzz", 1), assign("a", 0), assign("b", 0), assign("a", 1), assign("b", 9), assign("b", 1), assign("c", 1)],
+            vec![
+                assign("zzz", 1),
+                assign("a", 0),
+                assign("b", 0),
+                assign("a", 1),
+                assign("b", 9),
+                assign("b", 1),
+                assign("c", 1),
+            ],
         );
         // unknown job, full slot 0, duplicate a, unknown slot 9, and c over capacity are dropped
         assert_eq!(kept, vec![assign("a", 0), assign("b", 1)]);

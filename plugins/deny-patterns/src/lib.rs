@@ -25,14 +25,15 @@ impl Guest for DenyPatterns {
     fn handle(event: Event) -> Response {
         let payload = event.payload_json.to_lowercase();
         let patterns = host::config_get("patterns").unwrap_or_default();
-        let hit = patterns
-            .lines()
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .find(|p| payload.contains(&p.to_lowercase()));
+        let hit =
+            patterns.lines().map(str::trim).filter(|p| !p.is_empty()).find(|p| payload.contains(&p.to_lowercase()));
         match hit {
             Some(pattern) => {
-                host::log(host::Level::Info, "denied", &[("event".into(), event.name.clone()), ("pattern".into(), pattern.into())]);
+                host::log(
+                    host::Level::Info,
+                    "denied",
+                    &[("event".into(), event.name.clone()), ("pattern".into(), pattern.into())],
+                );
                 Response {
                     permission: Permission::Deny,
                     reason: Some(format!("input matches the denied pattern {pattern:?}")),
@@ -40,7 +41,12 @@ impl Guest for DenyPatterns {
                     additional_context: None,
                 }
             }
-            None => Response { permission: Permission::None, reason: None, updated_input_json: None, additional_context: None },
+            None => Response {
+                permission: Permission::None,
+                reason: None,
+                updated_input_json: None,
+                additional_context: None,
+            },
         }
     }
 }

@@ -23,8 +23,7 @@ impl Guest for FairShare {
 
     fn select(input: ScheduleInput) -> Vec<Assignment> {
         let max_per_root = host::config_get("max-per-root").and_then(|v| v.parse::<u32>().ok());
-        let mut running: HashMap<&str, u32> =
-            input.roots.iter().map(|r| (r.root_id.as_str(), r.running)).collect();
+        let mut running: HashMap<&str, u32> = input.roots.iter().map(|r| (r.root_id.as_str(), r.running)).collect();
         let mut free: Vec<(u32, u32)> = input
             .slots
             .iter()
@@ -52,8 +51,11 @@ impl Guest for FairShare {
             if max_per_root.is_some_and(|cap| *load >= cap) {
                 continue;
             }
-            // The slot with the most room spreads load over the accounts.
-            let Some(slot) = free.iter_mut().filter(|(_, n)| *n > 0).max_by_key(|(_, n)| *n) else {
+            // The slot with the most room (the lowest index on a tie) spreads
+            // load over the accounts.
+            let Some(slot) =
+                free.iter_mut().filter(|(_, n)| *n > 0).max_by_key(|(index, n)| (*n, std::cmp::Reverse(*index)))
+            else {
                 break;
             };
             slot.1 -= 1;

@@ -32,11 +32,12 @@ impl Guest for P95Timeout {
             // The submitter knows best.
             Some(ms) => ms,
             None => {
-                let groups = similar
-                    .by_tag
-                    .iter()
-                    .map(|(_, h)| h)
-                    .chain([&similar.by_model, &similar.by_agent, &similar.by_prompt_size, &similar.overall]);
+                let groups = similar.by_tag.iter().map(|(_, h)| h).chain([
+                    &similar.by_model,
+                    &similar.by_agent,
+                    &similar.by_prompt_size,
+                    &similar.overall,
+                ]);
                 match groups.into_iter().find(|h: &&History| h.count >= min_samples) {
                     Some(h) => ((h.p95_ms as f64 * factor) as u64).clamp(floor_ms, ceiling_ms.max(floor_ms)),
                     None => return fallback,

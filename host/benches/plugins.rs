@@ -1,0 +1,233 @@
+//! Plugin runtime benchmark: compile, cached load, instantiate, per-call
+//! latency of every extension point (against the built-in policy and a
+//! process spawn as baselines), and hot-reload latency.
+//!
+//! Run with `cargo xtask bench` (builds the plugins first). Prints medians and
+//! tails; numbers vary with the machine, ratios much less.
+
+use ringmaster::config::PluginsConfig;
+use ringmaster::plugin::contract::{ExtensionPoint, JobInfo, hook_handler};
+use ringmaster::plugin::engine::{Compiler, content_hash, new_engine};
+use ringmaster::plugin::registry::{PluginEvent, PluginHost};
+use ringmaster::plugin::watch::watch;
+use ringmaster::policy::{
+    Candidate, Failure, FailureKind, History, ScheduleInput, SimilarJobs, Slot, Timeouts, builtin,
+};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+fn plugins_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugins")
+}
+
+fn built(name: &str) -> PathBuf {
+    let path = plugins_dir().join(format!("{name}.wasm"));
+    assert!(path.is_file(), "{} missing: run `cargo xtask bench`", path.display());
+    path
+}
+
+/// Median, p95 and p99 of `samples`.
+fn summary(mut samples: Vec<Duration>) -> (Duration, Duration, Duration) {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.95), at(0.99))
+}
+
+fn measure(iterations: usize, mut f: impl FnMut()) -> (Duration, Duration, Duration) {
+    for _ in 0..iterations / 10 {
+        f(); // warm-up
+    }
+    summary(
+        (0..iterations)
+            .map(|_| {
+                let start = Instant::now();
+                f();
+                start.elapsed()
+            })
+            .collect(),
+    )
+}
+
+/// Keeps the optimiser from dropping the measured work.
+fn keep<T>(value: T) {
+    std::hint::black_box(value);
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.2} us", d.as_secs_f64() * 1e6)
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+fn row(what: &str, (p50, _, p99): (Duration, Duration, Duration), baseline: Option<Duration>) {
+    let ratio =
+        baseline.map(|b| format!("  ({:.1}x baseline)", p50.as_secs_f64() / b.as_secs_f64())).unwrap_or_default();
+    println!("  {what:<44} p50 {:>12}  p99 {:>12}{ratio}", us(p50), us(p99));
+}
+
+fn job(i: usize) -> JobInfo {
+    JobInfo {
+        id: format!("00000000-0000-0000-0000-{i:012}"),
+        prompt_preview: "Refactor the parser and add tests for the error paths".into(),
+        prompt_bytes: 4_000,
+        agent: "claude".into(),
+        model: Some("sonnet".into()),
+        priority: (i % 3) as i32,
+        tags: vec!["refactor".into(), "parser".into()],
+        depth: 1,
+        root_id: format!("root-{}", i % 5),
+        parent_id: Some(format!("root-{}", i % 5)),
+        attempt: 1,
+        submitted_at_ms: i as u64,
+    }
+}
+
+fn main() {
+    println!(
+        "ringmaster plugin runtime benchmark ({} build)",
+        if cfg!(debug_assertions) { "debug" } else { "release" }
+    );
+
+    // -- compile and load --------------------------------------------------
+    let bytes = std::fs::read(built("fair-share")).unwrap();
+    let hash = content_hash(&bytes);
+    let engine = new_engine().unwrap();
+    let uncached = Compiler::new(engine.clone(), None);
+    let compile = measure(20, || keep(uncached.compile(&bytes, &hash).unwrap()));
+    let cache = tempfile::tempdir().unwrap();
+    let cached = Compiler::new(engine, Some(cache.path().into()));
+    cached.compile(&bytes, &hash).unwrap();
+    let load = measure(200, || keep(cached.compile(&bytes, &hash).unwrap()));
+    println!("\nfair-share.wasm ({} KiB)", bytes.len() / 1024);
+    println!("  compile (Cranelift)                          p50 {:>12}", ms(compile.0));
+    println!(
+        "  load from the compiled-code cache            p50 {:>12}  ({:.0}x faster)",
+        ms(load.0),
+        compile.0.as_secs_f64() / load.0.as_secs_f64()
+    );
+
+    let host =
+        PluginHost::new(PluginsConfig { dirs: vec![plugins_dir()], ..Default::default() }, Some(cache.path().into()))
+            .unwrap();
+    let full = measure(20, || host.load(&built("fair-share")).unwrap());
+    println!("  full load, cached (validate + smoke calls)   p50 {:>12}", ms(full.0));
+    host.load_all();
+
+    // -- per call ----------------------------------------------------------
+    let spawn = measure(200, || {
+        std::process::Command::new("/bin/true").status().unwrap();
+    });
+    println!("\nper call (a fresh instance each time)");
+    row("baseline: spawn and wait for /bin/true", spawn, None);
+    let sched = host.get("fair-share").unwrap();
+    row("instantiate only", measure(2000, || sched.instantiate_only().unwrap()), Some(spawn.0));
+
+    let one = [job(0)];
+    let native_rank = measure(2000, || keep(builtin::rank(&one)));
+    row("baseline: built-in rank, 1 job", native_rank, None);
+    row("scheduler.rank, 1 job", measure(2000, || keep(sched.rank(&one).unwrap())), Some(spawn.0));
+    let hundred: Vec<JobInfo> = (0..100).map(job).collect();
+    row("scheduler.rank, 100 jobs", measure(1000, || keep(sched.rank(&hundred).unwrap())), Some(spawn.0));
+    let input = ScheduleInput {
+        candidates: (0..64).map(|i| Candidate { job: job(i), rank: 0, waited_ms: 64 - i as u64 }).collect(),
+        slots: (0..4)
+            .map(|index| Slot {
+                index,
+                running: 1,
+                free: 2,
+                cooling_until_ms: None,
+                recent_started: 9,
+                recent_failed: 1,
+                recent_rate_limited: 0,
+            })
+            .collect(),
+        capacity: 8,
+        roots: Vec::new(),
+        queued_total: 100_000,
+        now_ms: 0,
+    };
+    row("baseline: built-in select, window of 64", measure(2000, || keep(builtin::select(&input))), None);
+    row("scheduler.select, window of 64", measure(2000, || keep(sched.select(&input).unwrap())), Some(spawn.0));
+
+    let estimator = host.get("p95-timeout").unwrap();
+    let h = History { count: 40, p50_ms: 60_000, p95_ms: 200_000, timeout_rate: 0.01 };
+    let similar =
+        SimilarJobs { by_tag: vec![("refactor".into(), h)], by_agent: h, by_model: h, by_prompt_size: h, overall: h };
+    let fallback = Timeouts { hard_ms: 3_600_000, idle_ms: 600_000 };
+    row(
+        "timeout-estimator.estimate",
+        measure(2000, || keep(estimator.estimate(&one[0], &similar, None, fallback).unwrap())),
+        Some(spawn.0),
+    );
+
+    let retry = host.get("backoff-retry").unwrap();
+    let failure = Failure {
+        kind: FailureKind::Timeout,
+        exit_code: None,
+        signal: Some(15),
+        stderr_tail: "x".repeat(2048),
+        message: "ran past its timeout".into(),
+        has_session: true,
+        rate_limit_resets_at_ms: None,
+    };
+    row("retry-policy.decide", measure(2000, || keep(retry.decide(&one[0], 1, 3, &failure).unwrap())), Some(spawn.0));
+
+    let hooks = host.get("deny-patterns").unwrap();
+    let event = hook_handler::Event {
+        name: "JobSubmit".into(),
+        payload_json: format!(r#"{{"hook_event_name":"JobSubmit","prompt":"{}"}}"#, "refactor the parser ".repeat(50)),
+        job: Some(one[0].clone()),
+    };
+    row(
+        "hook-handler.handle, 1 KiB payload",
+        measure(2000, || keep(hooks.handle_hook(&event).unwrap())),
+        Some(spawn.0),
+    );
+    let commands = host.get("team-commands").unwrap();
+    row(
+        "commands.run",
+        measure(2000, || keep(commands.run_command("review", "main error handling").unwrap())),
+        Some(spawn.0),
+    );
+
+    // -- hot reload --------------------------------------------------------
+    println!("\nhot reload: rename of a new build into the watched directory -> new build answering");
+    let dir = tempfile::tempdir().unwrap();
+    let config = PluginsConfig { dirs: vec![dir.path().into()], ..Default::default() };
+    let debounce = config.reload_debounce_ms;
+    let host = PluginHost::new(config, Some(cache.path().into())).unwrap();
+    let events = host.subscribe();
+    let _watcher = watch(host.clone()).unwrap();
+    let mut samples = Vec::new();
+    for round in 0..30u32 {
+        // A custom section makes every round a new build: a cache miss and a real compile.
+        let mut build = bytes.clone();
+        let name = b"bench-round";
+        let payload = round.to_le_bytes();
+        build.push(0);
+        build.push((1 + name.len() + payload.len()) as u8);
+        build.push(name.len() as u8);
+        build.extend_from_slice(name);
+        build.extend_from_slice(&payload);
+        let expected = content_hash(&build);
+        let tmp = dir.path().join(".sched.tmp");
+        std::fs::write(&tmp, &build).unwrap();
+        let written = Instant::now();
+        std::fs::rename(&tmp, dir.path().join("sched.wasm")).unwrap();
+        loop {
+            if host.get("sched").is_some_and(|p| p.identity.hash == expected) {
+                break;
+            }
+            match events.recv_timeout(Duration::from_secs(30)).expect("reload within 30 s") {
+                PluginEvent::Rejected { error, .. } => panic!("rejected: {error}"),
+                _ => continue,
+            }
+        }
+        host.call("sched", ExtensionPoint::Scheduler, |p| p.rank(&one)).unwrap();
+        samples.push(written.elapsed());
+    }
+    let (p50, p95, _) = summary(samples);
+    println!("  reload latency (debounce {debounce} ms included)   p50 {:>12}  p95 {:>12}", ms(p50), ms(p95));
+}

@@ -1,0 +1,181 @@
+//! The plugin author's CLI: `ringmaster plugin check | list`, and the demo.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use support::*;
+
+/// Deadlines are wall-clock time: on a busy test machine a healthy call can
+/// be descheduled past the 20 ms default. Tests of the deadline itself set it
+/// in the plugin's manifest.
+const CONFIG: &str = "plugins:\n  limits: { policy-deadline-ms: 2000, hook-deadline-ms: 2000 }\n";
+
+/// Runs `ringmaster ARGS` in a scratch directory with its own state dir and config.
+fn ringmaster(args: &[&str]) -> Output {
+    let scratch = tempfile::tempdir().unwrap();
+    std::fs::write(scratch.path().join("ringmaster.yaml"), CONFIG).unwrap();
+    ringmaster_in(scratch.path(), args, &[])
+}
+
+fn ringmaster_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ringmaster"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RINGMASTER_CONFIG")
+        .env_remove("RUST_LOG")
+        .env("RINGMASTER_STATE_DIR", dir.join("state"))
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn check(path: &Path) -> (bool, String, String) {
+    let out = ringmaster(&["plugin", "check", path.to_str().unwrap()]);
+    (out.status.success(), text(&out.stdout), text(&out.stderr))
+}
+
+#[test]
+fn check_accepts_every_example_plugin_and_shows_what_it_provides() {
+    for (name, point) in [
+        ("fair-share", "scheduler"),
+        ("p95-timeout", "timeout-estimator"),
+        ("backoff-retry", "retry-policy"),
+        ("deny-patterns", "hook-handler"),
+        ("team-commands", "commands"),
+    ] {
+        let (ok, stdout, stderr) = check(&built(name));
+        assert!(ok, "{name}: {stderr}");
+        assert!(stdout.starts_with(name), "{stdout}");
+        assert!(stdout.contains(": loadable"), "{stdout}");
+        assert!(stdout.contains(&format!("provides:     ringmaster:plugin/{point}@0.1.0")), "{stdout}");
+    }
+    let (_, stdout, _) = check(&built("team-commands"));
+    assert!(stdout.contains("command:      /review [ref] [focus...]"), "{stdout}");
+    let (_, stdout, _) = check(&built("deny-patterns"));
+    assert!(stdout.contains("hook events:  JobSubmit, PreToolUse"), "{stdout}");
+    assert!(stdout.contains("description:  Denies jobs"), "the manifest beside the file is read: {stdout}");
+}
+
+#[test]
+fn check_json_reports_the_record() {
+    let out = ringmaster(&["plugin", "check", "--json", built("fair-share").to_str().unwrap()]);
+    assert!(out.status.success());
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(record["name"], "fair-share");
+    assert_eq!(record["status"], "active");
+    assert_eq!(record["extension_points"], serde_json::json!(["scheduler"]));
+    assert_eq!(record["version"], "0.1.0");
+}
+
+#[test]
+fn check_rejects_every_bad_fixture_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let good = std::fs::read(built("fair-share")).unwrap();
+    let spin = install(dir.path(), "spin", &built("misbehave"));
+    write_manifest(dir.path(), "spin", "config: { mode: loop }\nlimits: { policy-deadline-ms: 20 }");
+    let hog = install(dir.path(), "hog", &built("misbehave"));
+    write_manifest(
+        dir.path(),
+        "hog",
+        "config: { mode: memory-bomb }\nlimits: { memory-mib: 16, policy-deadline-ms: 5000 }",
+    );
+    let trap = install(dir.path(), "trap", &built("misbehave"));
+    write_manifest(dir.path(), "trap", "config: { mode: trap }");
+
+    let cases = [
+        (write("text.wasm", b"hello"), "is not a WebAssembly file"),
+        (write("core.wasm", b"\0asm\x01\0\0\0"), "is a core WebAssembly module, not a component"),
+        (write("half.wasm", &good[..good.len() / 2]), "is not a valid component"),
+        (built("wrong-package"), "exports no ringmaster extension point (it exports: acme:greeter/greet@1.0.0)"),
+        (built("future-version"), "needs ringmaster:plugin@0.2.0, host supports 0.1.0..0.1.x"),
+        (built("wants-fs"), "needs the `filesystem` capability"),
+        (spin, "ran past its 20 ms deadline"),
+        (hog, "hit its 16 MiB memory limit"),
+        (trap, "misbehave fixture: deliberate trap"),
+        (dir.path().join("missing.wasm"), "cannot read"),
+    ];
+    for (path, expected) in cases {
+        let (ok, stdout, stderr) = check(&path);
+        assert!(!ok, "{} must be rejected", path.display());
+        assert!(stderr.contains(expected), "{}: expected {expected:?} in {stderr}", path.display());
+        assert!(stdout.is_empty(), "errors go to stderr: {stdout}");
+    }
+}
+
+#[test]
+fn list_shows_each_plugin_with_its_status() {
+    let dir = tempfile::tempdir().unwrap();
+    install(dir.path(), "fair-share", &built("fair-share"));
+    install(dir.path(), "greeter", &built("wrong-package"));
+    std::fs::write(dir.path().join("README.txt"), "not a plugin").unwrap();
+    let out = ringmaster(&["plugin", "list", "--dir", dir.path().to_str().unwrap()]);
+    assert!(out.status.success());
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(lines[0].starts_with("fair-share") && lines[0].contains("active") && lines[0].contains("scheduler"));
+    assert!(lines[1].starts_with("greeter") && lines[1].contains("failed") && lines[1].contains("acme:greeter"));
+}
+
+#[test]
+fn list_without_directories_says_how_to_give_one() {
+    let out = ringmaster(&["plugin", "list"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("pass --dir DIR or set plugins.dirs in ringmaster.yaml"));
+}
+
+#[test]
+fn the_demo_hot_swaps_the_scheduler_and_changes_the_order() {
+    let plugins = built("fair-share").parent().unwrap().to_path_buf();
+    let out = ringmaster(&["demo", "--plugins", plugins.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.contains("hot-reloaded and answering in"), "{stdout}");
+    // Built-in: the big tree's first jobs fill round 1; fair share: one job per tree.
+    let rounds: Vec<&str> = stdout.lines().filter(|l| l.trim_start().starts_with("round 1:")).collect();
+    assert_eq!(rounds.len(), 2, "{stdout}");
+    assert!(rounds[0].contains("big-3") && !rounds[0].contains("alpha"), "{}", rounds[0]);
+    assert!(rounds[1].contains("alpha-1") && rounds[1].contains("beta-1"), "{}", rounds[1]);
+    assert!(stdout.contains("back to the built-in policy"), "{stdout}");
+    assert!(stdout.contains("Permission::Deny"), "{stdout}");
+}
+
+#[test]
+fn plugin_logs_are_tagged_capped_per_call_and_never_on_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = install(dir.path(), "chatty", &built("misbehave"));
+    write_manifest(dir.path(), "chatty", "config: { mode: chatty }\ncapabilities: { stdio: true }");
+    let run = |config: &str| {
+        std::fs::write(dir.path().join("ringmaster.yaml"), config).unwrap();
+        let out = ringmaster_in(dir.path(), &["plugin", "check", path.to_str().unwrap()], &[("RUST_LOG", "info")]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        assert!(
+            !stdout.contains("chatty line") && !stdout.contains("chatty stdout"),
+            "plugin output never reaches stdout"
+        );
+        text(&out.stderr)
+    };
+
+    // Five smoke calls misbehave (rank, select, estimate, decide, handle): 64 lines each are kept.
+    let stderr = run(CONFIG);
+    let kept: Vec<&str> = stderr.lines().filter(|l| l.contains("chatty line")).collect();
+    assert_eq!(kept.len(), 5 * 64, "{stderr}");
+    assert!(kept[0].contains("plugin=chatty (sha256:"), "tagged with the plugin and build: {}", kept[0]);
+    assert_eq!(stderr.lines().filter(|l| l.contains("further log lines of this call were dropped")).count(), 5);
+    assert!(!stderr.contains("chatty stdout"), "prints are dropped without the stdio grant");
+
+    // Requested and granted: prints are forwarded to the log.
+    let stderr = run(&format!("{CONFIG}  grants:\n    chatty: {{ stdio: true }}\n"));
+    assert!(stderr.lines().any(|l| l.contains("chatty stdout") && l.contains("stream=stdout")), "{stderr}");
+}

@@ -1,0 +1,165 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use ringmaster::config::{Config, parse_yaml};
+use ringmaster::plugin::contract::JobInfo;
+use ringmaster::plugin::registry::{PluginEvent, PluginHost};
+use ringmaster::policy::{Failure, FailureKind, History, SimilarJobs, Slot};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+/// Call deadline for tests that do not test deadlines.
+pub const GENEROUS_DEADLINE_MS: u64 = 2_000;
+
+/// Generous bound for anything we wait on: machines here are slow and busy.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
+/// A plugin built by `cargo xtask plugins`: an example or a test fixture.
+pub fn built(name: &str) -> PathBuf {
+    for dir in ["plugins", "test-plugins"] {
+        let path = target_dir().join(dir).join(format!("{name}.wasm"));
+        if path.is_file() {
+            return path;
+        }
+    }
+    panic!("plugin {name} is not built; run `cargo xtask plugins` (or `cargo xtask test`) first");
+}
+
+/// Copies `source` to `dir/NAME.wasm` through a rename, as a careful tool would.
+pub fn install(dir: &Path, name: &str, source: &Path) -> PathBuf {
+    let dest = dir.join(format!("{name}.wasm"));
+    let tmp = dir.join(format!(".{name}.wasm.tmp"));
+    std::fs::copy(source, &tmp).unwrap();
+    std::fs::rename(&tmp, &dest).unwrap();
+    dest
+}
+
+pub fn write_manifest(dir: &Path, name: &str, yaml: &str) {
+    let tmp = dir.join(format!(".{name}.yaml.tmp"));
+    std::fs::write(&tmp, yaml).unwrap();
+    std::fs::rename(&tmp, dir.join(format!("{name}.yaml"))).unwrap();
+}
+
+/// A plugin host over a fresh temporary plugin directory.
+pub struct TestHost {
+    pub dir: tempfile::TempDir,
+    pub host: Arc<PluginHost>,
+    pub events: mpsc::Receiver<PluginEvent>,
+}
+
+impl TestHost {
+    /// `plugins_yaml` is the `plugins:` section of a ringmaster.yaml (without
+    /// `dirs`, which is the temporary directory).
+    pub fn new(plugins_yaml: &str) -> TestHost {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!("plugins:\n{}", indent(plugins_yaml));
+        let mut config: Config = parse_yaml(Path::new("test.yaml"), &text).unwrap();
+        config.plugins.dirs = vec![dir.path().to_path_buf()];
+        if !plugins_yaml.contains("limits:") {
+            // Deadlines are wall-clock time: on a busy test machine a healthy
+            // call can be descheduled past the 20 ms default. Tests of the
+            // deadline itself set it in the plugin's manifest.
+            config.plugins.limits.policy_deadline_ms = GENEROUS_DEADLINE_MS;
+            config.plugins.limits.hook_deadline_ms = GENEROUS_DEADLINE_MS;
+        }
+        let host = PluginHost::new(config.plugins, None).unwrap();
+        let events = host.subscribe();
+        TestHost { dir, host, events }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Installs a built plugin under `name` (with an optional manifest) and loads it.
+    pub fn load(&self, name: &str, built_as: &str, manifest: Option<&str>) -> Result<(), String> {
+        if let Some(yaml) = manifest {
+            write_manifest(self.path(), name, yaml);
+        }
+        let path = install(self.path(), name, &built(built_as));
+        let result = self.host.load(&path).map_err(|e| e.to_string());
+        // The load's own event was published before it returned: drop it so
+        // `wait_for` sees only what happens next.
+        while self.events.try_recv().is_ok() {}
+        result
+    }
+
+    /// The next event matching `want`, skipping others; panics after [`WAIT`].
+    pub fn wait_for(&self, want: impl Fn(&PluginEvent) -> bool) -> PluginEvent {
+        wait_for(&self.events, want)
+    }
+}
+
+pub fn wait_for(events: &mpsc::Receiver<PluginEvent>, want: impl Fn(&PluginEvent) -> bool) -> PluginEvent {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match events.recv_timeout(left) {
+            Ok(event) if want(&event) => return event,
+            Ok(_) => continue,
+            Err(_) => panic!("no matching plugin event within {WAIT:?}"),
+        }
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}\n")).collect()
+}
+
+/// A job as policies see it.
+pub fn job(id: &str, root: &str, priority: i32, tags: &[&str]) -> JobInfo {
+    JobInfo {
+        id: id.into(),
+        prompt_preview: format!("prompt of {id}"),
+        prompt_bytes: 100,
+        agent: "claude".into(),
+        model: None,
+        priority,
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        depth: u32::from(id != root),
+        root_id: root.into(),
+        parent_id: (id != root).then(|| root.to_string()),
+        attempt: 1,
+        submitted_at_ms: 0,
+    }
+}
+
+pub fn slot(index: u32, free: u32) -> Slot {
+    Slot {
+        index,
+        running: 0,
+        free,
+        cooling_until_ms: None,
+        recent_started: 0,
+        recent_failed: 0,
+        recent_rate_limited: 0,
+    }
+}
+
+pub fn history(count: u32, p95_ms: u64) -> History {
+    History { count, p50_ms: p95_ms / 2, p95_ms, timeout_rate: 0.0 }
+}
+
+pub fn similar(by_tag: Vec<(String, History)>, overall: History) -> SimilarJobs {
+    let none = history(0, 0);
+    SimilarJobs { by_tag, by_agent: none, by_model: none, by_prompt_size: none, overall }
+}
+
+pub fn failure(kind: FailureKind, has_session: bool) -> Failure {
+    Failure {
+        kind,
+        exit_code: Some(1),
+        signal: None,
+        stderr_tail: String::new(),
+        message: "attempt failed".into(),
+        has_session,
+        rate_limit_resets_at_ms: None,
+    }
+}
