@@ -16,6 +16,7 @@
 //!     my-plugin: { env: [HOME] }
 //! ```
 
+use crate::executor::agent::AgentProfile;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -28,6 +29,87 @@ pub struct Config {
     /// Where ringmaster keeps its database and caches (default `.ringmaster`).
     pub state_dir: Option<PathBuf>,
     pub plugins: PluginsConfig,
+    pub engine: EngineConfig,
+    /// Agent profiles by name; `claude` exists even when not listed.
+    pub agents: BTreeMap<String, AgentProfile>,
+}
+
+/// The `engine:` section: queue, limits and defaults for jobs.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// Jobs that may wait in the queue; a submission beyond it is refused.
+    pub max_queue: usize,
+    /// Deepest level of jobs spawned by jobs (a submitted job is depth 0).
+    pub max_depth: u32,
+    /// Jobs running at once at any one depth.
+    pub max_concurrent_per_depth: u32,
+    /// Jobs one root job's tree may submit over its whole life.
+    pub max_jobs_per_root: u32,
+    /// Jobs running at once per token slot.
+    pub per_token_concurrency: u32,
+    /// Jobs running at once overall; default: token slots x per-token concurrency.
+    pub max_concurrent: Option<u32>,
+    /// Starts per token per minute (0: no limit).
+    pub token_starts_per_minute: u32,
+    /// The agent profile of jobs that name none.
+    pub default_agent: String,
+    /// Retries after a failed first attempt, for jobs that set none.
+    pub default_max_retries: u32,
+    /// Hard timeout for jobs that set none, instead of the estimator's answer.
+    pub default_timeout_s: Option<u64>,
+    /// Between SIGTERM and SIGKILL when an agent is stopped.
+    pub kill_grace_ms: u64,
+    /// Longest prompt accepted.
+    pub max_prompt_bytes: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            max_queue: 10_000,
+            max_depth: 4,
+            max_concurrent_per_depth: 10,
+            max_jobs_per_root: 50,
+            per_token_concurrency: 5,
+            max_concurrent: None,
+            token_starts_per_minute: 0,
+            default_agent: "claude".into(),
+            default_max_retries: 2,
+            default_timeout_s: None,
+            kill_grace_ms: 5_000,
+            max_prompt_bytes: 1 << 20,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// Honours the older Python servers' variables, so their users can switch
+    /// without rewriting their setup. A value that is not a number is an error.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let number = |name: &str| -> Result<Option<u64>, ConfigError> {
+            match get(name) {
+                None => Ok(None),
+                Some(text) => text.trim().parse().map(Some).map_err(|_| ConfigError::Invalid {
+                    path: PathBuf::from(format!("${name}")),
+                    message: format!("expected a whole number, got {text:?}"),
+                }),
+            }
+        };
+        if let Some(n) = number("CLAUDE_MAX_RECURSION_DEPTH")? {
+            self.max_depth = n as u32;
+        }
+        if let Some(n) = number("CLAUDE_MAX_CONCURRENT_AT_DEPTH")? {
+            self.max_concurrent_per_depth = n as u32;
+        }
+        if let Some(n) = number("CLAUDE_MAX_TOTAL_JOBS")? {
+            self.max_jobs_per_root = n as u32;
+        }
+        if let Some(n) = number("CLAUDE_TIMEOUT_SECONDS")? {
+            self.default_timeout_s = Some(n);
+        }
+        Ok(())
+    }
 }
 
 /// The `plugins:` section.
@@ -265,6 +347,23 @@ mod tests {
         let effective = request.intersect(&grant);
         assert_eq!(effective.env, vec!["HOME".to_string()]);
         assert!(!effective.network && !effective.stdio);
+    }
+
+    #[test]
+    fn old_servers_variables_override_engine_limits() {
+        let mut engine = EngineConfig::default();
+        let env = |name: &str| match name {
+            "CLAUDE_MAX_RECURSION_DEPTH" => Some("2".to_string()),
+            "CLAUDE_MAX_TOTAL_JOBS" => Some("7".to_string()),
+            "CLAUDE_TIMEOUT_SECONDS" => Some("900".to_string()),
+            _ => None,
+        };
+        engine.apply_env(env).unwrap();
+        assert_eq!((engine.max_depth, engine.max_jobs_per_root, engine.default_timeout_s), (2, 7, Some(900)));
+        assert_eq!(engine.max_concurrent_per_depth, 10);
+        let bad = |name: &str| (name == "CLAUDE_MAX_CONCURRENT_AT_DEPTH").then(|| "ten".to_string());
+        let err = engine.apply_env(bad).unwrap_err().to_string();
+        assert!(err.contains("$CLAUDE_MAX_CONCURRENT_AT_DEPTH") && err.contains("\"ten\""), "{err}");
     }
 
     #[test]

@@ -1,3 +1,9 @@
+//! The plugin runtime: from a `.wasm` file on disk to sandboxed, timed,
+//! hot-swappable calls. The lifecycle, in order: [`loader`] turns a file into a
+//! [`loader::LoadedPlugin`] (with [`engine`], [`inspect`], [`manifest`]);
+//! [`registry::PluginHost`] holds the active builds and routes every call
+//! through [`sandbox`]; [`watch`] reloads on change.
+
 pub mod contract;
 pub mod engine;
 pub mod error;

@@ -1,0 +1,264 @@
+//! `fake-claude`: a stand-in for the `claude` CLI's headless mode, faithful
+//! to its contract (`claude -p PROMPT --output-format stream-json --verbose`),
+//! with behaviour scripted by directives anywhere in the prompt:
+//!
+//! | directive | behaviour |
+//! |---|---|
+//! | `@sleep:SECS` | work that long, printing an assistant line every 0.25 s |
+//! | `@fail` | error result (`error_during_execution`), exit 1 |
+//! | `@crash` | init, then exit 2 without a result |
+//! | `@hang` | init, then silence until killed; `@hang:stubborn` also ignores SIGTERM |
+//! | `@ratelimit` | a rejected `rate_limit_event` (with `resetsAt`) and an error result, exit 1 |
+//! | `@flaky:N` | crash (after init) on the first N attempts of this prompt, counted in `$FAKE_CLAUDE_STATE_DIR` |
+//! | `@whoami` | report job id, depth and a SHA-256 fingerprint of the token (never the token) |
+//! | `@cost:X` | report `total_cost_usd` X |
+//!
+//! Without directives it succeeds at once. SIGTERM ends it with exit 143, as
+//! the real CLI does. It is how the tests and the demo run jobs, and how
+//! anyone can try ringmaster without an account.
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+struct Args {
+    prompt: Option<String>,
+    format: String,
+    verbose: bool,
+    model: Option<String>,
+    resume: Option<String>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args { prompt: None, format: "text".into(), verbose: false, model: None, resume: None };
+    let mut iter = std::env::args().skip(1);
+    while let Some(arg) = iter.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| {
+            inline.clone().or_else(|| iter.next()).ok_or(format!("error: option '{name}' argument missing"))
+        };
+        match flag.as_str() {
+            "-p" | "--print" => {
+                // `-p PROMPT`, or `-p` with the prompt as a positional argument.
+                if let Some(v) = inline.clone() {
+                    args.prompt = Some(v);
+                }
+            }
+            "--output-format" => args.format = value("--output-format")?,
+            "--verbose" => args.verbose = true,
+            "--model" => args.model = Some(value("--model")?),
+            "-r" | "--resume" => args.resume = Some(value("--resume")?),
+            "--max-turns"
+            | "--allowedTools"
+            | "--allowed-tools"
+            | "--disallowedTools"
+            | "--append-system-prompt"
+            | "--mcp-config"
+            | "--settings"
+            | "--permission-mode"
+            | "--session-id"
+            | "--max-budget-usd" => {
+                value(&flag)?;
+            }
+            "--strict-mcp-config" | "--dangerously-skip-permissions" | "-c" | "--continue" => {}
+            other if other.starts_with('-') => return Err(format!("error: unknown option '{other}'")),
+            _ => args.prompt = Some(arg),
+        }
+    }
+    Ok(args)
+}
+
+/// The value of `@name:VALUE` in the prompt, or `Some("")` for a bare `@name`.
+fn directive<'a>(prompt: &'a str, name: &str) -> Option<&'a str> {
+    let tag = format!("@{name}");
+    prompt.split_whitespace().find_map(|word| {
+        let rest = word.strip_prefix(tag.as_str())?;
+        match rest.strip_prefix(':') {
+            Some(value) => Some(value),
+            None if rest.is_empty() => Some(""),
+            None => None,
+        }
+    })
+}
+
+struct Out {
+    format: String,
+}
+
+impl Out {
+    fn line(&self, value: Value) {
+        if self.format == "stream-json" {
+            let mut stdout = std::io::stdout().lock();
+            let _ = writeln!(stdout, "{value}");
+            let _ = stdout.flush();
+        }
+    }
+
+    fn result(&self, value: Value) {
+        let mut stdout = std::io::stdout().lock();
+        let _ = match self.format.as_str() {
+            "stream-json" | "json" => writeln!(stdout, "{value}"),
+            _ => writeln!(stdout, "{}", value["result"].as_str().unwrap_or_default()),
+        };
+        let _ = stdout.flush();
+    }
+}
+
+fn assistant(session: &str, model: &str, text: &str) -> Value {
+    json!({
+        "type": "assistant",
+        "session_id": session,
+        "parent_tool_use_id": null,
+        "message": {
+            "id": format!("msg_{}", uuid::Uuid::new_v4().simple()),
+            "role": "assistant",
+            "model": model,
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": null,
+            "usage": {"input_tokens": 10, "output_tokens": 5},
+        },
+    })
+}
+
+fn short_sha256(text: &str) -> String {
+    Sha256::digest(text.as_bytes()).iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Counts attempts of a prompt across processes, for `@flaky`.
+fn attempt_number(prompt: &str) -> u32 {
+    let Some(dir) = std::env::var_os("FAKE_CLAUDE_STATE_DIR") else { return 1 };
+    let _ = std::fs::create_dir_all(&dir);
+    let path = std::path::Path::new(&dir).join(short_sha256(prompt));
+    let previous: u32 = std::fs::read_to_string(&path).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+    let _ = std::fs::write(&path, (previous + 1).to_string());
+    previous + 1
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(1);
+        }
+    };
+    let Some(prompt) = args.prompt.clone() else {
+        eprintln!("Error: Input must be provided either through stdin or as a prompt argument when using --print");
+        return ExitCode::from(1);
+    };
+    if args.format == "stream-json" && !args.verbose {
+        eprintln!("Error: When using --print, --output-format=stream-json requires --verbose");
+        return ExitCode::from(1);
+    }
+
+    let terminated = Arc::new(AtomicBool::new(false));
+    let stubborn = directive(&prompt, "hang") == Some("stubborn");
+    if !stubborn {
+        let _ = signal_hook::flag::register(signal_hook::consts::SIGTERM, terminated.clone());
+    } else {
+        // Register a flag nobody reads: SIGTERM is then ignored.
+        let _ = signal_hook::flag::register(signal_hook::consts::SIGTERM, Arc::new(AtomicBool::new(false)));
+    }
+
+    let started = Instant::now();
+    let out = Out { format: args.format.clone() };
+    let session = args.resume.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let model = args.model.clone().unwrap_or_else(|| "claude-fake-1".into());
+    let cwd = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default();
+    out.line(json!({
+        "type": "system", "subtype": "init", "session_id": session, "cwd": cwd, "model": model,
+        "tools": ["Read", "Edit", "Bash"], "mcp_servers": [], "permissionMode": "default",
+        "apiKeySource": "none", "slash_commands": [], "claude_code_version": "fake-claude",
+    }));
+
+    let sleep_until_terminated = |duration: Option<Duration>, tick: &dyn Fn()| -> bool {
+        let end = duration.map(|d| Instant::now() + d);
+        let mut next_tick = Instant::now();
+        loop {
+            if terminated.load(Ordering::Relaxed) {
+                return true;
+            }
+            if end.is_some_and(|end| Instant::now() >= end) {
+                return false;
+            }
+            if duration.is_some() && Instant::now() >= next_tick {
+                tick();
+                next_tick += Duration::from_millis(250);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+
+    if directive(&prompt, "crash").is_some() {
+        eprintln!("fake-claude: crashing as asked");
+        return ExitCode::from(2);
+    }
+    if directive(&prompt, "hang").is_some() {
+        sleep_until_terminated(None, &|| {});
+        return ExitCode::from(143);
+    }
+    if let Some(secs) = directive(&prompt, "sleep").and_then(|s| s.parse::<f64>().ok()) {
+        let killed = sleep_until_terminated(Some(Duration::from_secs_f64(secs)), &|| {
+            out.line(assistant(&session, &model, "working..."));
+        });
+        if killed {
+            return ExitCode::from(143);
+        }
+    }
+
+    let cost: f64 = directive(&prompt, "cost").and_then(|c| c.parse().ok()).unwrap_or(0.0012);
+    let usage = json!({"input_tokens": 120, "output_tokens": 40, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0});
+    let result = |subtype: &str, is_error: bool, text: &str| {
+        json!({
+            "type": "result", "subtype": subtype, "session_id": session,
+            "duration_ms": started.elapsed().as_millis() as u64, "duration_api_ms": started.elapsed().as_millis() as u64,
+            "is_error": is_error, "num_turns": 1, "result": text, "stop_reason": "end_turn",
+            "total_cost_usd": cost, "usage": usage, "modelUsage": {}, "permission_denials": [],
+        })
+    };
+
+    if directive(&prompt, "ratelimit").is_some() {
+        let resets_at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 60;
+        out.line(json!({"type": "rate_limit_event", "rate_limit_info": {"status": "rejected", "resetsAt": resets_at, "utilization": 1.0}}));
+        let mut value = result("error_during_execution", true, "API Error: 429 rate limit exceeded");
+        value["errors"] = json!(["rate limit exceeded"]);
+        out.result(value);
+        return ExitCode::from(1);
+    }
+    let flaky = directive(&prompt, "flaky").and_then(|n| n.parse::<u32>().ok());
+    if flaky.is_some_and(|n| attempt_number(&prompt) <= n) {
+        // A transient failure mid-session, like a lost connection: the
+        // session exists and a retry can resume it.
+        eprintln!("fake-claude: flaky failure");
+        return ExitCode::from(2);
+    }
+    if directive(&prompt, "fail").is_some() {
+        let mut value = result("error_during_execution", true, "fake-claude failed as asked");
+        value["errors"] = json!(["fake-claude failed as asked"]);
+        out.result(value);
+        return ExitCode::from(1);
+    }
+
+    let text = if directive(&prompt, "whoami").is_some() {
+        let token = std::env::var("CLAUDE_CODE_OAUTH_TOKEN").ok();
+        format!(
+            "job={} depth={} token={}",
+            std::env::var("RINGMASTER_JOB_ID").unwrap_or_else(|_| "-".into()),
+            std::env::var("RINGMASTER_DEPTH").unwrap_or_else(|_| "-".into()),
+            token.as_deref().map_or_else(|| "none".into(), short_sha256),
+        )
+    } else {
+        let preview: String = prompt.chars().take(80).collect();
+        format!("Done: {preview}")
+    };
+    out.line(assistant(&session, &model, &text));
+    out.result(result("success", false, &text));
+    ExitCode::SUCCESS
+}

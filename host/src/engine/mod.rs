@@ -1,0 +1,853 @@
+//! The job engine: accepts jobs, keeps them in a persistent priority queue,
+//! starts them under the hard limits when the scheduler says so, runs each
+//! attempt through the [`executor`](crate::executor), retries failures as the
+//! retry policy decides, and records everything in the [`Store`].
+//!
+//! Flow of one job: [`Engine::submit`] checks the limits that refuse work
+//! (depth, tree total, queue size), ranks the job and queues it. The
+//! scheduling loop offers the best-ranked jobs that fit the concurrency
+//! limits to the scheduler policy, and starts what it picks. An attempt task
+//! estimates timeouts, spawns the agent, streams its transcript into the
+//! store and, when the agent ends, settles the job: done, or back to the
+//! queue after the retry policy's delay.
+//!
+//! Concurrency limits never refuse a job: it waits. All shared state sits
+//! behind one mutex that is never held across an await or a plugin call.
+
+pub mod history;
+pub mod job;
+pub mod tokens;
+
+use crate::config::EngineConfig;
+use crate::executor::agent::{AgentProfile, Invocation};
+use crate::executor::stream::AgentEvent;
+use crate::executor::{AttemptReport, AttemptSpec, OUTRANKING_CREDENTIALS, Outcome, run_attempt};
+use crate::plugin::contract::JobInfo;
+use crate::policy::{Candidate, Decision, Failure, FailureKind, Policies, RootLoad, ScheduleInput, Slot};
+use crate::store::{Store, StoreError};
+use history::{Durations, Finished};
+use job::{AttemptRecord, JobRecord, JobSpec, JobStatus, now_ms, preview};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokens::{Secret, SlotOutcome, TokenPool};
+use tokio::sync::{Notify, watch};
+use tokio_util::sync::CancellationToken;
+
+/// Candidates offered to the scheduler per round.
+const WINDOW: usize = 64;
+
+/// Environment variables every agent gets.
+pub const ENV_JOB_ID: &str = "RINGMASTER_JOB_ID";
+pub const ENV_DEPTH: &str = "RINGMASTER_DEPTH";
+pub const ENV_ROOT_JOB_ID: &str = "RINGMASTER_ROOT_JOB_ID";
+
+/// Why a submission was refused. Concurrency never refuses: only these do.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("invalid job: {0}")]
+    Invalid(String),
+    #[error(
+        "the job would run at depth {depth}, beyond the maximum depth of {max} \
+         (engine.max-depth in ringmaster.yaml or CLAUDE_MAX_RECURSION_DEPTH)"
+    )]
+    TooDeep { depth: u32, max: u32 },
+    #[error(
+        "job tree {root} has already submitted {count} jobs, the most one tree may \
+         (engine.max-jobs-per-root in ringmaster.yaml or CLAUDE_MAX_TOTAL_JOBS)"
+    )]
+    TreeFull { root: String, count: u32 },
+    #[error("the queue is full: {depth} jobs are waiting, the limit is {max} (engine.max-queue in ringmaster.yaml)")]
+    QueueFull { depth: usize, max: usize },
+    #[error("no job {0}")]
+    UnknownParent(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("no job {0}; job ids are the UUIDs returned by job_submit")]
+    UnknownJob(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A job that is not finished.
+struct Live {
+    spec: JobSpec,
+    record: JobRecord,
+    seq: i64,
+    rank: i64,
+    queued_at: Instant,
+    cancel: CancellationToken,
+    /// Whether the next attempt resumes the last attempt's agent session.
+    resume: bool,
+}
+
+type QueueKey = (Reverse<i64>, i64, String);
+
+struct State {
+    live: HashMap<String, Live>,
+    queue: BTreeSet<QueueKey>,
+    running: u32,
+    running_by_depth: HashMap<u32, u32>,
+    running_by_root: HashMap<String, u32>,
+    tokens: TokenPool,
+    durations: Durations,
+}
+
+struct Inner {
+    config: EngineConfig,
+    agents: BTreeMap<String, AgentProfile>,
+    project_dir: PathBuf,
+    policies: Arc<Policies>,
+    store: Store,
+    max_concurrent: u32,
+    state: Mutex<State>,
+    wake: Notify,
+    /// Bumped on every status change; waiters watch it.
+    changed: watch::Sender<u64>,
+    shutdown: CancellationToken,
+}
+
+/// Everything the engine needs from outside.
+pub struct EngineOptions {
+    pub config: EngineConfig,
+    pub agents: BTreeMap<String, AgentProfile>,
+    /// Default working directory of agents.
+    pub project_dir: PathBuf,
+    pub tokens: Vec<Secret>,
+    pub policies: Arc<Policies>,
+    pub store: Store,
+}
+
+/// Handle to the running engine; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+/// Runs a blocking policy call off the async runtime.
+async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+    tokio::task::spawn_blocking(f).await.expect("policy call panicked")
+}
+
+fn job_info(spec: &JobSpec, record: &JobRecord) -> JobInfo {
+    JobInfo {
+        id: record.job_id.clone(),
+        prompt_preview: preview(&spec.prompt, 200),
+        prompt_bytes: spec.prompt.len() as u32,
+        agent: record.agent.clone(),
+        model: record.model.clone(),
+        priority: record.priority,
+        tags: record.tags.clone(),
+        depth: record.depth,
+        root_id: record.root_job_id.clone(),
+        parent_id: record.parent_job_id.clone(),
+        attempt: record.attempts.max(1),
+        submitted_at_ms: record.created_at_ms,
+    }
+}
+
+fn failure_kind(outcome: &Outcome) -> FailureKind {
+    match outcome {
+        Outcome::TimedOut => FailureKind::Timeout,
+        Outcome::IdleTimedOut => FailureKind::IdleTimeout,
+        Outcome::RateLimited { .. } => FailureKind::RateLimited,
+        Outcome::AgentError => FailureKind::AgentError,
+        Outcome::CouldNotStart => FailureKind::CouldNotStart,
+        Outcome::Succeeded | Outcome::Cancelled | Outcome::Crashed => FailureKind::Crashed,
+    }
+}
+
+fn outcome_name(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Succeeded => "succeeded",
+        Outcome::AgentError => "agent_error",
+        Outcome::RateLimited { .. } => "rate_limited",
+        Outcome::TimedOut => "timed_out",
+        Outcome::IdleTimedOut => "idle_timed_out",
+        Outcome::Crashed => "crashed",
+        Outcome::CouldNotStart => "could_not_start",
+        Outcome::Cancelled => "cancelled",
+    }
+}
+
+impl Engine {
+    /// Opens the engine on its store: unfinished jobs from a previous run are
+    /// queued again (those that were running are handed to the retry policy
+    /// as interrupted), and the scheduling loop starts.
+    pub async fn start(options: EngineOptions) -> Result<Engine, StoreError> {
+        let EngineOptions { config, agents, project_dir, tokens, policies, store } = options;
+        let tokens = TokenPool::new(
+            tokens,
+            config.per_token_concurrency,
+            config.token_starts_per_minute,
+            Duration::from_secs(60),
+        );
+        let max_concurrent = config.max_concurrent.unwrap_or_else(|| tokens.capacity()).max(1);
+        let unfinished = store.unfinished()?;
+        let inner = Arc::new(Inner {
+            config,
+            agents,
+            project_dir,
+            policies,
+            store,
+            max_concurrent,
+            state: Mutex::new(State {
+                live: HashMap::new(),
+                queue: BTreeSet::new(),
+                running: 0,
+                running_by_depth: HashMap::new(),
+                running_by_root: HashMap::new(),
+                tokens,
+                durations: Durations::default(),
+            }),
+            wake: Notify::new(),
+            changed: watch::Sender::new(0),
+            shutdown: CancellationToken::new(),
+        });
+        let engine = Engine { inner };
+        engine.recover(unfinished).await?;
+        let inner = engine.inner.clone();
+        tokio::spawn(async move { inner.scheduling_loop().await });
+        Ok(engine)
+    }
+
+    async fn recover(&self, jobs: Vec<crate::store::StoredJob>) -> Result<(), StoreError> {
+        for stored in jobs {
+            let id = stored.record.job_id.clone();
+            let status = stored.record.status;
+            let retry_at = stored.record.retry_at_ms;
+            self.inner.adopt(stored).await;
+            match status {
+                JobStatus::Running => {
+                    let message = "ringmaster stopped while the attempt was running".to_string();
+                    tracing::warn!(job = %id, "job was running when ringmaster stopped; handing it to the retry policy");
+                    self.inner.clone().fail_attempt(&id, FailureKind::Interrupted, message, None).await;
+                }
+                JobStatus::RetryWait => {
+                    let delay = Duration::from_millis(retry_at.unwrap_or(0).saturating_sub(now_ms()));
+                    self.inner.clone().requeue_after(id, delay);
+                }
+                _ => {}
+            }
+        }
+        self.inner.wake.notify_one();
+        Ok(())
+    }
+
+    /// Queues a job. Refused only past the depth limit, the tree's total or
+    /// the queue size; otherwise it waits for capacity, however long.
+    pub async fn submit(&self, spec: JobSpec) -> Result<JobRecord, SubmitError> {
+        let inner = &self.inner;
+        if spec.prompt.trim().is_empty() {
+            return Err(SubmitError::Invalid("the prompt is empty".into()));
+        }
+        if spec.prompt.len() > inner.config.max_prompt_bytes {
+            return Err(SubmitError::Invalid(format!(
+                "the prompt is {} bytes, more than the {} allowed (engine.max-prompt-bytes)",
+                spec.prompt.len(),
+                inner.config.max_prompt_bytes
+            )));
+        }
+        let agent = spec.agent.clone().unwrap_or_else(|| inner.config.default_agent.clone());
+        if agent != "claude" && !inner.agents.contains_key(&agent) {
+            let known: Vec<&str> = std::iter::once("claude")
+                .chain(inner.agents.keys().map(String::as_str).filter(|a| *a != "claude"))
+                .collect();
+            return Err(SubmitError::Invalid(format!(
+                "unknown agent {agent:?}; configured agents: {}",
+                known.join(", ")
+            )));
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let (depth, root) = match &spec.parent_job_id {
+            None => (0, id.clone()),
+            Some(parent) => {
+                let parent = self.status(parent).await.map_err(|_| SubmitError::UnknownParent(parent.clone()))?;
+                (parent.depth + 1, parent.root_job_id)
+            }
+        };
+        if depth > inner.config.max_depth {
+            return Err(SubmitError::TooDeep { depth, max: inner.config.max_depth });
+        }
+        let tree = inner.store.count_in_tree(&root)?;
+        if tree >= inner.config.max_jobs_per_root as usize {
+            return Err(SubmitError::TreeFull { root, count: tree as u32 });
+        }
+        let queued = inner.state.lock().unwrap().queue.len();
+        if queued >= inner.config.max_queue {
+            return Err(SubmitError::QueueFull { depth: queued, max: inner.config.max_queue });
+        }
+        let record = JobRecord {
+            job_id: id.clone(),
+            status: JobStatus::Queued,
+            prompt: preview(&spec.prompt, 200),
+            agent,
+            model: spec.model.clone(),
+            priority: spec.priority,
+            tags: spec.tags.clone(),
+            depth,
+            parent_job_id: spec.parent_job_id.clone(),
+            root_job_id: root,
+            attempts: 0,
+            max_retries: spec.max_retries.unwrap_or(inner.config.default_max_retries),
+            created_at_ms: now_ms(),
+            started_at_ms: None,
+            finished_at_ms: None,
+            retry_at_ms: None,
+            timeout_s: spec.timeout_s.or(inner.config.default_timeout_s),
+            token_slot: None,
+            session_id: None,
+            result: None,
+            error: None,
+            exit_code: None,
+            cost_usd: 0.0,
+            usage: None,
+            history: Vec::new(),
+        };
+        let seq = inner.store.insert(&spec, &record)?;
+        inner.adopt(crate::store::StoredJob { seq, spec, record: record.clone() }).await;
+        inner.wake.notify_one();
+        Ok(record)
+    }
+
+    /// The job's record.
+    pub async fn status(&self, id: &str) -> Result<JobRecord, EngineError> {
+        if let Some(live) = self.inner.state.lock().unwrap().live.get(id) {
+            return Ok(live.record.clone());
+        }
+        self.inner.store.get(id)?.map(|stored| stored.record).ok_or_else(|| EngineError::UnknownJob(id.into()))
+    }
+
+    /// 1-based position in the queue, for a queued job.
+    pub fn queue_position(&self, id: &str) -> Option<usize> {
+        let state = self.inner.state.lock().unwrap();
+        state.queue.iter().position(|(_, _, queued)| queued == id).map(|p| p + 1)
+    }
+
+    /// Records, newest first.
+    pub fn list(&self, status: Option<JobStatus>, limit: usize) -> Result<Vec<JobRecord>, EngineError> {
+        Ok(self.inner.store.list(status.map(JobStatus::as_str), limit)?)
+    }
+
+    /// Transcript lines of a job: (attempt, raw stream-json line).
+    pub fn transcript(&self, id: &str, offset: usize, limit: usize) -> Result<Vec<(u32, String)>, EngineError> {
+        Ok(self.inner.store.transcript(id, offset, limit)?)
+    }
+
+    /// Cancels a queued, waiting or running job; returns its record once it
+    /// has stopped. Cancelling a finished job changes nothing.
+    pub async fn cancel(&self, id: &str) -> Result<JobRecord, EngineError> {
+        let running = {
+            let mut state = self.inner.state.lock().unwrap();
+            match state.live.get(id).map(|l| (l.record.status, l.rank, l.seq)) {
+                None => None,
+                Some((JobStatus::Running, ..)) => {
+                    state.live[id].cancel.cancel();
+                    Some(())
+                }
+                Some((_, rank, seq)) => {
+                    state.queue.remove(&(Reverse(rank), seq, id.to_string()));
+                    let mut live = state.live.remove(id).expect("present");
+                    live.cancel.cancel();
+                    live.record.status = JobStatus::Cancelled;
+                    live.record.finished_at_ms = Some(now_ms());
+                    live.record.retry_at_ms = None;
+                    self.inner.store.update(&live.record)?;
+                    self.inner.changed.send_modify(|n| *n += 1);
+                    None
+                }
+            }
+        };
+        if running.is_some() {
+            return Ok(self.wait(&[id.to_string()], Duration::from_secs(3600)).await?.remove(0));
+        }
+        self.status(id).await
+    }
+
+    /// Waits until every job in `ids` is finished, or `timeout`; returns their records.
+    pub async fn wait(&self, ids: &[String], timeout: Duration) -> Result<Vec<JobRecord>, EngineError> {
+        let mut changes = self.inner.changed.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let mut records = Vec::with_capacity(ids.len());
+            for id in ids {
+                records.push(self.status(id).await?);
+            }
+            if records.iter().all(|r| r.status.is_terminal()) {
+                return Ok(records);
+            }
+            if tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
+                return Ok(records);
+            }
+        }
+    }
+
+    /// A receiver that sees a change whenever any job changes status.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.inner.changed.subscribe()
+    }
+
+    /// Stops the scheduling loop and every running agent (their jobs count as
+    /// interrupted at the next start).
+    pub fn shutdown(&self) {
+        self.inner.shutdown.cancel();
+    }
+}
+
+impl Inner {
+    /// Takes a stored, unfinished job under the engine's care.
+    async fn adopt(self: &Arc<Self>, stored: crate::store::StoredJob) {
+        let crate::store::StoredJob { seq, spec, record } = stored;
+        let info = job_info(&spec, &record);
+        let policies = self.policies.clone();
+        let rank = blocking(move || policies.rank(std::slice::from_ref(&info))[0]).await;
+        let mut state = self.state.lock().unwrap();
+        if record.status == JobStatus::Queued {
+            state.queue.insert((Reverse(rank), seq, record.job_id.clone()));
+        }
+        let id = record.job_id.clone();
+        let cancel = self.shutdown.child_token();
+        // After a restart, a job that has a session continues it.
+        let resume = record.session_id.is_some();
+        state.live.insert(id, Live { spec, record, seq, rank, queued_at: Instant::now(), cancel, resume });
+    }
+
+    async fn scheduling_loop(self: Arc<Self>) {
+        loop {
+            tokio::select! {
+                () = self.wake.notified() => {}
+                // Cooldowns and rate windows expire without an event.
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                () = self.shutdown.cancelled() => return,
+            }
+            while self.clone().schedule_round().await {}
+        }
+    }
+
+    /// One scheduling decision; returns whether anything started.
+    async fn schedule_round(self: Arc<Self>) -> bool {
+        let input = {
+            let mut state = self.state.lock().unwrap();
+            let capacity = self.max_concurrent.saturating_sub(state.running);
+            if capacity == 0 || state.queue.is_empty() {
+                return false;
+            }
+            let now = Instant::now();
+            let per_depth = self.config.max_concurrent_per_depth;
+            let state = &mut *state;
+            let candidates: Vec<Candidate> = state
+                .queue
+                .iter()
+                .filter_map(|(Reverse(rank), _, id)| {
+                    let live = &state.live[id];
+                    let busy = state.running_by_depth.get(&live.record.depth).copied().unwrap_or(0);
+                    (busy < per_depth).then(|| Candidate {
+                        job: job_info(&live.spec, &live.record),
+                        rank: *rank,
+                        waited_ms: now.duration_since(live.queued_at).as_millis() as u64,
+                    })
+                })
+                .take(WINDOW)
+                .collect();
+            if candidates.is_empty() {
+                return false;
+            }
+            let slots: Vec<Slot> = (0..state.tokens.slots.len())
+                .map(|i| {
+                    let free = state.tokens.free(i, now);
+                    let slot = &state.tokens.slots[i];
+                    let count = |o: SlotOutcome| slot.recent.iter().filter(|(_, x)| *x == o).count() as u32;
+                    Slot {
+                        index: i as u32,
+                        running: slot.running,
+                        free,
+                        cooling_until_ms: slot
+                            .cooling_until
+                            .map(|until| now_ms() + until.saturating_duration_since(now).as_millis() as u64),
+                        recent_started: slot.recent.len() as u32,
+                        recent_failed: count(SlotOutcome::Failed) + count(SlotOutcome::RateLimited),
+                        recent_rate_limited: count(SlotOutcome::RateLimited),
+                    }
+                })
+                .collect();
+            let roots: BTreeSet<&str> = candidates.iter().map(|c| c.job.root_id.as_str()).collect();
+            let roots = roots
+                .into_iter()
+                .map(|r| RootLoad {
+                    root_id: r.to_string(),
+                    running: state.running_by_root.get(r).copied().unwrap_or(0),
+                })
+                .collect();
+            ScheduleInput {
+                candidates,
+                slots,
+                capacity,
+                roots,
+                queued_total: state.queue.len() as u32,
+                now_ms: now_ms(),
+            }
+        };
+        let policies = self.policies.clone();
+        let chosen = blocking(move || policies.select(&input)).await;
+
+        let mut started = false;
+        for assignment in chosen {
+            let mut guard = self.state.lock().unwrap();
+            let state = &mut *guard;
+            // The state may have moved while the scheduler thought: check again.
+            let Some(live) = state.live.get(&assignment.job_id) else { continue };
+            let depth = live.record.depth;
+            let key = (Reverse(live.rank), live.seq, assignment.job_id.clone());
+            let slot = assignment.slot as usize;
+            let fits = state.queue.contains(&key)
+                && state.running < self.max_concurrent
+                && state.running_by_depth.get(&depth).copied().unwrap_or(0) < self.config.max_concurrent_per_depth
+                && state.tokens.free(slot, Instant::now()) > 0;
+            if !fits {
+                continue;
+            }
+            state.queue.remove(&key);
+            state.running += 1;
+            *state.running_by_depth.entry(depth).or_default() += 1;
+            state.tokens.start(slot, Instant::now());
+            let live = state.live.get_mut(&assignment.job_id).expect("checked above");
+            *state.running_by_root.entry(live.record.root_job_id.clone()).or_default() += 1;
+            live.record.status = JobStatus::Running;
+            live.record.attempts += 1;
+            live.record.started_at_ms.get_or_insert(now_ms());
+            live.record.retry_at_ms = None;
+            live.record.token_slot = Some(slot as u32);
+            if let Err(err) = self.store.update(&live.record) {
+                tracing::error!(job = %assignment.job_id, error = %err, "cannot record job start");
+            }
+            drop(guard);
+            self.changed.send_modify(|n| *n += 1);
+            tokio::spawn(self.clone().run_attempt(assignment.job_id, slot));
+            started = true;
+        }
+        started
+    }
+
+    /// Runs one attempt of a started job and settles the job afterwards.
+    async fn run_attempt(self: Arc<Self>, id: String, slot: usize) {
+        let (spec, record, cancel, token, resume) = {
+            let state = self.state.lock().unwrap();
+            let live = &state.live[&id];
+            let token = state.tokens.slots[slot].token.clone();
+            (live.spec.clone(), live.record.clone(), live.cancel.clone(), token, live.resume)
+        };
+        let info = job_info(&spec, &record);
+        let requested_ms = record.timeout_s.map(|s| s * 1000);
+        let similar = {
+            let state = self.state.lock().unwrap();
+            state.durations.similar(&record.tags, &record.agent, record.model.as_deref(), spec.prompt.len())
+        };
+        let policies = self.policies.clone();
+        let timeouts = blocking(move || policies.estimate(&info, &similar, requested_ms)).await;
+
+        let profile = self.agents.get(&record.agent).cloned().unwrap_or_default();
+        let resume = match record.attempts {
+            1 => spec.resume_session.clone(),
+            _ => record.session_id.clone().filter(|_| resume),
+        };
+        let attempt = record.attempts;
+        let mut history = AttemptRecord {
+            attempt,
+            started_at_ms: now_ms(),
+            finished_at_ms: None,
+            outcome: None,
+            message: None,
+            exit_code: None,
+            session_id: None,
+            token_slot: Some(slot as u32),
+            cost_usd: None,
+        };
+        let report = match profile.find_binary(&record.agent) {
+            Err(message) => AttemptReport {
+                outcome: Outcome::CouldNotStart,
+                message,
+                exit_code: None,
+                signal: None,
+                session_id: None,
+                result: None,
+                stderr_tail: String::new(),
+                duration: Duration::ZERO,
+            },
+            Ok(program) => {
+                let mut env = vec![
+                    (ENV_JOB_ID.to_string(), id.clone()),
+                    (ENV_DEPTH.to_string(), record.depth.to_string()),
+                    (ENV_ROOT_JOB_ID.to_string(), record.root_job_id.clone()),
+                ];
+                env.extend(profile.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+                env.extend(spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+                let mut env_remove = Vec::new();
+                if let Some(token) = &token {
+                    env.push(("CLAUDE_CODE_OAUTH_TOKEN".into(), token.expose().to_string()));
+                    env_remove.extend(OUTRANKING_CREDENTIALS.map(String::from));
+                }
+                let attempt_spec = AttemptSpec {
+                    program,
+                    args: profile.args(&Invocation {
+                        prompt: &spec.prompt,
+                        model: spec.model.as_deref(),
+                        resume_session: resume.as_deref(),
+                        max_turns: spec.max_turns,
+                        allowed_tools: &spec.allowed_tools,
+                    }),
+                    cwd: spec.cwd.clone().unwrap_or_else(|| self.project_dir.clone()),
+                    env,
+                    env_remove,
+                    hard_timeout: Duration::from_millis(timeouts.hard_ms),
+                    idle_timeout: Duration::from_millis(timeouts.idle_ms),
+                    kill_grace: Duration::from_millis(self.config.kill_grace_ms),
+                };
+                {
+                    let mut state = self.state.lock().unwrap();
+                    if let Some(live) = state.live.get_mut(&id) {
+                        live.record.timeout_s = Some(timeouts.hard_ms.div_ceil(1000));
+                    }
+                }
+                let store = &self.store;
+                run_attempt(&attempt_spec, &cancel, |line, event| {
+                    if let Err(err) = store.append_transcript(&id, attempt, line) {
+                        tracing::error!(job = %id, error = %err, "cannot store transcript line");
+                    }
+                    if let AgentEvent::Init { session_id } = event {
+                        tracing::debug!(job = %id, session = %session_id, "agent session started");
+                    }
+                })
+                .await
+            }
+        };
+        history.finished_at_ms = Some(now_ms());
+        history.outcome = Some(outcome_name(&report.outcome).to_string());
+        history.message = Some(report.message.clone());
+        history.exit_code = report.exit_code;
+        history.session_id = report.session_id.clone();
+        history.cost_usd = report.result.as_ref().and_then(|r| r.total_cost_usd);
+        self.settle(id, slot, report, history).await;
+    }
+
+    /// Books the end of an attempt: counters, token slot, record; then the
+    /// job is done or goes to the retry policy.
+    async fn settle(self: Arc<Self>, id: String, slot: usize, report: AttemptReport, history: AttemptRecord) {
+        if report.outcome == Outcome::Cancelled && self.shutdown.is_cancelled() {
+            // Stopped by shutdown, not by a user: the job stays `running` in
+            // the store and is recovered as interrupted at the next start.
+            return;
+        }
+        let now = Instant::now();
+        {
+            let mut guard = self.state.lock().unwrap();
+            let state = &mut *guard;
+            state.running -= 1;
+            let live = state.live.get_mut(&id).expect("a running job is live");
+            let (depth, root) = (live.record.depth, live.record.root_job_id.clone());
+            live.record.history.push(history);
+            live.record.exit_code = report.exit_code;
+            if let Some(session) = &report.session_id {
+                live.record.session_id = Some(session.clone());
+            }
+            if let Some(result) = &report.result {
+                live.record.cost_usd += result.total_cost_usd.unwrap_or(0.0);
+                live.record.usage = result.usage.clone();
+            }
+            let finished = Finished {
+                tags: &live.record.tags,
+                agent: &live.record.agent,
+                model: live.record.model.as_deref(),
+                prompt_bytes: live.spec.prompt.len(),
+                duration_ms: (!matches!(report.outcome, Outcome::TimedOut | Outcome::IdleTimedOut))
+                    .then_some(report.duration.as_millis() as u64),
+            };
+            let counts = !matches!(report.outcome, Outcome::Cancelled | Outcome::CouldNotStart);
+            if counts {
+                state.durations.record(finished);
+            }
+            if let Some(n) = state.running_by_depth.get_mut(&depth) {
+                *n -= 1;
+            }
+            if let Some(n) = state.running_by_root.get_mut(&root) {
+                *n -= 1;
+            }
+            let slot_outcome = match report.outcome {
+                Outcome::Succeeded => SlotOutcome::Ok,
+                Outcome::RateLimited { .. } => SlotOutcome::RateLimited,
+                _ => SlotOutcome::Failed,
+            };
+            state.tokens.finish(slot, slot_outcome, now);
+            if let Outcome::RateLimited { resets_at_ms } = report.outcome {
+                let wait = resets_at_ms
+                    .map_or(Duration::from_secs(60), |at| Duration::from_millis(at.saturating_sub(now_ms())));
+                tracing::warn!(slot, cooldown_s = wait.as_secs(), "token slot rate limited; cooling down");
+                state.tokens.cool_down(slot, now + wait);
+            }
+        }
+        match report.outcome {
+            Outcome::Succeeded => {
+                let text = report.result.and_then(|r| r.result);
+                self.finish(&id, JobStatus::Succeeded, |record| {
+                    record.result = text;
+                    record.error = None;
+                });
+            }
+            Outcome::Cancelled => {
+                self.finish(&id, JobStatus::Cancelled, |record| record.error = Some("cancelled".into()))
+            }
+            outcome => {
+                let resets = match outcome {
+                    Outcome::RateLimited { resets_at_ms } => resets_at_ms,
+                    _ => None,
+                };
+                let failure = (failure_kind(&outcome), report.message.clone(), report.exit_code, report.signal);
+                self.fail_attempt_with(&id, failure, report.stderr_tail, resets).await;
+            }
+        }
+        self.wake.notify_one();
+    }
+
+    /// A failed attempt without a report (interrupted by a restart).
+    async fn fail_attempt(self: Arc<Self>, id: &str, kind: FailureKind, message: String, resets: Option<u64>) {
+        {
+            let mut state = self.state.lock().unwrap();
+            if let Some(live) = state.live.get_mut(id) {
+                live.record.history.push(AttemptRecord {
+                    attempt: live.record.attempts,
+                    started_at_ms: live.record.started_at_ms.unwrap_or(0),
+                    finished_at_ms: Some(now_ms()),
+                    outcome: Some("interrupted".into()),
+                    message: Some(message.clone()),
+                    exit_code: None,
+                    session_id: live.record.session_id.clone(),
+                    token_slot: live.record.token_slot,
+                    cost_usd: None,
+                });
+            }
+        }
+        self.fail_attempt_with(id, (kind, message, None, None), String::new(), resets).await;
+    }
+
+    async fn fail_attempt_with(
+        self: &Arc<Self>,
+        id: &str,
+        (kind, message, exit_code, signal): (FailureKind, String, Option<i32>, Option<i32>),
+        stderr_tail: String,
+        resets_at_ms: Option<u64>,
+    ) {
+        let Some((info, attempt, max_retries, has_session)) = ({
+            let state = self.state.lock().unwrap();
+            state.live.get(id).map(|l| {
+                (job_info(&l.spec, &l.record), l.record.attempts, l.record.max_retries, l.record.session_id.is_some())
+            })
+        }) else {
+            return;
+        };
+        let failure = Failure {
+            kind,
+            exit_code,
+            signal,
+            stderr_tail,
+            message: message.clone(),
+            has_session,
+            rate_limit_resets_at_ms: resets_at_ms,
+        };
+        let policies = self.policies.clone();
+        let decision = blocking(move || policies.decide(&info, attempt, max_retries, &failure)).await;
+        match decision {
+            Decision::Retry(retry) => {
+                let delay = Duration::from_millis(retry.delay_ms);
+                let changed = {
+                    let mut state = self.state.lock().unwrap();
+                    let Some(live) = state.live.get_mut(id) else { return };
+                    live.record.status = JobStatus::RetryWait;
+                    live.record.retry_at_ms = Some(now_ms() + retry.delay_ms);
+                    live.record.error = Some(message);
+                    live.resume = retry.resume_session;
+                    if let Some(priority) = retry.priority {
+                        live.record.priority = priority;
+                    }
+                    if let Some(ms) = retry.timeout_ms {
+                        live.record.timeout_s = Some(ms.div_ceil(1000));
+                    }
+                    live.record.clone()
+                };
+                tracing::info!(job = %id, attempt, delay_ms = retry.delay_ms, "attempt failed; retrying");
+                self.persist(&changed);
+                self.clone().requeue_after(id.to_string(), delay);
+            }
+            Decision::GiveUp(reason) => {
+                let status = if matches!(kind, FailureKind::Timeout | FailureKind::IdleTimeout) {
+                    JobStatus::TimedOut
+                } else {
+                    JobStatus::Failed
+                };
+                self.finish(id, status, |record| record.error = Some(format!("{message} ({reason})")));
+            }
+        }
+    }
+
+    /// Queues a job in `retry_wait` again after `delay`, unless it is cancelled first.
+    fn requeue_after(self: Arc<Self>, id: String, delay: Duration) {
+        let cancel = match self.state.lock().unwrap().live.get(&id) {
+            Some(live) => live.cancel.clone(),
+            None => return,
+        };
+        tokio::spawn(async move {
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = cancel.cancelled() => return,
+            }
+            let (info, seq) = {
+                let state = self.state.lock().unwrap();
+                let Some(live) = state.live.get(&id) else { return };
+                (job_info(&live.spec, &live.record), live.seq)
+            };
+            let policies = self.policies.clone();
+            let rank = blocking(move || policies.rank(std::slice::from_ref(&info))[0]).await;
+            let record = {
+                let mut state = self.state.lock().unwrap();
+                let Some(live) = state.live.get_mut(&id) else { return };
+                if live.record.status != JobStatus::RetryWait {
+                    return;
+                }
+                live.rank = rank;
+                live.queued_at = Instant::now();
+                live.record.status = JobStatus::Queued;
+                live.record.retry_at_ms = None;
+                let record = live.record.clone();
+                state.queue.insert((Reverse(rank), seq, id.clone()));
+                record
+            };
+            self.persist(&record);
+            self.wake.notify_one();
+        });
+    }
+
+    /// Ends a job with `status`.
+    fn finish(&self, id: &str, status: JobStatus, update: impl FnOnce(&mut JobRecord)) {
+        let record = {
+            let mut state = self.state.lock().unwrap();
+            let Some(mut live) = state.live.remove(id) else { return };
+            live.record.status = status;
+            live.record.finished_at_ms = Some(now_ms());
+            live.record.retry_at_ms = None;
+            update(&mut live.record);
+            live.record
+        };
+        self.persist(&record);
+    }
+
+    fn persist(&self, record: &JobRecord) {
+        if let Err(err) = self.store.update(record) {
+            tracing::error!(job = %record.job_id, error = %err, "cannot record job state");
+        }
+        self.changed.send_modify(|n| *n += 1);
+    }
+}

@@ -1,0 +1,179 @@
+//! Agent profiles: which CLI a job runs, and with what arguments.
+//!
+//! The default profile, `claude`, runs Claude Code headless:
+//! `claude -p PROMPT --output-format stream-json --verbose [--model M]
+//! [--resume S] [--max-turns N] [--allowedTools A,B] [--append-system-prompt T]`.
+//! The prompt is one argv element and never goes through a shell. A profile
+//! can point `command` at any other CLI that speaks the same stream-json.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Overrides where the `claude` binary is, for the built-in profile.
+pub const CLAUDE_BIN_ENV: &str = "RINGMASTER_CLAUDE_BIN";
+
+/// A named agent: the CLI and what it is told.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct AgentProfile {
+    /// Binary name (looked up on PATH) or path; default `claude`.
+    pub command: Option<PathBuf>,
+    /// Extra arguments, after the generated ones.
+    pub args: Vec<String>,
+    /// Passed as `--append-system-prompt`: what makes this agent this agent.
+    pub append_system_prompt: Option<String>,
+    /// Model when the job names none.
+    pub model: Option<String>,
+    /// Tools when the job names none.
+    pub allowed_tools: Vec<String>,
+    /// Turn limit when the job sets none.
+    pub max_turns: Option<u32>,
+    /// Extra environment for the agent.
+    pub env: BTreeMap<String, String>,
+}
+
+/// What one attempt asks of the agent.
+#[derive(Debug, Clone, Default)]
+pub struct Invocation<'a> {
+    pub prompt: &'a str,
+    pub model: Option<&'a str>,
+    pub resume_session: Option<&'a str>,
+    pub max_turns: Option<u32>,
+    pub allowed_tools: &'a [String],
+}
+
+impl AgentProfile {
+    /// The argument list (without the program) for one attempt.
+    pub fn args(&self, call: &Invocation<'_>) -> Vec<String> {
+        let mut args: Vec<String> =
+            vec!["-p".into(), call.prompt.into(), "--output-format".into(), "stream-json".into(), "--verbose".into()];
+        if let Some(model) = call.model.or(self.model.as_deref()) {
+            args.extend(["--model".into(), model.into()]);
+        }
+        if let Some(session) = call.resume_session {
+            args.extend(["--resume".into(), session.into()]);
+        }
+        if let Some(turns) = call.max_turns.or(self.max_turns) {
+            args.extend(["--max-turns".into(), turns.to_string()]);
+        }
+        let tools = if call.allowed_tools.is_empty() { &self.allowed_tools } else { call.allowed_tools };
+        if !tools.is_empty() {
+            args.extend(["--allowedTools".into(), tools.join(",")]);
+        }
+        if let Some(text) = &self.append_system_prompt {
+            args.extend(["--append-system-prompt".into(), text.clone()]);
+        }
+        args.extend(self.args.iter().cloned());
+        args
+    }
+
+    /// Finds the agent's binary the way its users expect: an explicit path;
+    /// for the `claude` default, `$RINGMASTER_CLAUDE_BIN`; then `PATH`; then
+    /// the usual install locations of Claude Code.
+    pub fn find_binary(&self, name: &str) -> Result<PathBuf, String> {
+        let command = self.command.clone().unwrap_or_else(|| PathBuf::from("claude"));
+        let mut looked = Vec::new();
+        if self.command.is_none() {
+            if let Some(path) = std::env::var_os(CLAUDE_BIN_ENV) {
+                let path = PathBuf::from(path);
+                if path.is_file() {
+                    return Ok(path);
+                }
+                looked.push(format!("${CLAUDE_BIN_ENV} ({})", path.display()));
+            }
+        }
+        if command.components().count() > 1 {
+            if command.is_file() {
+                return Ok(command);
+            }
+            return Err(format!(
+                "agent `{name}`: {} does not exist; fix `agents.{name}.command` in ringmaster.yaml",
+                command.display()
+            ));
+        }
+        if let Ok(path) = which::which(&command) {
+            return Ok(path);
+        }
+        looked.push("PATH".into());
+        if command == Path::new("claude") {
+            for candidate in claude_install_locations() {
+                if candidate.is_file() {
+                    return Ok(candidate);
+                }
+                looked.push(candidate.display().to_string());
+            }
+        }
+        Err(format!(
+            "agent `{name}`: cannot find the `{}` binary (looked in {}); install Claude Code \
+             (`npm install -g @anthropic-ai/claude-code`), or set `agents.{name}.command` in ringmaster.yaml \
+             or ${CLAUDE_BIN_ENV} to its path",
+            command.display(),
+            looked.join(", ")
+        ))
+    }
+}
+
+/// Where Claude Code's installers put the binary.
+fn claude_install_locations() -> Vec<PathBuf> {
+    let mut paths = Vec::new();
+    if let Some(home) = std::env::var_os("HOME").map(PathBuf::from) {
+        for rel in [".claude/local/claude", ".local/bin/claude", ".npm-global/bin/claude", "node_modules/.bin/claude"] {
+            paths.push(home.join(rel));
+        }
+    }
+    paths.extend(["/usr/local/bin/claude", "/opt/homebrew/bin/claude"].map(PathBuf::from));
+    paths
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claude_arguments_carry_the_prompt_as_one_element() {
+        let profile = AgentProfile {
+            append_system_prompt: Some("You review code.".into()),
+            model: Some("sonnet".into()),
+            ..Default::default()
+        };
+        let tools = vec!["Read".to_string(), "Bash(git diff:*)".to_string()];
+        let call = Invocation {
+            prompt: "fix it; rm -rf / $(x)",
+            resume_session: Some("s-1"),
+            max_turns: Some(3),
+            allowed_tools: &tools,
+            ..Default::default()
+        };
+        assert_eq!(
+            profile.args(&call),
+            [
+                "-p",
+                "fix it; rm -rf / $(x)",
+                "--output-format",
+                "stream-json",
+                "--verbose",
+                "--model",
+                "sonnet",
+                "--resume",
+                "s-1",
+                "--max-turns",
+                "3",
+                "--allowedTools",
+                "Read,Bash(git diff:*)",
+                "--append-system-prompt",
+                "You review code.",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_missing_binary_says_where_it_looked_and_how_to_fix_it() {
+        let profile = AgentProfile { command: Some("no-such-agent-xyz".into()), ..Default::default() };
+        let error = profile.find_binary("helper").unwrap_err();
+        assert!(error.contains("cannot find the `no-such-agent-xyz` binary (looked in PATH)"), "{error}");
+        assert!(error.contains("agents.helper.command"), "{error}");
+        let profile = AgentProfile { command: Some("/nonexistent/claude".into()), ..Default::default() };
+        assert!(profile.find_binary("x").unwrap_err().contains("/nonexistent/claude does not exist"));
+    }
+}

@@ -1,0 +1,260 @@
+//! Runs one attempt of a job: the agent as a child process in its own
+//! process group, its stream-json output parsed as it arrives, its hard and
+//! idle timeouts enforced, and the whole group gone when the attempt ends.
+//!
+//! Why a process group: agents start their own children (shells, language
+//! servers, MCP servers). Signalling the group reaches all of them, so a
+//! timed-out or cancelled agent leaves nothing behind. Termination is
+//! SIGTERM to the group, then SIGKILL after a grace period; each attempt
+//! waits for its own group concurrently, so fifty attempts timing out
+//! together are all gone in about one grace period.
+
+pub mod agent;
+pub mod stream;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use std::collections::VecDeque;
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::{ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+use stream::{AgentEvent, ResultLine, parse_line};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio_util::sync::CancellationToken;
+
+/// Bytes of stderr kept for the failure report.
+const STDERR_TAIL: usize = 4096;
+
+/// Environment variables a child never inherits when ringmaster hands it a
+/// token: they outrank `CLAUDE_CODE_OAUTH_TOKEN` and would bypass rotation.
+pub const OUTRANKING_CREDENTIALS: [&str; 2] = ["ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"];
+
+/// Everything needed to start one attempt.
+#[derive(Debug, Clone)]
+pub struct AttemptSpec {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub cwd: PathBuf,
+    /// Variables set for the child on top of the inherited environment.
+    pub env: Vec<(String, String)>,
+    /// Variables removed from the inherited environment.
+    pub env_remove: Vec<String>,
+    pub hard_timeout: Duration,
+    pub idle_timeout: Duration,
+    /// Time between SIGTERM and SIGKILL.
+    pub kill_grace: Duration,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Succeeded,
+    /// The agent ran and reported an error result.
+    AgentError,
+    /// The agent reported a rejected rate limit (or a 429) and failed.
+    RateLimited {
+        resets_at_ms: Option<u64>,
+    },
+    /// Killed at the hard timeout.
+    TimedOut,
+    /// Killed after no output for the idle timeout.
+    IdleTimedOut,
+    /// Exited without a result line, or was killed by a signal it did not get from us.
+    Crashed,
+    /// Never ran: the binary or the working directory was unusable.
+    CouldNotStart,
+    /// Stopped because the job was cancelled.
+    Cancelled,
+}
+
+/// What the engine learns from an attempt.
+#[derive(Debug, Clone)]
+pub struct AttemptReport {
+    pub outcome: Outcome,
+    /// One line for people, e.g. "no output for 300 s".
+    pub message: String,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub session_id: Option<String>,
+    pub result: Option<ResultLine>,
+    pub stderr_tail: String,
+    pub duration: Duration,
+}
+
+/// Why we stopped the agent ourselves.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Stop {
+    Hard,
+    Idle,
+    Cancel,
+}
+
+/// Runs one attempt to its end. `on_line` sees every stdout line with its
+/// meaning, as it arrives (for the transcript and live progress).
+pub async fn run_attempt(
+    spec: &AttemptSpec,
+    cancel: &CancellationToken,
+    mut on_line: impl FnMut(&str, &AgentEvent),
+) -> AttemptReport {
+    let started = Instant::now();
+    let mut report = AttemptReport {
+        outcome: Outcome::CouldNotStart,
+        message: String::new(),
+        exit_code: None,
+        signal: None,
+        session_id: None,
+        result: None,
+        stderr_tail: String::new(),
+        duration: Duration::ZERO,
+    };
+    let mut command = Command::new(&spec.program);
+    command
+        .args(&spec.args)
+        .current_dir(&spec.cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    for var in &spec.env_remove {
+        command.env_remove(var);
+    }
+    command.envs(spec.env.iter().map(|(k, v)| (k, v)));
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(err) => {
+            report.message = format!("could not start {} in {}: {err}", spec.program.display(), spec.cwd.display());
+            return report;
+        }
+    };
+    let group = child.id().map(|pid| Pid::from_raw(pid as i32));
+    let stderr = tokio::spawn(read_tail(child.stderr.take()));
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
+    let mut rate_limited: Option<Option<u64>> = None;
+
+    let mut handle = |line: &str, report: &mut AttemptReport| {
+        let event = parse_line(line);
+        match &event {
+            AgentEvent::Init { session_id } => report.session_id = Some(session_id.clone()),
+            AgentEvent::RateLimit { rejected: true, resets_at_ms } => rate_limited = Some(*resets_at_ms),
+            AgentEvent::ApiRetry { status: Some(429) } => rate_limited = rate_limited.or(Some(None)),
+            AgentEvent::Result(result) => {
+                if let Some(id) = &result.session_id {
+                    report.session_id = Some(id.clone());
+                }
+                report.result = Some(result.clone());
+            }
+            _ => {}
+        }
+        on_line(line, &event);
+    };
+
+    let hard_deadline = tokio::time::Instant::now() + spec.hard_timeout;
+    let mut idle_deadline = tokio::time::Instant::now() + spec.idle_timeout;
+    let mut stdout_open = true;
+    let ended: Result<ExitStatus, Stop> = loop {
+        tokio::select! {
+            line = lines.next_line(), if stdout_open => match line {
+                Ok(Some(line)) => {
+                    idle_deadline = tokio::time::Instant::now() + spec.idle_timeout;
+                    handle(&line, &mut report);
+                }
+                _ => stdout_open = false,
+            },
+            status = child.wait() => break status.map_err(|_| Stop::Cancel),
+            () = tokio::time::sleep_until(hard_deadline) => break Err(Stop::Hard),
+            () = tokio::time::sleep_until(idle_deadline) => break Err(Stop::Idle),
+            () = cancel.cancelled() => break Err(Stop::Cancel),
+        }
+    };
+    let status = match ended {
+        Ok(status) => {
+            // The agent is gone; its children must not outlive it.
+            kill_group(group, Signal::SIGKILL);
+            Ok(status)
+        }
+        Err(stop) => Err((stop, terminate(&mut child, group, spec.kill_grace).await)),
+    };
+    // Whatever the agent printed before it ended still counts.
+    while let Ok(Ok(Some(line))) = tokio::time::timeout(Duration::from_secs(2), lines.next_line()).await {
+        handle(&line, &mut report);
+    }
+    report.stderr_tail = stderr.await.unwrap_or_default();
+    report.duration = started.elapsed();
+
+    let exit = match &status {
+        Ok(status) | Err((_, Some(status))) => Some(*status),
+        Err((_, None)) => None,
+    };
+    report.exit_code = exit.and_then(|s| s.code());
+    report.signal = exit.and_then(|s| s.signal());
+    (report.outcome, report.message) = match status {
+        Err((Stop::Hard, _)) => (Outcome::TimedOut, format!("ran past its {} s timeout", spec.hard_timeout.as_secs())),
+        Err((Stop::Idle, _)) => (Outcome::IdleTimedOut, format!("no output for {} s", spec.idle_timeout.as_secs())),
+        Err((Stop::Cancel, _)) => (Outcome::Cancelled, "cancelled".into()),
+        Ok(_) => classify(&report, rate_limited),
+    };
+    report
+}
+
+/// The outcome of an attempt that ended by itself.
+fn classify(report: &AttemptReport, rate_limited: Option<Option<u64>>) -> (Outcome, String) {
+    match (&report.result, rate_limited) {
+        (Some(result), _) if !result.is_error => (Outcome::Succeeded, "succeeded".into()),
+        (Some(_), Some(resets_at_ms)) => (Outcome::RateLimited { resets_at_ms }, "rate limited".into()),
+        (Some(result), None) => {
+            let text = result.result.clone().unwrap_or_default();
+            (Outcome::AgentError, format!("the agent reported an error ({}): {text}", result.subtype))
+        }
+        (None, _) => {
+            let how = match (report.exit_code, report.signal) {
+                (Some(code), _) => format!("exited with code {code}"),
+                (None, Some(signal)) => format!("was killed by signal {signal}"),
+                (None, None) => "ended".into(),
+            };
+            let last = report.stderr_tail.lines().last().unwrap_or("").trim();
+            let detail = if last.is_empty() { String::new() } else { format!(": {last}") };
+            (Outcome::Crashed, format!("the agent {how} without a result{detail}"))
+        }
+    }
+}
+
+fn kill_group(group: Option<Pid>, signal: Signal) {
+    if let Some(group) = group {
+        // ESRCH (nothing left in the group) is the common, good case.
+        let _ = killpg(group, signal);
+    }
+}
+
+/// SIGTERM to the group, SIGKILL after the grace period; reaps the agent.
+async fn terminate(child: &mut Child, group: Option<Pid>, grace: Duration) -> Option<ExitStatus> {
+    kill_group(group, Signal::SIGTERM);
+    let status = match tokio::time::timeout(grace, child.wait()).await {
+        Ok(status) => status.ok(),
+        Err(_) => {
+            kill_group(group, Signal::SIGKILL);
+            child.wait().await.ok()
+        }
+    };
+    // Children that ignored SIGTERM, or outlived the agent.
+    kill_group(group, Signal::SIGKILL);
+    status
+}
+
+/// The last [`STDERR_TAIL`] bytes of a stream.
+async fn read_tail(stream: Option<tokio::process::ChildStderr>) -> String {
+    let Some(mut stream) = stream else { return String::new() };
+    let mut tail: VecDeque<u8> = VecDeque::with_capacity(STDERR_TAIL);
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = stream.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        tail.extend(&buf[..n]);
+        let excess = tail.len().saturating_sub(STDERR_TAIL);
+        tail.drain(..excess);
+    }
+    String::from_utf8_lossy(tail.make_contiguous()).into_owned()
+}

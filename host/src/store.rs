@@ -1,0 +1,161 @@
+//! The job store: an embedded SQLite database (WAL mode) in the state
+//! directory. It holds every job's spec and record, and every transcript
+//! line, so results survive restarts and a crash loses nothing that was
+//! written. Tokens are never stored: records name token slots by index.
+
+use crate::engine::job::{JobRecord, JobSpec};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::path::Path;
+use std::sync::Mutex;
+
+/// A stored job: what was asked and where it stands.
+#[derive(Debug, Clone)]
+pub struct StoredJob {
+    pub seq: i64,
+    pub spec: JobSpec,
+    pub record: JobRecord,
+}
+
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("job store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("job store: corrupt row: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let conn = Connection::open(path)?;
+        Self::init(conn)
+    }
+
+    /// A store that lives in memory only (for tests and benchmarks).
+    pub fn in_memory() -> Result<Store, StoreError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<Store, StoreError> {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS jobs (
+                 seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                 id TEXT NOT NULL UNIQUE,
+                 status TEXT NOT NULL,
+                 root_id TEXT NOT NULL,
+                 created_at_ms INTEGER NOT NULL,
+                 spec TEXT NOT NULL,
+                 record TEXT NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
+             CREATE INDEX IF NOT EXISTS jobs_root ON jobs(root_id);
+             CREATE TABLE IF NOT EXISTS transcript (
+                 job_id TEXT NOT NULL,
+                 line_no INTEGER NOT NULL,
+                 attempt INTEGER NOT NULL,
+                 line TEXT NOT NULL,
+                 PRIMARY KEY (job_id, line_no)
+             );",
+        )?;
+        Ok(Store { conn: Mutex::new(conn) })
+    }
+
+    /// Adds a new job; returns its sequence number (submission order).
+    pub fn insert(&self, spec: &JobSpec, record: &JobRecord) -> Result<i64, StoreError> {
+        let conn = self.conn.lock().unwrap();
+        conn.execute(
+            "INSERT INTO jobs (id, status, root_id, created_at_ms, spec, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                record.job_id,
+                record.status.as_str(),
+                record.root_job_id,
+                record.created_at_ms as i64,
+                serde_json::to_string(spec)?,
+                serde_json::to_string(record)?
+            ],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// Jobs ever submitted in the tree of root job `root`.
+    pub fn count_in_tree(&self, root: &str) -> Result<usize, StoreError> {
+        let conn = self.conn.lock().unwrap();
+        let count: i64 = conn.query_row("SELECT COUNT(*) FROM jobs WHERE root_id = ?1", [root], |r| r.get(0))?;
+        Ok(count as usize)
+    }
+
+    pub fn update(&self, record: &JobRecord) -> Result<(), StoreError> {
+        self.conn.lock().unwrap().execute(
+            "UPDATE jobs SET status = ?2, record = ?3 WHERE id = ?1",
+            params![record.job_id, record.status.as_str(), serde_json::to_string(record)?],
+        )?;
+        Ok(())
+    }
+
+    pub fn get(&self, id: &str) -> Result<Option<StoredJob>, StoreError> {
+        let conn = self.conn.lock().unwrap();
+        let row = conn
+            .query_row("SELECT seq, spec, record FROM jobs WHERE id = ?1", [id], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+            })
+            .optional()?;
+        row.map(|(seq, spec, record)| {
+            Ok(StoredJob { seq, spec: serde_json::from_str(&spec)?, record: serde_json::from_str(&record)? })
+        })
+        .transpose()
+    }
+
+    /// Jobs not yet finished, in submission order (for recovery after a restart).
+    pub fn unfinished(&self) -> Result<Vec<StoredJob>, StoreError> {
+        let conn = self.conn.lock().unwrap();
+        let mut stmt = conn.prepare(
+            "SELECT seq, spec, record FROM jobs WHERE status IN ('queued', 'running', 'retry_wait') ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+        let mut jobs = Vec::new();
+        for row in rows {
+            let (seq, spec, record) = row?;
+            jobs.push(StoredJob { seq, spec: serde_json::from_str(&spec)?, record: serde_json::from_str(&record)? });
+        }
+        Ok(jobs)
+    }
+
+    /// Records, newest first, optionally only with `status`.
+    pub fn list(&self, status: Option<&str>, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
+        let conn = self.conn.lock().unwrap();
+        let mut stmt =
+            conn.prepare("SELECT record FROM jobs WHERE (?1 IS NULL OR status = ?1) ORDER BY seq DESC LIMIT ?2")?;
+        let rows = stmt.query_map(params![status, limit as i64], |r| r.get::<_, String>(0))?;
+        let mut records = Vec::new();
+        for row in rows {
+            records.push(serde_json::from_str(&row?)?);
+        }
+        Ok(records)
+    }
+
+    pub fn append_transcript(&self, job_id: &str, attempt: u32, line: &str) -> Result<(), StoreError> {
+        self.conn.lock().unwrap().execute(
+            "INSERT INTO transcript (job_id, line_no, attempt, line)
+             VALUES (?1, (SELECT COALESCE(MAX(line_no), -1) + 1 FROM transcript WHERE job_id = ?1), ?2, ?3)",
+            params![job_id, attempt, line],
+        )?;
+        Ok(())
+    }
+
+    /// Transcript lines `offset..offset+limit` of a job: (attempt, line).
+    pub fn transcript(&self, job_id: &str, offset: usize, limit: usize) -> Result<Vec<(u32, String)>, StoreError> {
+        let conn = self.conn.lock().unwrap();
+        let mut stmt = conn.prepare(
+            "SELECT attempt, line FROM transcript WHERE job_id = ?1 AND line_no >= ?2 ORDER BY line_no LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![job_id, offset as i64, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}

@@ -1,0 +1,320 @@
+//! The job engine end to end, with `fake-claude` as the agent.
+
+mod support;
+
+use ringmaster::config::{EngineConfig, PluginsConfig};
+use ringmaster::engine::job::{JobRecord, JobSpec, JobStatus};
+use ringmaster::engine::tokens::Secret;
+use ringmaster::engine::{Engine, EngineOptions};
+use ringmaster::executor::agent::AgentProfile;
+use ringmaster::plugin::registry::PluginHost;
+use ringmaster::policy::Policies;
+use ringmaster::store::Store;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+fn fake_claude() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_fake-claude"))
+}
+
+fn agents(command: PathBuf) -> BTreeMap<String, AgentProfile> {
+    BTreeMap::from([("claude".to_string(), AgentProfile { command: Some(command), ..Default::default() })])
+}
+
+struct Setup {
+    config: EngineConfig,
+    tokens: Vec<&'static str>,
+    store: Option<PathBuf>,
+    agent: PathBuf,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup { config: EngineConfig::default(), tokens: vec![], store: None, agent: fake_claude() }
+    }
+}
+
+async fn engine(setup: Setup) -> Engine {
+    let plugins = PluginHost::new(PluginsConfig::default(), None).unwrap();
+    let store = match &setup.store {
+        Some(path) => Store::open(path).unwrap(),
+        None => Store::in_memory().unwrap(),
+    };
+    Engine::start(EngineOptions {
+        config: setup.config,
+        agents: agents(setup.agent),
+        project_dir: std::env::temp_dir(),
+        tokens: setup.tokens.into_iter().map(|t| Secret::new(t.into())).collect(),
+        policies: Arc::new(Policies::new(plugins)),
+        store,
+    })
+    .await
+    .unwrap()
+}
+
+/// Waits until job `id`'s record satisfies `want`.
+async fn wait_until(engine: &Engine, id: &str, want: impl Fn(&JobRecord) -> bool) -> JobRecord {
+    let mut changes = engine.subscribe();
+    let deadline = tokio::time::Instant::now() + support::WAIT;
+    loop {
+        let record = engine.status(id).await.unwrap();
+        if want(&record) {
+            return record;
+        }
+        tokio::time::timeout_at(deadline, changes.changed()).await.expect("state reached in time").unwrap();
+    }
+}
+
+fn job(prompt: &str) -> JobSpec {
+    JobSpec { prompt: prompt.into(), max_retries: Some(0), ..Default::default() }
+}
+
+async fn run_all(engine: &Engine, specs: Vec<JobSpec>) -> Vec<JobRecord> {
+    let mut ids = Vec::new();
+    for spec in specs {
+        ids.push(engine.submit(spec).await.unwrap().job_id);
+    }
+    let records = engine.wait(&ids, support::WAIT).await.unwrap();
+    assert!(records.iter().all(|r| r.status.is_terminal()), "jobs did not finish: {records:#?}");
+    records
+}
+
+#[tokio::test]
+async fn a_job_runs_and_its_result_cost_and_transcript_are_recorded() {
+    let engine = engine(Setup::default()).await;
+    let record = run_all(&engine, vec![job("summarise the design @cost:0.5")]).await.remove(0);
+    assert_eq!(record.status, JobStatus::Succeeded, "{record:#?}");
+    assert_eq!(record.result.as_deref(), Some("Done: summarise the design @cost:0.5"));
+    assert_eq!(record.cost_usd, 0.5);
+    assert_eq!(record.usage.as_ref().unwrap()["output_tokens"], 40);
+    assert_eq!(record.attempts, 1);
+    assert_eq!(record.depth, 0);
+    assert_eq!(record.root_job_id, record.job_id);
+    let session = record.session_id.clone().unwrap();
+    let transcript = engine.transcript(&record.job_id, 0, 100).unwrap();
+    assert!(transcript.first().unwrap().1.contains(&session), "init line first: {transcript:?}");
+    assert!(transcript.last().unwrap().1.contains(r#""type":"result""#));
+}
+
+#[tokio::test]
+async fn higher_priority_starts_first() {
+    let config = EngineConfig { max_concurrent: Some(1), ..Default::default() };
+    let engine = engine(Setup { config, ..Default::default() }).await;
+    // The first job occupies the only place while the others queue.
+    let blocker = engine.submit(job("@sleep:0.5")).await.unwrap();
+    let mut specs = Vec::new();
+    for (name, priority) in [("low", 0), ("high", 5), ("mid", 2), ("low2", 0)] {
+        specs.push(JobSpec { priority, ..job(name) });
+    }
+    let records = run_all(&engine, specs).await;
+    engine.wait(&[blocker.job_id], support::WAIT).await.unwrap();
+    let mut order: Vec<(u64, &str)> = records.iter().map(|r| (r.started_at_ms.unwrap(), r.prompt.as_str())).collect();
+    order.sort();
+    let order: Vec<&str> = order.into_iter().map(|(_, p)| p).collect();
+    assert_eq!(order, ["high", "mid", "low", "low2"]);
+}
+
+/// The most attempts that overlapped in time, from the recorded start and end times.
+fn max_overlap(records: &[&JobRecord]) -> usize {
+    let mut edges: Vec<(u64, i32)> = Vec::new();
+    for record in records {
+        for attempt in &record.history {
+            edges.push((attempt.started_at_ms, 1));
+            edges.push((attempt.finished_at_ms.unwrap(), -1));
+        }
+    }
+    edges.sort();
+    let (mut now, mut most) = (0i32, 0i32);
+    for (_, delta) in edges {
+        now += delta;
+        most = most.max(now);
+    }
+    most as usize
+}
+
+#[tokio::test]
+async fn concurrency_limits_are_never_exceeded_and_jobs_wait_instead_of_failing() {
+    let config = EngineConfig { max_concurrent: Some(3), max_concurrent_per_depth: 2, ..Default::default() };
+    let engine = engine(Setup { config, ..Default::default() }).await;
+    let roots = run_all(&engine, (0..8).map(|_| job("@sleep:0.3")).collect()).await;
+    let all: Vec<&JobRecord> = roots.iter().collect();
+    assert!(roots.iter().all(|r| r.status == JobStatus::Succeeded));
+    assert_eq!(max_overlap(&all), 2, "depth 0 is capped at 2 running");
+
+    let parent = &roots[0].job_id;
+    let children = run_all(
+        &engine,
+        (0..6).map(|_| JobSpec { parent_job_id: Some(parent.clone()), ..job("@sleep:0.3") }).collect(),
+    )
+    .await;
+    assert!(children.iter().all(|r| r.depth == 1 && r.root_job_id == *parent && r.status == JobStatus::Succeeded));
+    assert_eq!(max_overlap(&children.iter().collect::<Vec<_>>()), 2);
+}
+
+#[tokio::test]
+async fn overall_concurrency_is_capped() {
+    let config = EngineConfig { max_concurrent: Some(3), ..Default::default() };
+    let engine = engine(Setup { config, ..Default::default() }).await;
+    let records = run_all(&engine, (0..9).map(|_| job("@sleep:0.3")).collect()).await;
+    let overlap = max_overlap(&records.iter().collect::<Vec<_>>());
+    assert!((2..=3).contains(&overlap), "max overlap {overlap}");
+}
+
+#[tokio::test]
+async fn depth_tree_size_and_queue_limits_refuse_with_the_limit_named() {
+    let config = EngineConfig {
+        max_depth: 1,
+        max_jobs_per_root: 3,
+        max_concurrent: Some(1),
+        max_queue: 3,
+        ..Default::default()
+    };
+    let engine = engine(Setup { config, ..Default::default() }).await;
+    let root = engine.submit(job("@hang")).await.unwrap();
+    wait_until(&engine, &root.job_id, |r| r.status == JobStatus::Running).await;
+    let child = engine.submit(JobSpec { parent_job_id: Some(root.job_id.clone()), ..job("child") }).await.unwrap();
+    assert_eq!(child.depth, 1);
+    let error =
+        engine.submit(JobSpec { parent_job_id: Some(child.job_id.clone()), ..job("deeper") }).await.unwrap_err();
+    assert!(error.to_string().contains("depth 2, beyond the maximum depth of 1"), "{error}");
+
+    engine.submit(JobSpec { parent_job_id: Some(root.job_id.clone()), ..job("second child") }).await.unwrap();
+    let error = engine.submit(JobSpec { parent_job_id: Some(root.job_id.clone()), ..job("third") }).await.unwrap_err();
+    assert!(error.to_string().contains("has already submitted 3 jobs"), "{error}");
+
+    // The root hangs on the only slot; two children and one more job wait; the next is refused.
+    engine.submit(job("waits")).await.unwrap();
+    let error = engine.submit(job("one too many")).await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "the queue is full: 3 jobs are waiting, the limit is 3 (engine.max-queue in ringmaster.yaml)"
+    );
+    assert_eq!(engine.cancel(&root.job_id).await.unwrap().status, JobStatus::Cancelled);
+}
+
+#[tokio::test]
+async fn bad_submissions_say_what_is_wrong() {
+    let config = EngineConfig { max_prompt_bytes: 10, ..Default::default() };
+    let engine = engine(Setup { config, ..Default::default() }).await;
+    let error = engine.submit(job("  ")).await.unwrap_err().to_string();
+    assert!(error.contains("the prompt is empty"), "{error}");
+    let error = engine.submit(job("a prompt far too long")).await.unwrap_err().to_string();
+    assert!(error.contains("21 bytes, more than the 10 allowed"), "{error}");
+    let error = engine.submit(JobSpec { agent: Some("ghost".into()), ..job("hi") }).await.unwrap_err().to_string();
+    assert!(error.contains("unknown agent \"ghost\"; configured agents: claude"), "{error}");
+    let error = engine.status("nope").await.unwrap_err().to_string();
+    assert!(error.contains("no job nope"), "{error}");
+}
+
+#[tokio::test]
+async fn a_hanging_agent_times_out() {
+    let engine = engine(Setup::default()).await;
+    let record = run_all(&engine, vec![JobSpec { timeout_s: Some(1), ..job("@hang") }]).await.remove(0);
+    assert_eq!(record.status, JobStatus::TimedOut, "{record:#?}");
+    assert!(record.error.as_deref().unwrap().contains("ran past its 1 s timeout"), "{record:#?}");
+    assert_eq!(record.history[0].outcome.as_deref(), Some("timed_out"));
+}
+
+#[tokio::test]
+async fn a_failed_attempt_is_retried_resuming_its_session() {
+    let state = tempfile::tempdir().unwrap();
+    let engine = engine(Setup::default()).await;
+    let env = BTreeMap::from([("FAKE_CLAUDE_STATE_DIR".to_string(), state.path().display().to_string())]);
+    let spec = JobSpec { max_retries: Some(2), env, ..job("@flaky:1 refactor") };
+    let record = run_all(&engine, vec![spec]).await.remove(0);
+    assert_eq!(record.status, JobStatus::Succeeded, "{record:#?}");
+    assert_eq!(record.attempts, 2);
+    assert_eq!(record.history[0].outcome.as_deref(), Some("crashed"));
+    let first = record.history[0].session_id.clone().unwrap();
+    assert_eq!(record.history[1].session_id.as_deref(), Some(first.as_str()), "the retry resumed the session");
+}
+
+#[tokio::test]
+async fn retries_stop_at_the_budget() {
+    let engine = engine(Setup::default()).await;
+    let spec = JobSpec { max_retries: Some(1), ..job("@crash") };
+    let record = run_all(&engine, vec![spec]).await.remove(0);
+    assert_eq!((record.status, record.attempts), (JobStatus::Failed, 2), "{record:#?}");
+    assert!(record.error.as_deref().unwrap().contains("retry budget of 1 used up"), "{record:#?}");
+}
+
+#[tokio::test]
+async fn cancel_stops_queued_and_running_jobs() {
+    let config = EngineConfig { max_concurrent: Some(1), ..Default::default() };
+    let engine = engine(Setup { config, ..Default::default() }).await;
+    let running = engine.submit(job("@hang")).await.unwrap();
+    wait_until(&engine, &running.job_id, |r| r.status == JobStatus::Running).await;
+    let queued = engine.submit(job("never runs")).await.unwrap();
+    assert_eq!(engine.queue_position(&queued.job_id), Some(1));
+    assert_eq!(engine.cancel(&queued.job_id).await.unwrap().status, JobStatus::Cancelled);
+    let record = engine.cancel(&running.job_id).await.unwrap();
+    assert_eq!(record.status, JobStatus::Cancelled);
+    assert_eq!(record.history[0].outcome.as_deref(), Some("cancelled"));
+}
+
+#[tokio::test]
+async fn a_missing_agent_binary_fails_the_job_with_how_to_fix_it() {
+    let engine = engine(Setup { agent: PathBuf::from("/nonexistent/claude"), ..Default::default() }).await;
+    let record = run_all(&engine, vec![JobSpec { max_retries: Some(3), ..job("hi") }]).await.remove(0);
+    assert_eq!((record.status, record.attempts), (JobStatus::Failed, 1), "{record:#?}");
+    let error = record.error.unwrap();
+    assert!(error.contains("/nonexistent/claude does not exist") && error.contains("agents.claude.command"), "{error}");
+}
+
+fn fingerprint(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(token.as_bytes()).iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test]
+async fn jobs_rotate_over_tokens_and_no_token_is_ever_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("jobs.db");
+    let tokens = vec!["sk-ant-oat01-first-secret", "sk-ant-oat01-second-secret"];
+    let config = EngineConfig { per_token_concurrency: 1, ..Default::default() };
+    let engine = engine(Setup { config, tokens: tokens.clone(), store: Some(db.clone()), ..Default::default() }).await;
+    let records = run_all(&engine, (0..4).map(|_| job("@whoami @sleep:0.2")).collect()).await;
+    let mut seen = std::collections::BTreeSet::new();
+    for record in &records {
+        let result = record.result.as_deref().unwrap();
+        let slot = record.token_slot.unwrap() as usize;
+        assert!(result.contains(&format!("token={}", fingerprint(tokens[slot]))), "{result} on slot {slot}");
+        assert!(result.contains(&format!("job={} depth=0", record.job_id)), "{result}");
+        seen.insert(slot);
+    }
+    assert_eq!(seen.len(), 2, "both tokens were used");
+    for token in &tokens {
+        let everything = format!("{records:?}{:?}", engine.list(None, 100).unwrap());
+        assert!(!everything.contains(token), "a token leaked into a record");
+        for file in std::fs::read_dir(dir.path()).unwrap() {
+            let bytes = std::fs::read(file.unwrap().path()).unwrap();
+            assert!(!bytes.windows(token.len()).any(|w| w == token.as_bytes()), "a token leaked into the store");
+        }
+    }
+}
+
+#[tokio::test]
+async fn unfinished_jobs_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("jobs.db");
+    // A previous run: one job queued, one running when the host died.
+    let (queued, running) = {
+        let config = EngineConfig { max_concurrent: Some(1), ..Default::default() };
+        let engine = engine(Setup { config, store: Some(db.clone()), ..Default::default() }).await;
+        let running = engine.submit(JobSpec { max_retries: Some(1), ..job("@sleep:30 long task") }).await.unwrap();
+        let queued = engine.submit(job("waiting task")).await.unwrap();
+        wait_until(&engine, &running.job_id, |r| r.status == JobStatus::Running).await;
+        engine.shutdown();
+        (queued.job_id, running.job_id)
+    };
+    assert_eq!(Store::open(&db).unwrap().get(&running).unwrap().unwrap().record.status, JobStatus::Running);
+
+    // The next run picks both up: the queued one runs, the interrupted one is retried.
+    let engine = engine(Setup { store: Some(db), agent: fake_claude(), ..Default::default() }).await;
+    let done = engine.wait(std::slice::from_ref(&queued), support::WAIT).await.unwrap().remove(0);
+    assert_eq!(done.status, JobStatus::Succeeded, "{done:#?}");
+    let retried = wait_until(&engine, &running, |r| r.attempts == 2 && r.status == JobStatus::Running).await;
+    assert_eq!(retried.history[0].outcome.as_deref(), Some("interrupted"));
+    assert_eq!(engine.cancel(&running).await.unwrap().status, JobStatus::Cancelled);
+}
