@@ -132,15 +132,7 @@ pub fn job(id: &str, root: &str, priority: i32, tags: &[&str]) -> JobInfo {
 }
 
 pub fn slot(index: u32, free: u32) -> Slot {
-    Slot {
-        index,
-        running: 0,
-        free,
-        cooling_until_ms: None,
-        recent_started: 0,
-        recent_failed: 0,
-        recent_rate_limited: 0,
-    }
+    Slot::idle(index, free)
 }
 
 pub fn history(count: u32, p95_ms: u64) -> History {

@@ -133,8 +133,10 @@ fn test(extra: &[String]) -> Result {
 }
 
 fn demo(extra: &[String]) -> Result {
-    let plugins = target_dir().join("plugins");
-    run(cargo().args(["run", "--quiet", "-p", "ringmaster", "--", "demo", "--plugins"]).arg(plugins).args(extra))
+    // Both binaries: the demo runs fake-claude as its agent.
+    run(cargo().args(["build", "--quiet", "-p", "ringmaster", "--bins"]))?;
+    let ringmaster = target_dir().join("debug").join("ringmaster");
+    run(Command::new(ringmaster).arg("demo").arg("--plugins").arg(target_dir().join("plugins")).args(extra))
 }
 
 fn bench(extra: &[String]) -> Result {

@@ -1,21 +1,24 @@
-//! `ringmaster demo`: the plugin runtime at work, with no agent and no
-//! account needed. It loads the example plugins, schedules a small queue
-//! with the built-in scheduler, drops the fair-share plugin in as the
-//! scheduler while running (hot reload) and schedules the same queue again,
-//! then calls the other extension points.
+//! `ringmaster demo`: ringmaster at work with no account needed. It loads the
+//! example plugins, runs a batch of jobs from three job trees through the
+//! engine with `fake-claude` as the agent, printing each start live, drops
+//! the fair-share scheduler plugin in mid-run (hot reload) so the start order
+//! changes from first-come-first-served to fair across trees, then calls the
+//! other extension points.
 
-use crate::config::{Config, PolicySelection};
+use crate::config::{Config, EngineConfig, PolicySelection};
+use crate::engine::job::{JobSpec, JobStatus};
+use crate::engine::{Engine, EngineOptions};
+use crate::executor::agent::AgentProfile;
 use crate::plugin::contract::{ExtensionPoint, JobInfo, commands::Outcome, hook_handler};
 use crate::plugin::registry::{PluginEvent, PluginHost};
 use crate::plugin::watch::watch;
-use crate::policy::{
-    Candidate, Decision, Failure, FailureKind, History, Policies, RootLoad, ScheduleInput, SimilarJobs, Slot, Source,
-};
+use crate::policy::{Decision, Failure, FailureKind, History, Policies, SimilarJobs, Source};
+use crate::store::Store;
 use anyhow::{Context, bail};
-use std::collections::HashMap;
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 /// The plugin name the demo selects as scheduler; the swap writes this file.
@@ -53,27 +56,10 @@ pub fn run(mut config: Config, cache_dir: Option<std::path::PathBuf>, plugins: &
     }
     let events = host.subscribe();
     let _watcher = watch(host.clone())?;
-    let policies = Policies::new(host.clone());
+    let policies = Arc::new(Policies::new(host.clone()));
 
-    let queue = demo_queue();
-    say("\nA queue of 12 jobs: one tree `big` of 8 sub-jobs, trees `alpha` and `beta` of 2, one urgent job.");
-    say("Capacity: 2 token slots x 2 concurrent jobs. Each line is one scheduling round.\n");
-    say("Scheduler: built-in (priority, then first come first served)");
-    simulate(&policies, &queue);
-
-    let swap = Instant::now();
-    for ext in ["wasm", "yaml"] {
-        let tmp = live.path().join(format!(".{SWAPPED}.{ext}.tmp"));
-        std::fs::copy(plugins.join(format!("fair-share.{ext}")), &tmp)?;
-        std::fs::rename(&tmp, live.path().join(format!("{SWAPPED}.{ext}")))?;
-    }
-    wait_for(&events, |e| matches!(e, PluginEvent::Loaded { name, .. } if name == SWAPPED))?;
-    say(&format!(
-        "\nSaved fair-share.wasm as {SWAPPED}.wasm; hot-reloaded and answering in {} ms, no restart.",
-        swap.elapsed().as_millis()
-    ));
-    say("Scheduler: fair-share plugin (priority, then the tree running the fewest jobs)");
-    simulate(&policies, &queue);
+    let runtime = tokio::runtime::Runtime::new()?;
+    let events = runtime.block_on(batch(policies.clone(), events, live.path(), plugins))?;
 
     std::fs::remove_file(live.path().join(format!("{SWAPPED}.wasm")))?;
     wait_for(&events, |e| matches!(e, PluginEvent::Unloaded { name } if name == SWAPPED))?;
@@ -82,8 +68,130 @@ pub fn run(mut config: Config, cache_dir: Option<std::path::PathBuf>, plugins: &
         source(&policies, ExtensionPoint::Scheduler)
     ));
 
-    other_extension_points(&host, &policies, &queue[0]);
+    other_extension_points(&host, &policies);
     Ok(ExitCode::SUCCESS)
+}
+
+/// `fake-claude`, built beside this binary.
+fn fake_claude() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let fake = exe.with_file_name("fake-claude");
+    if !fake.is_file() {
+        bail!("{} is missing; build it with `cargo build -p ringmaster`", fake.display());
+    }
+    Ok(fake)
+}
+
+/// Runs a batch of fake-claude jobs from three job trees through the engine,
+/// printing each start live, and swaps the fair-share scheduler in mid-run.
+async fn batch(
+    policies: Arc<Policies>,
+    events: mpsc::Receiver<PluginEvent>,
+    live: &Path,
+    plugins: &Path,
+) -> anyhow::Result<mpsc::Receiver<PluginEvent>> {
+    let state = tempfile::Builder::new().prefix("ringmaster-demo-state-").tempdir()?;
+    let agent = AgentProfile { command: Some(fake_claude()?), ..Default::default() };
+    let engine = Engine::start(EngineOptions {
+        config: EngineConfig { max_concurrent: Some(3), ..Default::default() },
+        agents: BTreeMap::from([("claude".to_string(), agent)]),
+        project_dir: state.path().to_path_buf(),
+        tokens: Vec::new(),
+        policies,
+        store: Store::open(&state.path().join("jobs.db"))?,
+    })
+    .await?;
+
+    say("\nRunning a batch through the engine with fake-claude (no account needed), 3 at a time:");
+    say("three job trees; `big` submits 10 sub-jobs first, then `alpha` and `beta` 4 each.\n");
+    let mut roots = HashMap::new();
+    for tree in ["big", "alpha", "beta"] {
+        let record = engine.submit(JobSpec { prompt: format!("plan the {tree} task"), ..Default::default() }).await?;
+        roots.insert(tree, record.job_id);
+    }
+    engine.wait(&roots.values().cloned().collect::<Vec<_>>(), Duration::from_secs(60)).await?;
+    // In submission order, so starts in the same round print in that order.
+    let mut names = Vec::new();
+    for (tree, count) in [("big", 10), ("alpha", 4), ("beta", 4)] {
+        for i in 1..=count {
+            let spec = JobSpec {
+                prompt: format!("{tree}-{i} @sleep:0.4 @cost:0.01"),
+                parent_job_id: Some(roots[tree].clone()),
+                tags: vec!["demo".into()],
+                ..Default::default()
+            };
+            names.push((engine.submit(spec).await?.job_id, format!("{tree}-{i}"), tree));
+        }
+    }
+
+    let clock = Instant::now();
+    let mut changes = engine.subscribe();
+    let mut started: HashMap<String, u64> = HashMap::new();
+    let mut swapped_at_ms: Option<u64> = None;
+    let mut events = Some(events);
+    let mut done = 0;
+    while done < names.len() {
+        done = 0;
+        for (id, name, tree) in &names {
+            let record = engine.status(id).await?;
+            done += usize::from(record.status.is_terminal());
+            if let Some(at) = record.started_at_ms.filter(|_| !started.contains_key(id)) {
+                started.insert(id.clone(), at);
+                let slot = record.token_slot.unwrap_or(0);
+                say(&format!(
+                    "  {:>5.2}s  started {name:<9} tree {tree:<6} slot {slot}",
+                    clock.elapsed().as_secs_f64()
+                ));
+            }
+        }
+        if started.len() >= 6 && swapped_at_ms.is_none() {
+            let swap = Instant::now();
+            for ext in ["wasm", "yaml"] {
+                let tmp = live.join(format!(".{SWAPPED}.{ext}.tmp"));
+                std::fs::copy(plugins.join(format!("fair-share.{ext}")), &tmp)?;
+                std::fs::rename(&tmp, live.join(format!("{SWAPPED}.{ext}")))?;
+            }
+            let receiver = events.take().expect("swapped once");
+            let receiver = tokio::task::spawn_blocking(move || {
+                wait_for(&receiver, |e| matches!(e, PluginEvent::Loaded { name, .. } if name == SWAPPED))
+                    .map(|()| receiver)
+            })
+            .await??;
+            events = Some(receiver);
+            swapped_at_ms = Some(crate::engine::job::now_ms());
+            say(&format!(
+                "  -- saved fair-share.wasm as {SWAPPED}.wasm: hot-reloaded and answering in {} ms, no restart --",
+                swap.elapsed().as_millis()
+            ));
+        }
+        if done < names.len() {
+            tokio::time::timeout(Duration::from_secs(60), changes.changed()).await.context("the batch stalled")??;
+        }
+    }
+
+    // Which scheduler started each job follows from when it started.
+    let mut order: Vec<(u64, &str)> = names.iter().map(|(id, _, tree)| (started[id], *tree)).collect();
+    order.sort();
+    let swapped_at_ms = swapped_at_ms.unwrap_or(u64::MAX);
+    let (before, after): (Vec<_>, Vec<_>) = order.into_iter().partition(|(at, _)| *at < swapped_at_ms);
+    say("\nStart order by tree:");
+    for (phase, starts) in [("built-in scheduler", before), ("fair-share plugin", after)] {
+        say(&format!("  {phase:<19} {}", starts.iter().map(|(_, tree)| *tree).collect::<Vec<_>>().join(" ")));
+    }
+    let mut cost = 0.0;
+    let mut succeeded = 0;
+    for (id, ..) in &names {
+        let record = engine.status(id).await?;
+        cost += record.cost_usd;
+        succeeded += usize::from(record.status == JobStatus::Succeeded);
+    }
+    say(&format!(
+        "{succeeded} of {} jobs succeeded in {:.1} s, total cost ${cost:.2}.",
+        names.len(),
+        clock.elapsed().as_secs_f64()
+    ));
+    engine.shutdown();
+    Ok(events.expect("returned after the swap"))
 }
 
 fn source(policies: &Policies, point: ExtensionPoint) -> String {
@@ -111,80 +219,22 @@ fn wait_for(events: &mpsc::Receiver<PluginEvent>, want: impl Fn(&PluginEvent) ->
     }
 }
 
-fn job(id: String, root: &str, priority: i32, submitted_at_ms: u64) -> JobInfo {
-    JobInfo {
-        prompt_preview: format!("demo job {id}"),
-        prompt_bytes: 12,
+fn other_extension_points(host: &PluginHost, policies: &Policies) {
+    say("\nThe other extension points:");
+    let job = &JobInfo {
+        id: "00000000-0000-0000-0000-000000000001".into(),
+        prompt_preview: "refactor the parser".into(),
+        prompt_bytes: 19,
         agent: "claude".into(),
         model: None,
-        priority,
+        priority: 0,
         tags: vec!["demo".into()],
-        depth: u32::from(root != id),
-        root_id: root.into(),
-        parent_id: (root != id).then(|| root.to_string()),
-        attempt: 1,
-        submitted_at_ms,
-        id,
-    }
-}
-
-fn demo_queue() -> Vec<JobInfo> {
-    let mut queue: Vec<JobInfo> = (1..=8).map(|i| job(format!("big-{i}"), "big", 0, i)).collect();
-    queue.extend((1..=2).map(|i| job(format!("alpha-{i}"), "alpha", 0, 10 + i)));
-    queue.extend((1..=2).map(|i| job(format!("beta-{i}"), "beta", 0, 20 + i)));
-    queue.push(job("urgent".into(), "urgent", 5, 30));
-    queue
-}
-
-/// Runs scheduling rounds until the queue is empty; every started job
-/// finishes by the next round.
-fn simulate(policies: &Policies, queue: &[JobInfo]) {
-    let ranks = policies.rank(queue);
-    let mut waiting: Vec<(i64, &JobInfo)> = ranks.into_iter().zip(queue).collect();
-    waiting.sort_by_key(|(rank, job)| (std::cmp::Reverse(*rank), job.submitted_at_ms));
-    for round in 1.. {
-        if waiting.is_empty() {
-            break;
-        }
-        let mut roots: HashMap<&str, u32> = HashMap::new();
-        for (_, job) in &waiting {
-            roots.entry(job.root_id.as_str()).or_default();
-        }
-        let input = ScheduleInput {
-            candidates: waiting
-                .iter()
-                .take(64)
-                .map(|(rank, job)| Candidate { job: (*job).clone(), rank: *rank, waited_ms: 100 - job.submitted_at_ms })
-                .collect(),
-            slots: (0..2)
-                .map(|index| Slot {
-                    index,
-                    running: 0,
-                    free: 2,
-                    cooling_until_ms: None,
-                    recent_started: 0,
-                    recent_failed: 0,
-                    recent_rate_limited: 0,
-                })
-                .collect(),
-            capacity: 4,
-            roots: roots.keys().map(|r| RootLoad { root_id: r.to_string(), running: 0 }).collect(),
-            queued_total: waiting.len() as u32,
-            now_ms: 0,
-        };
-        let chosen = policies.select(&input);
-        if chosen.is_empty() {
-            say("  (the scheduler started nothing; stopping)");
-            break;
-        }
-        let names: Vec<String> = chosen.iter().map(|a| format!("{}@slot{}", a.job_id, a.slot)).collect();
-        say(&format!("  round {round}: {}", names.join("  ")));
-        waiting.retain(|(_, job)| !chosen.iter().any(|a| a.job_id == job.id));
-    }
-}
-
-fn other_extension_points(host: &PluginHost, policies: &Policies, job: &JobInfo) {
-    say("\nThe other extension points:");
+        depth: 0,
+        root_id: "00000000-0000-0000-0000-000000000001".into(),
+        parent_id: None,
+        attempt: 2,
+        submitted_at_ms: 0,
+    };
     let history = History { count: 40, p50_ms: 90_000, p95_ms: 240_000, timeout_rate: 0.05 };
     let similar = SimilarJobs {
         by_tag: vec![("demo".into(), history)],

@@ -374,15 +374,26 @@ impl Engine {
     pub async fn wait(&self, ids: &[String], timeout: Duration) -> Result<Vec<JobRecord>, EngineError> {
         let mut changes = self.inner.changed.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
+        // A finished job never changes again: read each from the store once.
+        let mut finished: HashMap<&str, JobRecord> = HashMap::new();
         loop {
-            let mut records = Vec::with_capacity(ids.len());
             for id in ids {
-                records.push(self.status(id).await?);
+                if !finished.contains_key(id.as_str()) && !self.inner.state.lock().unwrap().live.contains_key(id) {
+                    let record = self.status(id).await?;
+                    if record.status.is_terminal() {
+                        finished.insert(id, record);
+                    }
+                }
             }
-            if records.iter().all(|r| r.status.is_terminal()) {
-                return Ok(records);
-            }
-            if tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
+            let done = finished.len() == ids.len();
+            if done || tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
+                let mut records = Vec::with_capacity(ids.len());
+                for id in ids {
+                    records.push(match finished.get(id.as_str()) {
+                        Some(record) => record.clone(),
+                        None => self.status(id).await?,
+                    });
+                }
                 return Ok(records);
             }
         }
@@ -569,16 +580,7 @@ impl Inner {
             cost_usd: None,
         };
         let report = match profile.find_binary(&record.agent) {
-            Err(message) => AttemptReport {
-                outcome: Outcome::CouldNotStart,
-                message,
-                exit_code: None,
-                signal: None,
-                session_id: None,
-                result: None,
-                stderr_tail: String::new(),
-                duration: Duration::ZERO,
-            },
+            Err(message) => AttemptReport::could_not_start(message),
             Ok(program) => {
                 let mut env = vec![
                     (ENV_JOB_ID.to_string(), id.clone()),
@@ -830,18 +832,22 @@ impl Inner {
         });
     }
 
-    /// Ends a job with `status`.
+    /// Ends a job with `status`. The store is updated before the job leaves
+    /// the live set, so a reader never finds it in neither.
     fn finish(&self, id: &str, status: JobStatus, update: impl FnOnce(&mut JobRecord)) {
-        let record = {
+        {
             let mut state = self.state.lock().unwrap();
-            let Some(mut live) = state.live.remove(id) else { return };
+            let Some(live) = state.live.get_mut(id) else { return };
             live.record.status = status;
             live.record.finished_at_ms = Some(now_ms());
             live.record.retry_at_ms = None;
             update(&mut live.record);
-            live.record
-        };
-        self.persist(&record);
+            if let Err(err) = self.store.update(&live.record) {
+                tracing::error!(job = %id, error = %err, "cannot record job state");
+            }
+            state.live.remove(id);
+        }
+        self.changed.send_modify(|n| *n += 1);
     }
 
     fn persist(&self, record: &JobRecord) {

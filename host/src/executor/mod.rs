@@ -83,6 +83,22 @@ pub struct AttemptReport {
     pub duration: Duration,
 }
 
+impl AttemptReport {
+    /// The report of an attempt whose agent never started.
+    pub fn could_not_start(message: String) -> AttemptReport {
+        AttemptReport {
+            outcome: Outcome::CouldNotStart,
+            message,
+            exit_code: None,
+            signal: None,
+            session_id: None,
+            result: None,
+            stderr_tail: String::new(),
+            duration: Duration::ZERO,
+        }
+    }
+}
+
 /// Why we stopped the agent ourselves.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Stop {
@@ -99,16 +115,7 @@ pub async fn run_attempt(
     mut on_line: impl FnMut(&str, &AgentEvent),
 ) -> AttemptReport {
     let started = Instant::now();
-    let mut report = AttemptReport {
-        outcome: Outcome::CouldNotStart,
-        message: String::new(),
-        exit_code: None,
-        signal: None,
-        session_id: None,
-        result: None,
-        stderr_tail: String::new(),
-        duration: Duration::ZERO,
-    };
+    let mut report = AttemptReport::could_not_start(String::new());
     let mut command = Command::new(&spec.program);
     command
         .args(&spec.args)

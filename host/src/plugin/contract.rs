@@ -18,6 +18,21 @@ pub use exports::ringmaster::plugin::{commands, hook_handler, retry_policy, sche
 
 use std::fmt;
 
+impl scheduler::Slot {
+    /// A slot with nothing running and no history.
+    pub fn idle(index: u32, free: u32) -> scheduler::Slot {
+        scheduler::Slot {
+            index,
+            running: 0,
+            free,
+            cooling_until_ms: None,
+            recent_started: 0,
+            recent_failed: 0,
+            recent_rate_limited: 0,
+        }
+    }
+}
+
 /// The WIT package plugins implement.
 pub const PACKAGE: &str = "ringmaster:plugin";
 

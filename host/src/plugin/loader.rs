@@ -300,15 +300,7 @@ impl LoadedPlugin {
                 self.rank(std::slice::from_ref(&job))?;
                 self.select(&scheduler::ScheduleInput {
                     candidates: vec![scheduler::Candidate { job, rank: 0, waited_ms: 0 }],
-                    slots: vec![scheduler::Slot {
-                        index: 0,
-                        running: 0,
-                        free: 1,
-                        cooling_until_ms: None,
-                        recent_started: 0,
-                        recent_failed: 0,
-                        recent_rate_limited: 0,
-                    }],
+                    slots: vec![scheduler::Slot::idle(0, 1)],
                     capacity: 1,
                     roots: Vec::new(),
                     queued_total: 1,

@@ -96,15 +96,7 @@ pub(crate) mod tests {
     }
 
     pub fn slot(index: u32, free: u32) -> Slot {
-        Slot {
-            index,
-            running: 0,
-            free,
-            cooling_until_ms: None,
-            recent_started: 0,
-            recent_failed: 0,
-            recent_rate_limited: 0,
-        }
+        Slot::idle(index, free)
     }
 
     pub fn failure(kind: FailureKind, has_session: bool) -> Failure {

@@ -1,0 +1,184 @@
+//! Job engine benchmark: throughput against spawning the agent directly,
+//! submit-to-start latency, memory with a deep queue, and how long fifty
+//! stubborn agents timing out together take to clean up.
+//!
+//! Run with `cargo xtask bench`. The agent is `fake-claude` (built by the same
+//! command); both sides of each comparison run in the same process.
+
+use ringmaster::config::{EngineConfig, PluginsConfig};
+use ringmaster::engine::job::{JobSpec, JobStatus};
+use ringmaster::engine::{Engine, EngineOptions};
+use ringmaster::executor::agent::AgentProfile;
+use ringmaster::plugin::registry::PluginHost;
+use ringmaster::policy::Policies;
+use ringmaster::store::Store;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const JOBS: usize = 1000;
+const CONCURRENCY: u32 = 8;
+
+fn fake_claude() -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_BIN_EXE_fake-claude"));
+    assert!(path.is_file());
+    path
+}
+
+async fn engine(config: EngineConfig, dir: &std::path::Path) -> Engine {
+    let plugins = PluginHost::new(PluginsConfig::default(), None).unwrap();
+    let agent = AgentProfile { command: Some(fake_claude()), ..Default::default() };
+    Engine::start(EngineOptions {
+        config,
+        agents: BTreeMap::from([("claude".to_string(), agent)]),
+        project_dir: dir.to_path_buf(),
+        tokens: Vec::new(),
+        policies: Arc::new(Policies::new(plugins)),
+        store: Store::open(&dir.join("jobs.db")).unwrap(),
+    })
+    .await
+    .unwrap()
+}
+
+fn job(prompt: &str) -> JobSpec {
+    JobSpec { prompt: prompt.into(), max_retries: Some(0), ..Default::default() }
+}
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+fn percentile(samples: &mut [Duration], q: f64) -> Duration {
+    samples.sort();
+    samples[((samples.len() - 1) as f64 * q).round() as usize]
+}
+
+#[tokio::main]
+async fn main() {
+    println!("ringmaster engine benchmark ({} build)", if cfg!(debug_assertions) { "debug" } else { "release" });
+    let dir = tempfile::tempdir().unwrap();
+
+    // Baseline: the same agent runs spawned directly, CONCURRENCY at a time.
+    let started = Instant::now();
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY as usize));
+    let mut tasks = Vec::new();
+    for i in 0..JOBS {
+        let permit = semaphore.clone().acquire_owned().await.unwrap();
+        tasks.push(tokio::spawn(async move {
+            let out = tokio::process::Command::new(fake_claude())
+                .args(["-p", &format!("direct {i}"), "--output-format", "stream-json", "--verbose"])
+                .output()
+                .await
+                .unwrap();
+            assert!(out.status.success());
+            drop(permit);
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let direct = JOBS as f64 / started.elapsed().as_secs_f64();
+
+    let config =
+        EngineConfig { max_concurrent: Some(CONCURRENCY), max_concurrent_per_depth: CONCURRENCY, ..Default::default() };
+    let engine_a = engine(config.clone(), dir.path()).await;
+    let started = Instant::now();
+    let mut ids = Vec::new();
+    for i in 0..JOBS {
+        ids.push(engine_a.submit(job(&format!("engine {i}"))).await.unwrap().job_id);
+    }
+    let records = engine_a.wait(&ids, Duration::from_secs(600)).await.unwrap();
+    let through = JOBS as f64 / started.elapsed().as_secs_f64();
+    if let Some(failed) = records.iter().find(|r| r.status != JobStatus::Succeeded) {
+        panic!("a job did not succeed: {failed:#?}");
+    }
+    println!("\n{JOBS} trivial jobs, {CONCURRENCY} at a time");
+    println!("  spawning fake-claude directly       {direct:>8.1} jobs/s");
+    println!(
+        "  through the engine (SQLite store)   {through:>8.1} jobs/s   ({:.2}x the direct rate)",
+        through / direct
+    );
+
+    // Submit-to-start at idle: submit one job, wait for it to be running.
+    let mut to_start = Vec::new();
+    let mut to_end = Vec::new();
+    let mut changes = engine_a.subscribe();
+    for i in 0..200 {
+        let begin = Instant::now();
+        let id = engine_a.submit(job(&format!("latency {i}"))).await.unwrap().job_id;
+        let mut seen_start = false;
+        loop {
+            let record = engine_a.status(&id).await.unwrap();
+            if !seen_start && record.status != JobStatus::Queued {
+                to_start.push(begin.elapsed());
+                seen_start = true;
+            }
+            if record.status.is_terminal() {
+                to_end.push(begin.elapsed());
+                break;
+            }
+            changes.changed().await.unwrap();
+        }
+    }
+    println!("\nidle engine, one job at a time (200 jobs)");
+    println!(
+        "  submit -> started (agent spawning)   p50 {:>8.2} ms   p99 {:>8.2} ms",
+        percentile(&mut to_start, 0.5).as_secs_f64() * 1e3,
+        percentile(&mut to_start, 0.99).as_secs_f64() * 1e3
+    );
+    println!(
+        "  submit -> finished (whole job)       p50 {:>8.2} ms   p99 {:>8.2} ms",
+        percentile(&mut to_end, 0.5).as_secs_f64() * 1e3,
+        percentile(&mut to_end, 0.99).as_secs_f64() * 1e3
+    );
+    engine_a.shutdown();
+
+    // Memory with a deep queue: one job holds the only place, 10,000 wait.
+    let deep = tempfile::tempdir().unwrap();
+    let engine_b = engine(EngineConfig { max_concurrent: Some(1), ..Default::default() }, deep.path()).await;
+    let blocker = engine_b.submit(job("@hang")).await.unwrap().job_id;
+    let before = rss_kib();
+    let started = Instant::now();
+    for i in 0..10_000 {
+        engine_b.submit(job(&format!("queued job {i}: refactor module {i} and add tests"))).await.unwrap();
+    }
+    let submit_rate = 10_000.0 / started.elapsed().as_secs_f64();
+    let after = rss_kib();
+    println!("\n10,000 queued jobs");
+    println!("  submit rate                          {submit_rate:>8.0} jobs/s");
+    println!(
+        "  host RSS                             {:>8.1} MiB  (+{:.1} MiB for the queue)",
+        after as f64 / 1024.0,
+        (after - before) as f64 / 1024.0
+    );
+    engine_b.cancel(&blocker).await.unwrap();
+    engine_b.shutdown();
+
+    // Fifty agents that ignore SIGTERM, timing out together.
+    let grace = Duration::from_secs(2);
+    let many = tempfile::tempdir().unwrap();
+    let config = EngineConfig {
+        max_concurrent: Some(50),
+        max_concurrent_per_depth: 50,
+        kill_grace_ms: grace.as_millis() as u64,
+        ..Default::default()
+    };
+    let engine_c = engine(config, many.path()).await;
+    let mut ids = Vec::new();
+    for _ in 0..50 {
+        ids.push(engine_c.submit(JobSpec { timeout_s: Some(1), ..job("@hang:stubborn") }).await.unwrap().job_id);
+    }
+    let records = engine_c.wait(&ids, Duration::from_secs(120)).await.unwrap();
+    assert!(records.iter().all(|r| r.status == JobStatus::TimedOut));
+    let cleanup = records.iter().map(|r| r.finished_at_ms.unwrap() - r.history[0].started_at_ms - 1000).max().unwrap();
+    println!("\n50 agents ignoring SIGTERM, all timing out at 1 s, kill grace {} s", grace.as_secs());
+    println!(
+        "  timeout -> all killed and reaped     {:>8.2} s   ({:.2} grace periods)",
+        cleanup as f64 / 1e3,
+        cleanup as f64 / grace.as_millis() as f64
+    );
+    engine_c.shutdown();
+}
