@@ -12,12 +12,14 @@
 //! * [`engine`] — the job queue, limits, token pool, retries.
 //! * [`executor`] — one attempt of a job as a child process group.
 //! * [`store`] — the SQLite job store.
+//! * [`mcp`] — `ringmaster serve`: the MCP tools over stdio.
 //! * [`cli`] — the command line.
 
 pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod executor;
+pub mod mcp;
 pub mod plugin;
 pub mod policy;
 pub mod store;

@@ -91,6 +91,14 @@ impl Store {
         Ok(count as usize)
     }
 
+    /// How many jobs have each status.
+    pub fn count_by_status(&self) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
+        let conn = self.conn.lock().unwrap();
+        let mut stmt = conn.prepare("SELECT status, COUNT(*) FROM jobs GROUP BY status")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub fn update(&self, record: &JobRecord) -> Result<(), StoreError> {
         self.conn.lock().unwrap().execute(
             "UPDATE jobs SET status = ?2, record = ?3 WHERE id = ?1",

@@ -30,6 +30,12 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Serve MCP over stdio (what Claude Code starts after `claude mcp add`)
+    Serve {
+        /// Plugin directory to load and watch, in addition to the configured ones (repeatable)
+        #[arg(long = "plugins")]
+        plugins: Vec<PathBuf>,
+    },
     /// Inspect and validate plugins
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -68,6 +74,7 @@ pub fn init_logging(cli: &Cli) {
     let default = match cli.command {
         Command::Plugin(_) => "warn,ringmaster::plugin::registry=off",
         Command::Demo { .. } => "warn",
+        Command::Serve { .. } => "info",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
@@ -94,9 +101,19 @@ fn load_config(cli: &Cli) -> anyhow::Result<(Config, PathBuf)> {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let (config, state_dir) = load_config(&cli)?;
     let cache_dir = Some(state_dir.join("plugin-cache"));
+    // Past this point `state_dir` is only used by `serve`.
     match cli.command {
         Command::Plugin(PluginCommand::Check { path, json }) => plugin::check(config, cache_dir, &path, json),
         Command::Plugin(PluginCommand::List { dirs, json }) => plugin::list(config, cache_dir, dirs, json),
         Command::Demo { plugins } => demo::run(config, cache_dir, &plugins),
+        Command::Serve { plugins } => {
+            let mut config = config;
+            let cwd = std::env::current_dir()?;
+            config.plugins.dirs.extend(plugins.iter().map(|dir| cwd.join(dir)));
+            let project = std::env::var_os("CLAUDE_PROJECT_DIR").map(PathBuf::from).unwrap_or(cwd);
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(crate::mcp::serve(config, project, state_dir))?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

@@ -113,6 +113,31 @@ struct Inner {
     shutdown: CancellationToken,
 }
 
+/// What `engine_stats` reports.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EngineStats {
+    pub queued: usize,
+    pub running: u32,
+    pub max_concurrent: u32,
+    pub max_concurrent_per_depth: u32,
+    pub max_depth: u32,
+    pub max_jobs_per_root: u32,
+    pub max_queue: usize,
+    /// Jobs in the store by status, over all time.
+    pub jobs_by_status: BTreeMap<String, u64>,
+    pub slots: Vec<SlotStats>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SlotStats {
+    pub index: u32,
+    pub has_token: bool,
+    pub running: u32,
+    pub concurrency: u32,
+    pub free: u32,
+    pub cooling_for_s: Option<u64>,
+}
+
 /// Everything the engine needs from outside.
 pub struct EngineOptions {
     pub config: EngineConfig,
@@ -397,6 +422,39 @@ impl Engine {
                 return Ok(records);
             }
         }
+    }
+
+    /// A snapshot of the engine: what is queued and running, the limits in
+    /// force and each token slot (by index, never the token).
+    pub fn stats(&self) -> Result<EngineStats, EngineError> {
+        let by_status = self.inner.store.count_by_status()?;
+        let mut state = self.inner.state.lock().unwrap();
+        let now = Instant::now();
+        let slots = (0..state.tokens.slots.len())
+            .map(|i| {
+                let free = state.tokens.free(i, now);
+                let slot = &state.tokens.slots[i];
+                SlotStats {
+                    index: i as u32,
+                    has_token: slot.token.is_some(),
+                    running: slot.running,
+                    concurrency: slot.concurrency,
+                    free,
+                    cooling_for_s: slot.cooling_until.map(|u| u.saturating_duration_since(now).as_secs()),
+                }
+            })
+            .collect();
+        Ok(EngineStats {
+            queued: state.queue.len(),
+            running: state.running,
+            max_concurrent: self.inner.max_concurrent,
+            max_concurrent_per_depth: self.inner.config.max_concurrent_per_depth,
+            max_depth: self.inner.config.max_depth,
+            max_jobs_per_root: self.inner.config.max_jobs_per_root,
+            max_queue: self.inner.config.max_queue,
+            jobs_by_status: by_status,
+            slots,
+        })
     }
 
     /// A receiver that sees a change whenever any job changes status.

@@ -1,0 +1,437 @@
+//! The MCP tools, their argument schemas and results.
+
+use crate::engine::job::{JobRecord, JobSpec, JobStatus};
+use crate::engine::{Engine, EngineError};
+use crate::plugin::registry::PluginHost;
+use rmcp::handler::server::{router::tool::ToolRouter, tool::ToolCallContext, wrapper::Parameters};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ProgressNotificationParam,
+    ProgressToken, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Longest a `job_wait` may wait: well under the two minutes after which
+/// Claude Code moves a tool call to the background.
+const MAX_WAIT_S: u64 = 90;
+const DEFAULT_WAIT_S: u64 = 60;
+/// Progress notifications come at least this often, keeping clients' idle
+/// timeouts from firing on long jobs.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
+/// A job to submit.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitArgs {
+    /// What the agent should do. Passed to the agent as one argument, never through a shell.
+    pub prompt: String,
+    /// Working directory of the agent (default: the project directory).
+    pub cwd: Option<String>,
+    /// Agent profile from ringmaster.yaml (default: `claude`).
+    pub agent: Option<String>,
+    /// Model for the agent, e.g. `sonnet`.
+    pub model: Option<String>,
+    /// Higher starts earlier; default 0.
+    pub priority: Option<i32>,
+    /// Labels for filtering and statistics.
+    pub tags: Option<Vec<String>>,
+    /// Hard timeout per attempt, in seconds (default: estimated from similar past jobs).
+    pub timeout_s: Option<u64>,
+    /// Retries after a failed first attempt (default from ringmaster.yaml, 2).
+    pub max_retries: Option<u32>,
+    /// Agent session id to continue (`--resume`).
+    pub resume_session: Option<String>,
+    /// Turn limit for the agent.
+    pub max_turns: Option<u32>,
+    /// Tools the agent may use, e.g. `["Read", "Bash(git diff:*)"]`.
+    pub allowed_tools: Option<Vec<String>>,
+}
+
+impl SubmitArgs {
+    fn into_spec(self) -> JobSpec {
+        JobSpec {
+            prompt: self.prompt,
+            cwd: self.cwd.map(PathBuf::from),
+            agent: self.agent,
+            model: self.model,
+            priority: self.priority.unwrap_or(0),
+            tags: self.tags.unwrap_or_default(),
+            timeout_s: self.timeout_s,
+            max_retries: self.max_retries,
+            resume_session: self.resume_session,
+            max_turns: self.max_turns,
+            allowed_tools: self.allowed_tools.unwrap_or_default(),
+            env: Default::default(),
+            parent_job_id: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchArgs {
+    /// The jobs, each with the same fields as job_submit.
+    pub jobs: Vec<SubmitArgs>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobIdArgs {
+    /// The job's id, as returned by job_submit.
+    pub job_id: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaitArgs {
+    /// The jobs to wait for.
+    pub job_ids: Vec<String>,
+    /// Longest wait in seconds (default 60, at most 90). Returns earlier when all are finished.
+    pub timeout_s: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutputArgs {
+    pub job_id: String,
+    /// First transcript line to return (0-based; default 0).
+    pub offset: Option<usize>,
+    /// Lines to return (default 100, at most 1000).
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListArgs {
+    /// Only jobs with this status: queued, running, retry_wait, succeeded, failed, timed_out, cancelled.
+    pub status: Option<String>,
+    /// Only jobs with this tag.
+    pub tag: Option<String>,
+    /// Most records to return, newest first (default 50, at most 500).
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoArgs {}
+
+/// The MCP server: tools over the engine and the plugin host.
+#[derive(Clone)]
+pub struct Ringmaster {
+    engine: Engine,
+    plugins: Arc<PluginHost>,
+    tool_router: ToolRouter<Self>,
+}
+
+fn ok(text: String, value: Value) -> Result<CallToolResult, ErrorData> {
+    let mut result = CallToolResult::structured(value);
+    result.content = vec![ContentBlock::text(text)];
+    Ok(result)
+}
+
+fn failed(message: impl std::fmt::Display) -> Result<CallToolResult, ErrorData> {
+    Ok(CallToolResult::error(vec![ContentBlock::text(message.to_string())]))
+}
+
+fn record_json(record: &JobRecord) -> Value {
+    serde_json::to_value(record).expect("records serialise")
+}
+
+fn summary(record: &JobRecord) -> String {
+    let mut line = format!("job {} is {}", record.job_id, record.status.as_str());
+    if let Some(error) = &record.error {
+        line.push_str(&format!(": {error}"));
+    }
+    line
+}
+
+fn parse_status(text: &str) -> Option<JobStatus> {
+    serde_json::from_value(Value::String(text.to_string())).ok()
+}
+
+impl Ringmaster {
+    pub fn new(engine: Engine, plugins: Arc<PluginHost>) -> Ringmaster {
+        Ringmaster { engine, plugins, tool_router: Self::tool_router() }
+    }
+
+    async fn submit(&self, args: SubmitArgs) -> Result<Value, String> {
+        let record = self.engine.submit(args.into_spec()).await.map_err(|e| e.to_string())?;
+        let position = self.engine.queue_position(&record.job_id);
+        Ok(json!({
+            "job_id": record.job_id,
+            "status": record.status,
+            "queue_position": position,
+        }))
+    }
+
+    /// Waits for `ids`, sending progress notifications when the client asked
+    /// for them; cancels the jobs if `cancel_on_abort` and the request is cancelled.
+    async fn wait_with_progress(
+        &self,
+        ids: &[String],
+        timeout: Duration,
+        context: &RequestContext<RoleServer>,
+        cancel_on_abort: bool,
+    ) -> Result<Vec<JobRecord>, EngineError> {
+        let token: Option<ProgressToken> = context.meta.get_progress_token();
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut changes = self.engine.subscribe();
+        let mut step = 0.0;
+        let mut last_message = String::new();
+        loop {
+            let mut records = Vec::with_capacity(ids.len());
+            for id in ids {
+                records.push(self.engine.status(id).await?);
+            }
+            if records.iter().all(|r| r.status.is_terminal()) || tokio::time::Instant::now() >= deadline {
+                return Ok(records);
+            }
+            if let Some(token) = &token {
+                let message = self.progress_message(&records);
+                if message != last_message || step == 0.0 {
+                    step += 1.0;
+                    let param = ProgressNotificationParam::new(token.clone(), step).with_message(message.clone());
+                    let _ = context.peer.notify_progress(param).await;
+                    last_message = message;
+                }
+            }
+            tokio::select! {
+                _ = changes.changed() => {}
+                () = tokio::time::sleep(PROGRESS_EVERY) => { last_message.clear(); }
+                () = tokio::time::sleep_until(deadline) => {}
+                () = context.ct.cancelled() => {
+                    if cancel_on_abort {
+                        for id in ids {
+                            let _ = self.engine.cancel(id).await;
+                        }
+                    }
+                    return Ok(records);
+                }
+            }
+        }
+    }
+
+    fn progress_message(&self, records: &[JobRecord]) -> String {
+        if let [record] = records {
+            return match record.status {
+                JobStatus::Queued => match self.engine.queue_position(&record.job_id) {
+                    Some(position) => format!("queued, position {position}"),
+                    None => "queued".into(),
+                },
+                JobStatus::Running => format!("running, attempt {}", record.attempts),
+                JobStatus::RetryWait => format!("attempt {} failed; retry scheduled", record.attempts),
+                status => status.as_str().to_string(),
+            };
+        }
+        let done = records.iter().filter(|r| r.status.is_terminal()).count();
+        let running = records.iter().filter(|r| r.status == JobStatus::Running).count();
+        format!("{done} of {} finished, {running} running", records.len())
+    }
+}
+
+#[tool_router]
+impl Ringmaster {
+    /// Queue a job for an agent; returns at once with its id.
+    #[tool(description = "Queue a job for a coding agent (claude -p) and return at once with its job_id, status and \
+                          queue_position. Jobs over a concurrency limit wait; they are never rejected for it.")]
+    async fn job_submit(&self, Parameters(args): Parameters<SubmitArgs>) -> Result<CallToolResult, ErrorData> {
+        match self.submit(args).await {
+            Ok(value) => ok(format!("queued job {}", value["job_id"].as_str().unwrap_or_default()), value),
+            Err(message) => failed(message),
+        }
+    }
+
+    #[tool(description = "Queue several jobs at once; returns their job_ids in order. Stops at the first job that \
+                          is refused and says which.")]
+    async fn job_submit_batch(&self, Parameters(args): Parameters<BatchArgs>) -> Result<CallToolResult, ErrorData> {
+        let mut ids = Vec::new();
+        for (index, job) in args.jobs.into_iter().enumerate() {
+            match self.submit(job).await {
+                Ok(value) => ids.push(value["job_id"].clone()),
+                Err(message) => {
+                    return failed(format!("job {index} of the batch was refused: {message}; jobs {ids:?} were queued"));
+                }
+            }
+        }
+        ok(format!("queued {} jobs", ids.len()), json!({ "job_ids": ids }))
+    }
+
+    #[tool(description = "Run a job and wait for it to finish; returns its record. Sends progress notifications \
+                          while it waits; cancelling the request cancels the job.")]
+    async fn job_run(
+        &self,
+        Parameters(args): Parameters<SubmitArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let id = match self.submit(args).await {
+            Ok(value) => value["job_id"].as_str().unwrap_or_default().to_string(),
+            Err(message) => return failed(message),
+        };
+        match self.wait_with_progress(&[id], Duration::from_secs(u64::MAX / 4), &context, true).await {
+            Ok(mut records) => {
+                let record = records.remove(0);
+                ok(summary(&record), record_json(&record))
+            }
+            Err(err) => failed(err),
+        }
+    }
+
+    #[tool(description = "The record of a job: status, attempts, timings, result, error, cost, usage.")]
+    async fn job_status(&self, Parameters(args): Parameters<JobIdArgs>) -> Result<CallToolResult, ErrorData> {
+        match self.engine.status(&args.job_id).await {
+            Ok(record) => ok(summary(&record), record_json(&record)),
+            Err(err) => failed(err),
+        }
+    }
+
+    #[tool(description = "Wait until all the given jobs have finished (or timeout_s, default 60, at most 90) and \
+                          return their records. Sends progress notifications while it waits.")]
+    async fn job_wait(
+        &self,
+        Parameters(args): Parameters<WaitArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        if args.job_ids.is_empty() {
+            return failed("job_ids is empty: pass the ids returned by job_submit");
+        }
+        let timeout = Duration::from_secs(args.timeout_s.unwrap_or(DEFAULT_WAIT_S).min(MAX_WAIT_S));
+        match self.wait_with_progress(&args.job_ids, timeout, &context, false).await {
+            Ok(records) => {
+                let done = records.iter().filter(|r| r.status.is_terminal()).count();
+                let text = format!("{done} of {} jobs finished", records.len());
+                ok(text, json!({ "jobs": records.iter().map(record_json).collect::<Vec<_>>() }))
+            }
+            Err(err) => failed(err),
+        }
+    }
+
+    #[tool(description = "The final result text of a finished job, with its record.")]
+    async fn job_result(&self, Parameters(args): Parameters<JobIdArgs>) -> Result<CallToolResult, ErrorData> {
+        match self.engine.status(&args.job_id).await {
+            Ok(record) if !record.status.is_terminal() => failed(format!(
+                "job {} has not finished (it is {}); use job_wait to wait for it",
+                record.job_id,
+                record.status.as_str()
+            )),
+            Ok(record) => {
+                let text = record.result.clone().or_else(|| record.error.clone()).unwrap_or_default();
+                ok(text.clone(), json!({ "result": text, "record": record_json(&record) }))
+            }
+            Err(err) => failed(err),
+        }
+    }
+
+    #[tool(description = "A page of a job's transcript: the agent's stream-json events, oldest first.")]
+    async fn job_output(&self, Parameters(args): Parameters<OutputArgs>) -> Result<CallToolResult, ErrorData> {
+        if let Err(err) = self.engine.status(&args.job_id).await {
+            return failed(err);
+        }
+        let offset = args.offset.unwrap_or(0);
+        let limit = args.limit.unwrap_or(100).min(1000);
+        match self.engine.transcript(&args.job_id, offset, limit) {
+            Ok(lines) => {
+                let events: Vec<Value> = lines
+                    .iter()
+                    .map(|(attempt, line)| {
+                        let event = serde_json::from_str(line).unwrap_or_else(|_| Value::String(line.clone()));
+                        json!({ "attempt": attempt, "event": event })
+                    })
+                    .collect();
+                let next = (events.len() == limit).then_some(offset + limit);
+                ok(format!("{} transcript events", events.len()), json!({ "events": events, "next_offset": next }))
+            }
+            Err(err) => failed(err),
+        }
+    }
+
+    #[tool(description = "Job records, newest first, optionally filtered by status or tag.")]
+    async fn job_list(&self, Parameters(args): Parameters<ListArgs>) -> Result<CallToolResult, ErrorData> {
+        let status = match args.status.as_deref().map(|s| (s, parse_status(s))) {
+            Some((text, None)) => {
+                return failed(format!(
+                    "unknown status {text:?}; use one of queued, running, retry_wait, succeeded, failed, timed_out, cancelled"
+                ));
+            }
+            Some((_, status)) => status,
+            None => None,
+        };
+        let limit = args.limit.unwrap_or(50).min(500);
+        // Tag filtering happens here, so read more when filtering.
+        let fetch = if args.tag.is_some() { limit * 20 } else { limit };
+        match self.engine.list(status, fetch) {
+            Ok(records) => {
+                let records: Vec<Value> = records
+                    .iter()
+                    .filter(|r| args.tag.as_ref().is_none_or(|t| r.tags.contains(t)))
+                    .take(limit)
+                    .map(record_json)
+                    .collect();
+                ok(format!("{} jobs", records.len()), json!({ "jobs": records }))
+            }
+            Err(err) => failed(err),
+        }
+    }
+
+    #[tool(description = "Cancel a queued, waiting or running job (a running agent is stopped); returns its record.")]
+    async fn job_cancel(&self, Parameters(args): Parameters<JobIdArgs>) -> Result<CallToolResult, ErrorData> {
+        match self.engine.cancel(&args.job_id).await {
+            Ok(record) => ok(summary(&record), record_json(&record)),
+            Err(err) => failed(err),
+        }
+    }
+
+    #[tool(
+        description = "The engine's state: queued and running jobs, limits, token slots (by index), jobs by status."
+    )]
+    async fn engine_stats(&self, Parameters(_): Parameters<NoArgs>) -> Result<CallToolResult, ErrorData> {
+        match self.engine.stats() {
+            Ok(stats) => {
+                let text = format!("{} running, {} queued", stats.running, stats.queued);
+                ok(text, serde_json::to_value(stats).expect("stats serialise"))
+            }
+            Err(err) => failed(err),
+        }
+    }
+
+    #[tool(description = "The loaded plugins: name, version, extension points, status, last error, load time, \
+                          calls, failures and call latency.")]
+    async fn plugin_list(&self, Parameters(_): Parameters<NoArgs>) -> Result<CallToolResult, ErrorData> {
+        let plugins = self.plugins.list();
+        ok(format!("{} plugins", plugins.len()), json!({ "plugins": plugins }))
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for Ringmaster {
+    /// As the generated one, but an unknown tool's error names the tool and
+    /// lists the real ones.
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        if !self.tool_router.has_route(&request.name) {
+            let known: Vec<String> = self.tool_router.list_all().into_iter().map(|t| t.name.to_string()).collect();
+            let message = format!("unknown tool {:?}; ringmaster's tools are: {}", request.name, known.join(", "));
+            return Err(ErrorData::invalid_params(message, None));
+        }
+        self.tool_router.call(ToolCallContext::new(self, request, context)).await
+    }
+
+    fn get_info(&self) -> ServerConfig {
+        let mut info = ServerConfig::new(ServerCapabilities::builder().enable_tools().build());
+        info.server_info = Implementation::new("ringmaster", env!("CARGO_PKG_VERSION"));
+        info.instructions = Some(
+            "ringmaster runs coding-agent jobs in parallel. Submit with job_submit (or job_submit_batch), then \
+             job_wait and job_result; job_run does both for one job. Jobs over a limit wait rather than fail."
+                .into(),
+        );
+        info
+    }
+}
