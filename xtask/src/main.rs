@@ -4,7 +4,9 @@
 //!   `wasm32-wasip2` (installing the target when missing) and lays them out as
 //!   ringmaster loads them: `target/plugins/NAME.wasm` (+ `NAME.yaml`) for the
 //!   examples, `target/test-plugins/NAME.wasm` for the fixtures.
-//! * `test` — `plugins`, then the whole test suite.
+//! * `test` — `plugins`, then the whole test suite: the cargo tests, then the
+//!   MCP client tests in `tests/python` with the Python MCP SDK (installed
+//!   into `target/python`).
 //! * `demo` — `plugins`, then `ringmaster demo` on them.
 //! * `bench` — `plugins`, then the benchmarks (release build).
 //!
@@ -128,8 +130,19 @@ fn build_plugins() -> Result {
     Ok(())
 }
 
+/// The Python packages the client tests need, installed into `target/python`.
+const PYTHON_PACKAGES: [&str; 2] = ["mcp>=2.3,<3", "pytest>=8"];
+
 fn test(extra: &[String]) -> Result {
-    run(cargo().args(["test", "-p", "ringmaster"]).args(extra))
+    run(cargo().args(["test", "-p", "ringmaster"]).args(extra))?;
+    // The MCP client suite drives the binaries the cargo tests just built.
+    let venv = target_dir().join("python");
+    let python = venv.join("bin").join("python");
+    if !python.is_file() {
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    }
+    run(Command::new(&python).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).args(PYTHON_PACKAGES))?;
+    run(Command::new(&python).args(["-m", "pytest", "-q", "tests/python"]).current_dir(root()))
 }
 
 fn demo(extra: &[String]) -> Result {

@@ -1,0 +1,56 @@
+"""Fixtures for driving `ringmaster serve` with the Python MCP SDK's stdio client."""
+
+import contextlib
+import os
+import pathlib
+import shutil
+
+import pytest
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TARGET = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+RINGMASTER = pathlib.Path(os.environ.get("RINGMASTER_BIN", TARGET / "debug" / "ringmaster"))
+FAKE_CLAUDE = pathlib.Path(os.environ.get("FAKE_CLAUDE_BIN", TARGET / "debug" / "fake-claude"))
+PLUGINS = TARGET / "plugins"
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A project directory with a ringmaster.yaml running fake-claude, and a plugin directory."""
+    assert RINGMASTER.is_file(), f"{RINGMASTER} missing: run `cargo xtask test`"
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    shutil.copy(PLUGINS / "fair-share.wasm", plugins / "fair-share.wasm")
+    (tmp_path / "ringmaster.yaml").write_text(
+        "engine: { max-concurrent: 2 }\n"
+        f"agents:\n  claude: {{ command: '{FAKE_CLAUDE}' }}\n"
+        "plugins:\n"
+        "  dirs: [plugins]\n"
+        "  policies: { scheduler: fair-share }\n"
+        "  limits: { policy-deadline-ms: 2000 }\n"
+    )
+    return tmp_path
+
+
+@contextlib.asynccontextmanager
+async def connect(project):
+    env = {k: v for k, v in os.environ.items() if k not in ("RINGMASTER_CONFIG", "RINGMASTER_JOB_ID")}
+    env["RINGMASTER_STATE_DIR"] = str(project / "state")
+    params = StdioServerParameters(command=str(RINGMASTER), args=["serve"], cwd=str(project), env=env)
+    with open(project / "server.log", "w") as errlog:
+        async with stdio_client(params, errlog=errlog) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                yield session
+
+
+@pytest.fixture
+def session_factory(project):
+    return lambda: connect(project)

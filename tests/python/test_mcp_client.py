@@ -1,0 +1,85 @@
+"""`ringmaster serve` driven end to end by the Python MCP SDK's stdio client."""
+
+import anyio
+import pytest
+
+pytestmark = pytest.mark.anyio
+
+TOOLS = {
+    "job_submit", "job_submit_batch", "job_run", "job_status", "job_wait", "job_result",
+    "job_output", "job_list", "job_cancel", "engine_stats", "plugin_list",
+}
+
+
+async def test_every_tool_is_listed_with_a_schema(session_factory):
+    async with session_factory() as session:
+        tools = {tool.name: tool for tool in (await session.list_tools()).tools}
+        assert TOOLS <= set(tools)
+        assert tools["job_submit"].input_schema["required"] == ["prompt"]
+
+
+async def test_a_job_is_submitted_waited_for_and_its_result_read(session_factory):
+    async with session_factory() as session:
+        submitted = await session.call_tool("job_submit", {"prompt": "summarise the repo @cost:0.3", "tags": ["py"]})
+        assert not submitted.is_error
+        job_id = submitted.structured_content["job_id"]
+        waited = await session.call_tool("job_wait", {"job_ids": [job_id]})
+        record = waited.structured_content["jobs"][0]
+        assert record["status"] == "succeeded"
+        assert record["cost_usd"] == 0.3
+        result = await session.call_tool("job_result", {"job_id": job_id})
+        assert result.structured_content["result"] == "Done: summarise the repo @cost:0.3"
+        output = await session.call_tool("job_output", {"job_id": job_id})
+        kinds = [event["event"]["type"] for event in output.structured_content["events"]]
+        assert kinds[0] == "system" and kinds[-1] == "result"
+        listed = await session.call_tool("job_list", {"tag": "py"})
+        assert [job["job_id"] for job in listed.structured_content["jobs"]] == [job_id]
+
+
+async def test_job_run_sends_increasing_progress(session_factory):
+    seen = []
+
+    async def on_progress(progress, total, message):
+        seen.append((progress, message))
+
+    async with session_factory() as session:
+        result = await session.call_tool("job_run", {"prompt": "@sleep:1.5 migrate"}, progress_callback=on_progress)
+        assert result.structured_content["status"] == "succeeded"
+    assert seen, "no progress notifications"
+    steps = [step for step, _ in seen]
+    assert steps == sorted(steps) and len(set(steps)) == len(steps)
+    assert any(message.startswith("running") for _, message in seen)
+
+
+async def test_cancelling_job_run_cancels_the_job(session_factory):
+    async with session_factory() as session:
+        with anyio.move_on_after(1.5):
+            await session.call_tool("job_run", {"prompt": "@hang"})
+        with anyio.fail_after(30):
+            while True:
+                jobs = (await session.call_tool("job_list", {})).structured_content["jobs"]
+                if jobs and jobs[0]["status"] == "cancelled":
+                    break
+                await session.call_tool("job_wait", {"job_ids": [jobs[0]["job_id"]], "timeout_s": 1})
+
+
+async def test_bad_input_is_explained_and_the_session_survives(session_factory):
+    async with session_factory() as session:
+        unknown = await session.call_tool("job_status", {"job_id": "no-such-job"})
+        assert unknown.is_error and "no job no-such-job" in unknown.content[0].text
+        typo = await session.call_tool("job_submit", {"prompt": "x", "prority": 2})
+        assert typo.is_error and "prority" in typo.content[0].text
+        stats = await session.call_tool("engine_stats", {})
+        assert stats.structured_content["max_concurrent"] == 2
+
+
+async def test_the_configured_plugin_loads_in_the_background(session_factory):
+    async with session_factory() as session:
+        with anyio.fail_after(30):
+            while True:
+                plugins = (await session.call_tool("plugin_list", {})).structured_content["plugins"]
+                if plugins and plugins[0]["status"] == "active":
+                    break
+                await anyio.sleep(0.05)
+        assert plugins[0]["name"] == "fair-share"
+        assert plugins[0]["extension_points"] == ["scheduler"]
