@@ -5,106 +5,7 @@
 mod support;
 
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
-
-struct Client {
-    child: Child,
-    stdin: ChildStdin,
-    lines: mpsc::Receiver<String>,
-    next_id: u64,
-    /// Notifications received so far.
-    notifications: Vec<Value>,
-    _scratch: tempfile::TempDir,
-}
-
-impl Client {
-    fn start() -> Client {
-        let scratch = tempfile::tempdir().unwrap();
-        let config = format!(
-            "engine: {{ max-concurrent: 2 }}\nagents:\n  claude: {{ command: '{}' }}\n",
-            env!("CARGO_BIN_EXE_fake-claude")
-        );
-        std::fs::write(scratch.path().join("ringmaster.yaml"), config).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ringmaster"))
-            .arg("serve")
-            .current_dir(scratch.path())
-            .env("RINGMASTER_STATE_DIR", scratch.path().join("state"))
-            .env_remove("RINGMASTER_CONFIG")
-            .env_remove("RINGMASTER_JOB_ID")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut client = Client { child, stdin, lines, next_id: 1, notifications: Vec::new(), _scratch: scratch };
-        let init = client.request(
-            "initialize",
-            json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}),
-        );
-        assert_eq!(init["result"]["serverInfo"]["name"], "ringmaster", "{init}");
-        client.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
-        client
-    }
-
-    fn send(&mut self, message: Value) {
-        writeln!(self.stdin, "{message}").unwrap();
-        self.stdin.flush().unwrap();
-    }
-
-    fn send_raw(&mut self, line: &str) {
-        writeln!(self.stdin, "{line}").unwrap();
-        self.stdin.flush().unwrap();
-    }
-
-    /// Sends a request and returns its response; notifications that arrive
-    /// meanwhile are kept in `notifications`.
-    fn request(&mut self, method: &str, params: Value) -> Value {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
-        self.response(id)
-    }
-
-    fn response(&mut self, id: u64) -> Value {
-        loop {
-            let line = self.lines.recv_timeout(support::WAIT).expect("the server answers within the bound");
-            let message: Value =
-                serde_json::from_str(&line).unwrap_or_else(|_| panic!("stdout must be JSON-RPC: {line}"));
-            assert_eq!(message["jsonrpc"], "2.0", "{line}");
-            if message.get("id") == Some(&json!(id)) && message.get("method").is_none() {
-                return message;
-            }
-            if message.get("method").is_some() && message.get("id").is_none() {
-                self.notifications.push(message);
-            }
-        }
-    }
-
-    fn call(&mut self, tool: &str, arguments: Value) -> Value {
-        let response = self.request("tools/call", json!({"name": tool, "arguments": arguments}));
-        response.get("result").cloned().unwrap_or_else(|| panic!("{tool} failed at protocol level: {response}"))
-    }
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use support::mcp_client::Client;
 
 /// The message of a failed call: a protocol error's, or an error result's text.
 fn error_text(response: &Value) -> String {
@@ -258,4 +159,52 @@ fn bad_input_gets_a_clear_error_and_the_connection_stays_up() {
     client.send_raw("{this is not json");
     let after = client.call("engine_stats", json!({}));
     assert!(after["structuredContent"]["max_concurrent"].is_number(), "still serving after bad JSON: {after}");
+}
+
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+}
+
+fn wait_until(what: &str, condition: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + support::WAIT;
+    while !condition() {
+        assert!(std::time::Instant::now() < deadline, "{what} did not happen within {:?}", support::WAIT);
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn kill_9_of_the_server_loses_nothing_and_leaves_no_agent_behind() {
+    let project = tempfile::tempdir().unwrap();
+    let config = format!(
+        "engine: {{ max-concurrent: 1 }}\nagents:\n  claude: {{ command: '{}' }}\n",
+        env!("CARGO_BIN_EXE_fake-claude")
+    );
+    std::fs::write(project.path().join("ringmaster.yaml"), config).unwrap();
+    let mut client = Client::start_in(project);
+    let hanging =
+        client.call("job_submit", json!({"prompt": "@hang", "max_retries": 1}))["structuredContent"]["job_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    let queued =
+        client.call("job_submit", json!({"prompt": "queued behind it"}))["structuredContent"]["job_id"].clone();
+    let done = client.call("job_submit", json!({"prompt": "never mind"}))["structuredContent"]["job_id"].clone();
+    client.call("job_cancel", json!({"job_id": done}));
+    wait_until("the agent starting", || !ringmaster::executor::job_processes(&hanging).is_empty());
+    let agent = ringmaster::executor::job_processes(&hanging)[0];
+
+    let project = client.crash();
+    assert!(alive(agent), "the agent outlived its host");
+
+    let mut client = Client::start_in(project);
+    wait_until("the leftover agent being killed", || !alive(agent));
+    let waited = client.call("job_wait", json!({"job_ids": [queued], "timeout_s": 60}));
+    assert_eq!(waited["structuredContent"]["jobs"][0]["status"], "succeeded", "the queued job ran after the restart");
+    let cancelled = client.call("job_status", json!({"job_id": done}));
+    assert_eq!(cancelled["structuredContent"]["status"], "cancelled", "finished records survive");
+    let interrupted = client.call("job_status", json!({"job_id": hanging}));
+    assert_eq!(interrupted["structuredContent"]["history"][0]["outcome"], "interrupted", "{interrupted}");
+    client.call("job_cancel", json!({"job_id": hanging}));
 }

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod mcp_client;
+
 use ringmaster::config::{Config, parse_yaml};
 use ringmaster::plugin::contract::JobInfo;
 use ringmaster::plugin::registry::{PluginEvent, PluginHost};

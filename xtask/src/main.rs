@@ -141,7 +141,9 @@ fn test(extra: &[String]) -> Result {
     if !python.is_file() {
         run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
     }
-    run(Command::new(&python).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).args(PYTHON_PACKAGES))?;
+    run(Command::new(&python)
+        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+        .args(PYTHON_PACKAGES))?;
     run(Command::new(&python).args(["-m", "pytest", "-q", "tests/python"]).current_dir(root()))
 }
 

@@ -250,6 +250,10 @@ impl Engine {
             self.inner.adopt(stored).await;
             match status {
                 JobStatus::Running => {
+                    let killed = crate::executor::kill_leftovers(&id);
+                    if killed > 0 {
+                        tracing::warn!(job = %id, processes = killed, "killed processes left over from the interrupted attempt");
+                    }
                     let message = "ringmaster stopped while the attempt was running".to_string();
                     tracing::warn!(job = %id, "job was running when ringmaster stopped; handing it to the retry policy");
                     self.inner.clone().fail_attempt(&id, FailureKind::Interrupted, message, None).await;

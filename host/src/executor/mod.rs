@@ -250,6 +250,32 @@ async fn terminate(child: &mut Child, group: Option<Pid>, grace: Duration) -> Op
     status
 }
 
+/// Processes (on this machine, of this user) started for job `job_id`: the
+/// agent and everything it started, found by the `RINGMASTER_JOB_ID` every
+/// agent inherits. Empty where `/proc` does not exist.
+pub fn job_processes(job_id: &str) -> Vec<i32> {
+    let needle = format!("{}={job_id}", crate::engine::ENV_JOB_ID);
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == needle.as_bytes()))
+        })
+        .collect()
+}
+
+/// Kills what is left of an attempt whose host died (`kill -9`, a crash):
+/// its agent and the agent's children, which kept running without it.
+/// Returns how many processes were signalled.
+pub fn kill_leftovers(job_id: &str) -> usize {
+    let pids = job_processes(job_id);
+    for pid in &pids {
+        let _ = nix::sys::signal::kill(Pid::from_raw(*pid), Signal::SIGKILL);
+    }
+    pids.len()
+}
+
 /// The last [`STDERR_TAIL`] bytes of a stream.
 async fn read_tail(stream: Option<tokio::process::ChildStderr>) -> String {
     let Some(mut stream) = stream else { return String::new() };

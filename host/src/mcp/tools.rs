@@ -255,7 +255,9 @@ impl Ringmaster {
             match self.submit(job).await {
                 Ok(value) => ids.push(value["job_id"].clone()),
                 Err(message) => {
-                    return failed(format!("job {index} of the batch was refused: {message}; jobs {ids:?} were queued"));
+                    return failed(format!(
+                        "job {index} of the batch was refused: {message}; jobs {ids:?} were queued"
+                    ));
                 }
             }
         }

@@ -1,0 +1,126 @@
+//! A minimal MCP client over stdio for tests and benchmarks: starts
+//! `ringmaster serve` in a scratch project whose agent is `fake-claude`, and
+//! checks that every line the server writes is JSON-RPC.
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+pub struct Client {
+    child: Child,
+    stdin: ChildStdin,
+    pub lines: mpsc::Receiver<String>,
+    pub next_id: u64,
+    /// Notifications received so far.
+    pub notifications: Vec<Value>,
+    project: tempfile::TempDir,
+}
+
+impl Client {
+    /// A server in a fresh scratch project, running at most two jobs at once.
+    pub fn start() -> Client {
+        let scratch = tempfile::tempdir().unwrap();
+        let config = format!(
+            "engine: {{ max-concurrent: 2 }}\nagents:\n  claude: {{ command: '{}' }}\n",
+            env!("CARGO_BIN_EXE_fake-claude")
+        );
+        std::fs::write(scratch.path().join("ringmaster.yaml"), config).unwrap();
+        Client::start_in(scratch)
+    }
+
+    /// A server in `scratch`, which holds its ringmaster.yaml and state.
+    pub fn start_in(scratch: tempfile::TempDir) -> Client {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ringmaster"))
+            .arg("serve")
+            .current_dir(scratch.path())
+            .env("RINGMASTER_STATE_DIR", scratch.path().join("state"))
+            .env_remove("RINGMASTER_CONFIG")
+            .env_remove("RINGMASTER_JOB_ID")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut client = Client { child, stdin, lines, next_id: 1, notifications: Vec::new(), project: scratch };
+        let init = client.request(
+            "initialize",
+            json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}),
+        );
+        assert_eq!(init["result"]["serverInfo"]["name"], "ringmaster", "{init}");
+        client.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        client
+    }
+
+    pub fn send(&mut self, message: Value) {
+        writeln!(self.stdin, "{message}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    pub fn send_raw(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    /// Sends a request and returns its response; notifications that arrive
+    /// meanwhile are kept in `notifications`.
+    pub fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        self.response(id)
+    }
+
+    pub fn response(&mut self, id: u64) -> Value {
+        loop {
+            let line = self.lines.recv_timeout(WAIT).expect("the server answers within the bound");
+            let message: Value =
+                serde_json::from_str(&line).unwrap_or_else(|_| panic!("stdout must be JSON-RPC: {line}"));
+            assert_eq!(message["jsonrpc"], "2.0", "{line}");
+            if message.get("id") == Some(&json!(id)) && message.get("method").is_none() {
+                return message;
+            }
+            if message.get("method").is_some() && message.get("id").is_none() {
+                self.notifications.push(message);
+            }
+        }
+    }
+
+    /// `kill -9` of the server.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Stops the server with `kill -9` and hands back its project directory.
+    pub fn crash(mut self) -> tempfile::TempDir {
+        self.kill();
+        let scratch = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.project, scratch)
+    }
+
+    pub fn call(&mut self, tool: &str, arguments: Value) -> Value {
+        let response = self.request("tools/call", json!({"name": tool, "arguments": arguments}));
+        response.get("result").cloned().unwrap_or_else(|| panic!("{tool} failed at protocol level: {response}"))
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
