@@ -208,3 +208,37 @@ fn kill_9_of_the_server_loses_nothing_and_leaves_no_agent_behind() {
     assert_eq!(interrupted["structuredContent"]["history"][0]["outcome"], "interrupted", "{interrupted}");
     client.call("job_cancel", json!({"job_id": hanging}));
 }
+
+#[test]
+fn jobs_stats_and_plugins_are_resources() {
+    let mut client = Client::start();
+    let listed = client.request("resources/list", json!({}));
+    let uris: Vec<&str> =
+        listed["result"]["resources"].as_array().unwrap().iter().map(|r| r["uri"].as_str().unwrap()).collect();
+    assert_eq!(uris, ["ringmaster://stats", "ringmaster://plugins"]);
+    let templates = client.request("resources/templates/list", json!({}));
+    let templates: Vec<&str> = templates["result"]["resourceTemplates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["uriTemplate"].as_str().unwrap())
+        .collect();
+    assert_eq!(templates, ["ringmaster://jobs/{job_id}", "ringmaster://jobs/{job_id}/transcript"]);
+
+    let run = client.call("job_run", json!({"prompt": "resource me"}));
+    let id = run["structuredContent"]["job_id"].as_str().unwrap().to_string();
+    let read = |client: &mut Client, uri: String| client.request("resources/read", json!({"uri": uri}));
+    let record = read(&mut client, format!("ringmaster://jobs/{id}"));
+    let text = record["result"]["contents"][0]["text"].as_str().unwrap();
+    assert_eq!(serde_json::from_str::<Value>(text).unwrap()["status"], "succeeded");
+    let transcript = read(&mut client, format!("ringmaster://jobs/{id}/transcript"));
+    let lines: Vec<&str> = transcript["result"]["contents"][0]["text"].as_str().unwrap().lines().collect();
+    assert!(lines.first().unwrap().contains("\"init\"") && lines.last().unwrap().contains("\"result\""));
+    let stats = read(&mut client, "ringmaster://stats".into());
+    assert!(stats["result"]["contents"][0]["text"].as_str().unwrap().contains("max_concurrent"));
+
+    let missing = read(&mut client, "ringmaster://jobs/nope".into());
+    assert!(missing["error"]["message"].as_str().unwrap().contains("no job nope"), "{missing}");
+    let wrong = read(&mut client, "ringmaster://nothing".into());
+    assert!(wrong["error"]["message"].as_str().unwrap().contains("ringmaster://jobs/{job_id}"), "{wrong}");
+}

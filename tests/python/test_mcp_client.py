@@ -1,5 +1,7 @@
 """`ringmaster serve` driven end to end by the Python MCP SDK's stdio client."""
 
+import json
+
 import anyio
 import pytest
 
@@ -83,3 +85,17 @@ async def test_the_configured_plugin_loads_in_the_background(session_factory):
                 await anyio.sleep(0.05)
         assert plugins[0]["name"] == "fair-share"
         assert plugins[0]["extension_points"] == ["scheduler"]
+
+
+async def test_jobs_stats_and_plugins_are_readable_resources(session_factory):
+    async with session_factory() as session:
+        uris = [str(resource.uri) for resource in (await session.list_resources()).resources]
+        assert uris == ["ringmaster://stats", "ringmaster://plugins"]
+        templates = [t.uri_template for t in (await session.list_resource_templates()).resource_templates]
+        assert "ringmaster://jobs/{job_id}" in templates
+        run = await session.call_tool("job_run", {"prompt": "read me back"})
+        job_id = run.structured_content["job_id"]
+        record = await session.read_resource(f"ringmaster://jobs/{job_id}")
+        assert '"status": "succeeded"' in record.contents[0].text
+        transcript = await session.read_resource(f"ringmaster://jobs/{job_id}/transcript")
+        assert json.loads(transcript.contents[0].text.splitlines()[-1])["type"] == "result"

@@ -8,6 +8,7 @@
 //! an error result whose text says what was wrong and how to fix it; only a
 //! malformed request is a protocol error.
 
+mod resources;
 mod tools;
 
 use crate::config::Config;
