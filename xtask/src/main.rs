@@ -6,7 +6,8 @@
 //!   examples, `target/test-plugins/NAME.wasm` for the fixtures.
 //! * `test` — `plugins`, then the whole test suite: the cargo tests, then the
 //!   MCP client tests in `tests/python` with the Python MCP SDK (installed
-//!   into `target/python`).
+//!   into `target/python`) and Claude Code's CLI (from npm, into
+//!   `target/claude-code`).
 //! * `demo` — `plugins`, then `ringmaster demo` on them.
 //! * `bench` — `plugins`, then the benchmarks (release build).
 //!
@@ -130,6 +131,9 @@ fn build_plugins() -> Result {
     Ok(())
 }
 
+/// Claude Code from npm; without `@latest` npm picks an old release that fits Node 20.
+const CLAUDE_CODE: &str = "@anthropic-ai/claude-code@latest";
+
 /// The Python packages the client tests need, installed into `target/python`.
 const PYTHON_PACKAGES: [&str; 2] = ["mcp>=2.3,<3", "pytest>=8"];
 
@@ -144,6 +148,15 @@ fn test(extra: &[String]) -> Result {
     run(Command::new(&python)
         .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
         .args(PYTHON_PACKAGES))?;
+    // The real Claude Code CLI, as an MCP client of `ringmaster serve`.
+    let claude_code = target_dir().join("claude-code");
+    if !claude_code.join("node_modules/.bin/claude").is_file() {
+        std::fs::create_dir_all(&claude_code).map_err(|e| format!("cannot create {}: {e}", claude_code.display()))?;
+        run(Command::new("npm")
+            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&claude_code)
+            .arg(CLAUDE_CODE))?;
+    }
     run(Command::new(&python).args(["-m", "pytest", "-q", "tests/python"]).current_dir(root()))
 }
 
