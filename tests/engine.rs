@@ -339,3 +339,21 @@ async fn a_rate_limited_token_cools_down_while_the_others_keep_working() {
         assert!(result.contains(&fingerprint(tokens[1 - cooling])), "{result}");
     }
 }
+
+#[tokio::test]
+async fn statistics_break_jobs_down_by_tag_agent_depth_and_slot() {
+    let engine = engine(Setup::default()).await;
+    let mut specs: Vec<JobSpec> = (0..3).map(|_| JobSpec { tags: vec!["docs".into()], ..job("@cost:0.1") }).collect();
+    specs.push(JobSpec { tags: vec!["build".into()], timeout_s: Some(1), ..job("@hang") });
+    run_all(&engine, specs).await;
+    let stats = engine.stats().unwrap();
+    let docs = &stats.recent.by_tag["docs"];
+    assert_eq!((docs.jobs, docs.by_status["succeeded"]), (3, 3));
+    assert!((docs.cost_usd - 0.3).abs() < 1e-9);
+    assert_eq!(docs.input_tokens, 360);
+    assert!(docs.duration_p95_ms.is_some() && docs.wait_p50_ms.is_some());
+    assert_eq!(stats.recent.by_tag["build"].timeouts, 1);
+    assert_eq!(stats.recent.by_agent["claude"].jobs, 4);
+    assert_eq!(stats.recent.by_depth[&0].jobs, 4);
+    assert_eq!(stats.jobs_by_status["timed_out"], 1);
+}

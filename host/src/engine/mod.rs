@@ -16,6 +16,7 @@
 
 pub mod history;
 pub mod job;
+pub mod stats;
 pub mod tokens;
 
 use crate::config::EngineConfig;
@@ -126,7 +127,12 @@ pub struct EngineStats {
     /// Jobs in the store by status, over all time.
     pub jobs_by_status: BTreeMap<String, u64>,
     pub slots: Vec<SlotStats>,
+    /// Figures over the most recent jobs, by slot, depth, tag and agent.
+    pub recent: stats::Breakdown,
 }
+
+/// Jobs the statistics breakdown looks at, newest first.
+const STATS_WINDOW: usize = 10_000;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SlotStats {
@@ -432,6 +438,7 @@ impl Engine {
     /// force and each token slot (by index, never the token).
     pub fn stats(&self) -> Result<EngineStats, EngineError> {
         let by_status = self.inner.store.count_by_status()?;
+        let recent = stats::Breakdown::of(&self.inner.store.list(None, STATS_WINDOW)?);
         let mut state = self.inner.state.lock().unwrap();
         let now = Instant::now();
         let slots = (0..state.tokens.slots.len())
@@ -458,6 +465,7 @@ impl Engine {
             max_queue: self.inner.config.max_queue,
             jobs_by_status: by_status,
             slots,
+            recent,
         })
     }
 
