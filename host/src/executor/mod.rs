@@ -162,7 +162,15 @@ pub async fn run_attempt(
     let mut idle_deadline = tokio::time::Instant::now() + spec.idle_timeout;
     let mut stdout_open = true;
     let ended: Result<ExitStatus, Stop> = loop {
+        // Biased: when several are ready at once, an exit beats a timeout,
+        // and the hard timeout beats the idle one (they coincide when the
+        // idle limit is not shorter than the hard one).
         tokio::select! {
+            biased;
+            status = child.wait() => break status.map_err(|_| Stop::Cancel),
+            () = cancel.cancelled() => break Err(Stop::Cancel),
+            () = tokio::time::sleep_until(hard_deadline) => break Err(Stop::Hard),
+            () = tokio::time::sleep_until(idle_deadline) => break Err(Stop::Idle),
             line = lines.next_line(), if stdout_open => match line {
                 Ok(Some(line)) => {
                     idle_deadline = tokio::time::Instant::now() + spec.idle_timeout;
@@ -170,10 +178,6 @@ pub async fn run_attempt(
                 }
                 _ => stdout_open = false,
             },
-            status = child.wait() => break status.map_err(|_| Stop::Cancel),
-            () = tokio::time::sleep_until(hard_deadline) => break Err(Stop::Hard),
-            () = tokio::time::sleep_until(idle_deadline) => break Err(Stop::Idle),
-            () = cancel.cancelled() => break Err(Stop::Cancel),
         }
     };
     let status = match ended {
