@@ -47,6 +47,7 @@ async fn engine(setup: Setup) -> Engine {
         project_dir: std::env::temp_dir(),
         tokens: setup.tokens.into_iter().map(|t| Secret::new(t.into())).collect(),
         policies: Arc::new(Policies::new(plugins)),
+        hooks: None,
         store,
     })
     .await

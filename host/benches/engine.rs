@@ -35,6 +35,7 @@ async fn engine(config: EngineConfig, dir: &std::path::Path) -> Engine {
         project_dir: dir.to_path_buf(),
         tokens: Vec::new(),
         policies: Arc::new(Policies::new(plugins)),
+        hooks: None,
         store: Store::open(&dir.join("jobs.db")).unwrap(),
     })
     .await

@@ -32,6 +32,45 @@ pub struct Config {
     pub engine: EngineConfig,
     /// Agent profiles by name; `claude` exists even when not listed.
     pub agents: BTreeMap<String, AgentProfile>,
+    pub commands: CommandsConfig,
+    pub hooks: HooksConfig,
+}
+
+/// The `commands:` section: markdown slash commands.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct CommandsConfig {
+    /// Command directories, earliest winning a name clash (default: the
+    /// project's `commands/`). `~/` means the home directory, e.g.
+    /// `[commands, .claude/commands, ~/.claude/commands]`.
+    pub dirs: Vec<PathBuf>,
+    /// Whether `` !`cmd` `` in a command file may run a shell command.
+    pub allow_shell: bool,
+    /// How long such a command may run.
+    pub shell_timeout_s: u64,
+}
+
+impl Default for CommandsConfig {
+    fn default() -> Self {
+        CommandsConfig { dirs: Vec::new(), allow_shell: false, shell_timeout_s: 10 }
+    }
+}
+
+/// The `hooks:` section: hook config directories and handler limits.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct HooksConfig {
+    /// Directories of hook configs (`*.json`, `*.yaml`, `*.yml`); default:
+    /// the project's `hooks/`.
+    pub dirs: Vec<PathBuf>,
+    /// Timeout of a command handler that sets none.
+    pub command_timeout_s: u64,
+}
+
+impl Default for HooksConfig {
+    fn default() -> Self {
+        HooksConfig { dirs: Vec::new(), command_timeout_s: 60 }
+    }
 }
 
 /// The `engine:` section: queue, limits and defaults for jobs.
@@ -297,18 +336,40 @@ impl Config {
         if let Some(dir) = &mut self.state_dir {
             *dir = base.join(&*dir);
         }
-        for dir in &mut self.plugins.dirs {
-            *dir = base.join(&*dir);
+        for dir in self.plugins.dirs.iter_mut().chain(&mut self.commands.dirs).chain(&mut self.hooks.dirs) {
+            *dir = resolve(base, dir);
         }
         for grant in self.plugins.grants.values_mut() {
             grant.resolve_paths(base);
         }
     }
 
+    /// The command directories, defaulting to `project/commands`.
+    pub fn command_dirs(&self, project: &Path) -> Vec<PathBuf> {
+        or_default_dir(&self.commands.dirs, project, "commands")
+    }
+
+    /// The hook config directories, defaulting to `project/hooks`.
+    pub fn hook_dirs(&self, project: &Path) -> Vec<PathBuf> {
+        or_default_dir(&self.hooks.dirs, project, "hooks")
+    }
+
     /// The state directory, defaulting to `.ringmaster` under `project`.
     pub fn state_dir(&self, project: &Path) -> PathBuf {
         self.state_dir.clone().unwrap_or_else(|| project.join(".ringmaster"))
     }
+}
+
+/// `path` against `base`, with a leading `~/` meaning the home directory.
+pub fn resolve(base: &Path, path: &Path) -> PathBuf {
+    match (path.strip_prefix("~"), std::env::var_os("HOME")) {
+        (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => base.join(path),
+    }
+}
+
+fn or_default_dir(dirs: &[PathBuf], project: &Path, default: &str) -> Vec<PathBuf> {
+    if dirs.is_empty() { vec![project.join(default)] } else { dirs.to_vec() }
 }
 
 #[cfg(test)]
@@ -364,6 +425,15 @@ mod tests {
         let bad = |name: &str| (name == "CLAUDE_MAX_CONCURRENT_AT_DEPTH").then(|| "ten".to_string());
         let err = engine.apply_env(bad).unwrap_err().to_string();
         assert!(err.contains("$CLAUDE_MAX_CONCURRENT_AT_DEPTH") && err.contains("\"ten\""), "{err}");
+    }
+
+    #[test]
+    fn the_example_file_parses() {
+        let config = Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../ringmaster.yaml")).unwrap();
+        assert_eq!(config.plugins.policies.scheduler.as_deref(), Some("fair-share"));
+        let home = PathBuf::from(std::env::var_os("HOME").unwrap());
+        assert_eq!(config.commands.dirs[2], home.join(".claude/commands"));
+        assert!(config.hooks.dirs[0].ends_with("hooks") && !config.commands.allow_shell);
     }
 
     #[test]

@@ -9,17 +9,25 @@
 //! * [`config`] — `ringmaster.yaml`.
 //! * [`plugin`] — loading, sandboxing, calling and hot-reloading WebAssembly plugins.
 //! * [`policy`] — scheduler, timeout estimator and retry policy: plugin or built-in.
+//! * [`commands`] — slash commands: markdown files and plugin commands.
+//! * [`hooks`] — hook configs (Claude Code format) and their command and WASM handlers.
 //! * [`engine`] — the job queue, limits, token pool, retries.
 //! * [`executor`] — one attempt of a job as a child process group.
 //! * [`store`] — the SQLite job store.
 //! * [`mcp`] — `ringmaster serve`: the MCP tools over stdio.
 //! * [`cli`] — the command line.
+//! * [`fileset`] — files parsed from directories, last good version kept.
+//! * [`watch`] — debounced directory watching for everything that hot-reloads.
 
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod executor;
+pub mod fileset;
+pub mod hooks;
 pub mod mcp;
 pub mod plugin;
 pub mod policy;
 pub mod store;
+pub mod watch;

@@ -28,6 +28,11 @@ def project(tmp_path):
     plugins = tmp_path / "plugins"
     plugins.mkdir()
     shutil.copy(PLUGINS / "fair-share.wasm", plugins / "fair-share.wasm")
+    # The repository's example commands and credential hook, as a team would drop them in.
+    shutil.copytree(ROOT / "commands", tmp_path / "commands")
+    (tmp_path / "hooks" / "scripts").mkdir(parents=True)
+    shutil.copy(ROOT / "hooks" / "deny-credentials.json", tmp_path / "hooks")
+    shutil.copy(ROOT / "hooks" / "scripts" / "deny-credentials.sh", tmp_path / "hooks" / "scripts")
     (tmp_path / "ringmaster.yaml").write_text(
         "engine: { max-concurrent: 2 }\n"
         f"agents:\n  claude: {{ command: '{FAKE_CLAUDE}' }}\n"
@@ -40,17 +45,18 @@ def project(tmp_path):
 
 
 @contextlib.asynccontextmanager
-async def connect(project):
+async def connect(project, message_handler=None):
     env = {k: v for k, v in os.environ.items() if k not in ("RINGMASTER_CONFIG", "RINGMASTER_JOB_ID")}
     env["RINGMASTER_STATE_DIR"] = str(project / "state")
+    env["CLAUDE_PROJECT_DIR"] = str(project)
     params = StdioServerParameters(command=str(RINGMASTER), args=["serve"], cwd=str(project), env=env)
     with open(project / "server.log", "w") as errlog:
         async with stdio_client(params, errlog=errlog) as (read, write):
-            async with ClientSession(read, write) as session:
+            async with ClientSession(read, write, message_handler=message_handler) as session:
                 await session.initialize()
                 yield session
 
 
 @pytest.fixture
 def session_factory(project):
-    return lambda: connect(project)
+    return lambda message_handler=None: connect(project, message_handler)

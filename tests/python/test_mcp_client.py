@@ -10,6 +10,7 @@ pytestmark = pytest.mark.anyio
 TOOLS = {
     "job_submit", "job_submit_batch", "job_run", "job_status", "job_wait", "job_result",
     "job_output", "job_list", "job_cancel", "engine_stats", "plugin_list",
+    "command_list", "command_run", "hook_list",
 }
 
 

@@ -98,6 +98,7 @@ async fn batch(
         project_dir: state.path().to_path_buf(),
         tokens: Vec::new(),
         policies,
+        hooks: None,
         store: Store::open(&state.path().join("jobs.db"))?,
     })
     .await?;

@@ -35,6 +35,12 @@ pub enum Command {
         /// Plugin directory to load and watch, in addition to the configured ones (repeatable)
         #[arg(long = "plugins")]
         plugins: Vec<PathBuf>,
+        /// Command directory, before the configured ones (repeatable) [default, when none is set: PROJECT/commands]
+        #[arg(long = "commands")]
+        commands: Vec<PathBuf>,
+        /// Hook config directory, before the configured ones (repeatable) [default, when none is set: PROJECT/hooks]
+        #[arg(long = "hooks")]
+        hooks: Vec<PathBuf>,
     },
     /// Inspect and validate plugins
     #[command(subcommand)]
@@ -106,10 +112,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plugin(PluginCommand::Check { path, json }) => plugin::check(config, cache_dir, &path, json),
         Command::Plugin(PluginCommand::List { dirs, json }) => plugin::list(config, cache_dir, dirs, json),
         Command::Demo { plugins } => demo::run(config, cache_dir, &plugins),
-        Command::Serve { plugins } => {
+        Command::Serve { plugins, commands, hooks } => {
             let mut config = config;
             let cwd = std::env::current_dir()?;
             config.plugins.dirs.extend(plugins.iter().map(|dir| cwd.join(dir)));
+            let first = |given: Vec<PathBuf>, configured: &mut Vec<PathBuf>| {
+                let mut dirs: Vec<PathBuf> = given.iter().map(|dir| cwd.join(dir)).collect();
+                dirs.append(configured);
+                *configured = dirs;
+            };
+            first(commands, &mut config.commands.dirs);
+            first(hooks, &mut config.hooks.dirs);
             let project = std::env::var_os("CLAUDE_PROJECT_DIR").map(PathBuf::from).unwrap_or(cwd);
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(crate::mcp::serve(config, project, state_dir))?;

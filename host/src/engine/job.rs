@@ -115,6 +115,9 @@ pub struct JobRecord {
     pub cost_usd: f64,
     /// Token usage of the last attempt, as the agent reported it.
     pub usage: Option<serde_json::Value>,
+    /// Context attached by `PostJob` and `JobFailed` hooks.
+    #[serde(default)]
+    pub notes: Vec<String>,
     pub history: Vec<AttemptRecord>,
 }
 

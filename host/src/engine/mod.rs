@@ -14,6 +14,7 @@
 //! Concurrency limits never refuse a job: it waits. All shared state sits
 //! behind one mutex that is never held across an await or a plugin call.
 
+pub mod events;
 pub mod history;
 pub mod job;
 pub mod stats;
@@ -23,6 +24,7 @@ use crate::config::EngineConfig;
 use crate::executor::agent::{AgentProfile, Invocation};
 use crate::executor::stream::AgentEvent;
 use crate::executor::{AttemptReport, AttemptSpec, OUTRANKING_CREDENTIALS, Outcome, run_attempt};
+use crate::hooks::{Event, HookOutcome, Hooks};
 use crate::plugin::contract::JobInfo;
 use crate::policy::{Candidate, Decision, Failure, FailureKind, Policies, RootLoad, ScheduleInput, Slot};
 use crate::store::{Store, StoreError};
@@ -64,6 +66,8 @@ pub enum SubmitError {
     QueueFull { depth: usize, max: usize },
     #[error("no job {0}")]
     UnknownParent(String),
+    #[error("a JobSubmit hook denied the job: {0}")]
+    Denied(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -100,11 +104,27 @@ struct State {
     durations: Durations,
 }
 
+impl State {
+    /// Gives back what a started attempt held: its place in the running
+    /// counts and its token slot.
+    fn release(&mut self, depth: u32, root: &str, slot: usize, outcome: SlotOutcome, now: Instant) {
+        self.running -= 1;
+        if let Some(n) = self.running_by_depth.get_mut(&depth) {
+            *n -= 1;
+        }
+        if let Some(n) = self.running_by_root.get_mut(root) {
+            *n -= 1;
+        }
+        self.tokens.finish(slot, outcome, now);
+    }
+}
+
 struct Inner {
     config: EngineConfig,
     agents: BTreeMap<String, AgentProfile>,
     project_dir: PathBuf,
     policies: Arc<Policies>,
+    hooks: Option<Arc<Hooks>>,
     store: Store,
     max_concurrent: u32,
     state: Mutex<State>,
@@ -152,6 +172,8 @@ pub struct EngineOptions {
     pub project_dir: PathBuf,
     pub tokens: Vec<Secret>,
     pub policies: Arc<Policies>,
+    /// The hook pipeline; `None` runs no hooks.
+    pub hooks: Option<Arc<Hooks>>,
     pub store: Store,
 }
 
@@ -212,7 +234,7 @@ impl Engine {
     /// queued again (those that were running are handed to the retry policy
     /// as interrupted), and the scheduling loop starts.
     pub async fn start(options: EngineOptions) -> Result<Engine, StoreError> {
-        let EngineOptions { config, agents, project_dir, tokens, policies, store } = options;
+        let EngineOptions { config, agents, project_dir, tokens, policies, hooks, store } = options;
         let tokens = TokenPool::new(
             tokens,
             config.per_token_concurrency,
@@ -226,6 +248,7 @@ impl Engine {
             agents,
             project_dir,
             policies,
+            hooks,
             store,
             max_concurrent,
             state: Mutex::new(State {
@@ -277,28 +300,9 @@ impl Engine {
 
     /// Queues a job. Refused only past the depth limit, the tree's total or
     /// the queue size; otherwise it waits for capacity, however long.
-    pub async fn submit(&self, spec: JobSpec) -> Result<JobRecord, SubmitError> {
+    pub async fn submit(&self, mut spec: JobSpec) -> Result<JobRecord, SubmitError> {
         let inner = &self.inner;
-        if spec.prompt.trim().is_empty() {
-            return Err(SubmitError::Invalid("the prompt is empty".into()));
-        }
-        if spec.prompt.len() > inner.config.max_prompt_bytes {
-            return Err(SubmitError::Invalid(format!(
-                "the prompt is {} bytes, more than the {} allowed (engine.max-prompt-bytes)",
-                spec.prompt.len(),
-                inner.config.max_prompt_bytes
-            )));
-        }
-        let agent = spec.agent.clone().unwrap_or_else(|| inner.config.default_agent.clone());
-        if agent != "claude" && !inner.agents.contains_key(&agent) {
-            let known: Vec<&str> = std::iter::once("claude")
-                .chain(inner.agents.keys().map(String::as_str).filter(|a| *a != "claude"))
-                .collect();
-            return Err(SubmitError::Invalid(format!(
-                "unknown agent {agent:?}; configured agents: {}",
-                known.join(", ")
-            )));
-        }
+        inner.check_prompt(&spec.prompt)?;
         let id = uuid::Uuid::new_v4().to_string();
         let (depth, root) = match &spec.parent_job_id {
             None => (0, id.clone()),
@@ -309,6 +313,31 @@ impl Engine {
         };
         if depth > inner.config.max_depth {
             return Err(SubmitError::TooDeep { depth, max: inner.config.max_depth });
+        }
+        if let Some(hooks) = &inner.hooks {
+            let agent = spec.agent.clone().unwrap_or_else(|| inner.config.default_agent.clone());
+            let outcome = hooks.dispatch(events::job_submit(&id, depth, &root, &spec, &agent)).await;
+            if let Some(reason) = outcome.refusal() {
+                tracing::info!(job = %id, reason = %reason, "JobSubmit hook denied a job");
+                return Err(SubmitError::Denied(reason));
+            }
+            events::rewrite(&mut spec, &outcome.updated_input).map_err(SubmitError::Invalid)?;
+            for context in &outcome.additional_context {
+                spec.prompt.push_str("\n\n");
+                spec.prompt.push_str(context);
+            }
+        }
+        // Again: a hook may have rewritten it.
+        inner.check_prompt(&spec.prompt)?;
+        let agent = spec.agent.clone().unwrap_or_else(|| inner.config.default_agent.clone());
+        if agent != "claude" && !inner.agents.contains_key(&agent) {
+            let known: Vec<&str> = std::iter::once("claude")
+                .chain(inner.agents.keys().map(String::as_str).filter(|a| *a != "claude"))
+                .collect();
+            return Err(SubmitError::Invalid(format!(
+                "unknown agent {agent:?}; configured agents: {}",
+                known.join(", ")
+            )));
         }
         let tree = inner.store.count_in_tree(&root)?;
         if tree >= inner.config.max_jobs_per_root as usize {
@@ -343,6 +372,7 @@ impl Engine {
             exit_code: None,
             cost_usd: 0.0,
             usage: None,
+            notes: Vec::new(),
             history: Vec::new(),
         };
         let seq = inner.store.insert(&spec, &record)?;
@@ -395,6 +425,8 @@ impl Engine {
                     live.record.retry_at_ms = None;
                     self.inner.store.update(&live.record)?;
                     self.inner.changed.send_modify(|n| *n += 1);
+                    let Live { spec, record, .. } = live;
+                    self.inner.fire(|| events::about_job("PostJob", &spec, &record, job_info(&spec, &record)));
                     None
                 }
             }
@@ -479,9 +511,33 @@ impl Engine {
     pub fn shutdown(&self) {
         self.inner.shutdown.cancel();
     }
+
+    /// Runs the `Stop` hooks, then shuts down.
+    pub async fn stop(&self) {
+        let (queued, running) = {
+            let state = self.inner.state.lock().unwrap();
+            (state.queue.len(), state.running)
+        };
+        self.inner.hook(|| events::stop(queued, running)).await;
+        self.shutdown();
+    }
 }
 
 impl Inner {
+    fn check_prompt(&self, prompt: &str) -> Result<(), SubmitError> {
+        if prompt.trim().is_empty() {
+            return Err(SubmitError::Invalid("the prompt is empty".into()));
+        }
+        if prompt.len() > self.config.max_prompt_bytes {
+            return Err(SubmitError::Invalid(format!(
+                "the prompt is {} bytes, more than the {} allowed (engine.max-prompt-bytes)",
+                prompt.len(),
+                self.config.max_prompt_bytes
+            )));
+        }
+        Ok(())
+    }
+
     /// Takes a stored, unfinished job under the engine's care.
     async fn adopt(self: &Arc<Self>, stored: crate::store::StoredJob) {
         let crate::store::StoredJob { seq, spec, record } = stored;
@@ -624,6 +680,9 @@ impl Inner {
             (live.spec.clone(), live.record.clone(), live.cancel.clone(), token, live.resume)
         };
         let info = job_info(&spec, &record);
+        if self.hooks.is_some() && !self.clone().pre_job_start(&id, slot, &spec, &record, &info).await {
+            return;
+        }
         let requested_ms = record.timeout_s.map(|s| s * 1000);
         let similar = {
             let state = self.state.lock().unwrap();
@@ -707,6 +766,50 @@ impl Inner {
         self.settle(id, slot, report, history).await;
     }
 
+    /// The `PreJobStart` hooks; returns whether the attempt may go on. A
+    /// denied job fails without running; a delayed one waits and is queued
+    /// again, its attempt not counted.
+    async fn pre_job_start(
+        self: Arc<Self>,
+        id: &str,
+        slot: usize,
+        spec: &JobSpec,
+        record: &JobRecord,
+        info: &JobInfo,
+    ) -> bool {
+        let outcome = self.hook(|| events::about_job("PreJobStart", spec, record, info.clone())).await;
+        let delay = outcome.delay.filter(|d| !d.is_zero());
+        let refusal = outcome.refusal();
+        if refusal.is_none() && delay.is_none() {
+            return true;
+        }
+        let retry_at_ms = delay.filter(|_| refusal.is_none()).map(|d| now_ms() + d.as_millis() as u64);
+        let changed = {
+            let mut state = self.state.lock().unwrap();
+            state.release(record.depth, &record.root_job_id, slot, SlotOutcome::Ok, Instant::now());
+            let live = state.live.get_mut(id).expect("a started job is live");
+            live.record.attempts -= 1;
+            live.record.status = JobStatus::RetryWait;
+            live.record.retry_at_ms = retry_at_ms;
+            live.record.clone()
+        };
+        match (refusal, delay) {
+            (Some(reason), _) => {
+                tracing::info!(job = %id, reason = %reason, "PreJobStart hook denied a job");
+                let error = format!("a PreJobStart hook denied the job: {reason}");
+                self.conclude(id, JobStatus::Failed, |record| record.error = Some(error)).await;
+            }
+            (None, delay) => {
+                let delay = delay.expect("refused or delayed");
+                tracing::info!(job = %id, delay_ms = delay.as_millis() as u64, "PreJobStart hook delayed a job");
+                self.persist(&changed);
+                self.clone().requeue_after(id.to_string(), delay);
+            }
+        }
+        self.wake.notify_one();
+        false
+    }
+
     /// Books the end of an attempt: counters, token slot, record; then the
     /// job is done or goes to the retry policy.
     async fn settle(self: Arc<Self>, id: String, slot: usize, report: AttemptReport, history: AttemptRecord) {
@@ -719,7 +822,6 @@ impl Inner {
         {
             let mut guard = self.state.lock().unwrap();
             let state = &mut *guard;
-            state.running -= 1;
             let live = state.live.get_mut(&id).expect("a running job is live");
             let (depth, root) = (live.record.depth, live.record.root_job_id.clone());
             live.record.history.push(history);
@@ -743,35 +845,35 @@ impl Inner {
             if counts {
                 state.durations.record(finished);
             }
-            if let Some(n) = state.running_by_depth.get_mut(&depth) {
-                *n -= 1;
-            }
-            if let Some(n) = state.running_by_root.get_mut(&root) {
-                *n -= 1;
-            }
             let slot_outcome = match report.outcome {
                 Outcome::Succeeded => SlotOutcome::Ok,
                 Outcome::RateLimited { .. } => SlotOutcome::RateLimited,
                 _ => SlotOutcome::Failed,
             };
-            state.tokens.finish(slot, slot_outcome, now);
+            state.release(depth, &root, slot, slot_outcome, now);
             if let Outcome::RateLimited { resets_at_ms } = report.outcome {
                 let wait = resets_at_ms
                     .map_or(Duration::from_secs(60), |at| Duration::from_millis(at.saturating_sub(now_ms())));
                 tracing::warn!(slot, cooldown_s = wait.as_secs(), "token slot rate limited; cooling down");
                 state.tokens.cool_down(slot, now + wait);
+                self.fire(|| {
+                    let message =
+                        format!("token slot {slot} hit its rate limit; cooling down for {} s", wait.as_secs());
+                    events::notification("rate_limited", message)
+                });
             }
         }
         match report.outcome {
             Outcome::Succeeded => {
                 let text = report.result.and_then(|r| r.result);
-                self.finish(&id, JobStatus::Succeeded, |record| {
+                self.conclude(&id, JobStatus::Succeeded, |record| {
                     record.result = text;
                     record.error = None;
-                });
+                })
+                .await;
             }
             Outcome::Cancelled => {
-                self.finish(&id, JobStatus::Cancelled, |record| record.error = Some("cancelled".into()))
+                self.conclude(&id, JobStatus::Cancelled, |record| record.error = Some("cancelled".into())).await
             }
             outcome => {
                 let resets = match outcome {
@@ -848,10 +950,16 @@ impl Inner {
                     if let Some(ms) = retry.timeout_ms {
                         live.record.timeout_s = Some(ms.div_ceil(1000));
                     }
-                    live.record.clone()
+                    (live.spec.clone(), live.record.clone())
                 };
+                let (spec, changed) = changed;
                 tracing::info!(job = %id, attempt, delay_ms = retry.delay_ms, "attempt failed; retrying");
                 self.persist(&changed);
+                self.fire(|| {
+                    let mut event = events::about_job("JobRetry", &spec, &changed, job_info(&spec, &changed));
+                    event.payload.insert("delay_ms".into(), retry.delay_ms.into());
+                    event
+                });
                 self.clone().requeue_after(id.to_string(), delay);
             }
             Decision::GiveUp(reason) => {
@@ -860,7 +968,7 @@ impl Inner {
                 } else {
                     JobStatus::Failed
                 };
-                self.finish(id, status, |record| record.error = Some(format!("{message} ({reason})")));
+                self.conclude(id, status, |record| record.error = Some(format!("{message} ({reason})"))).await;
             }
         }
     }
@@ -918,6 +1026,52 @@ impl Inner {
             state.live.remove(id);
         }
         self.changed.send_modify(|n| *n += 1);
+    }
+
+    /// Ends a job with `status` once the `PostJob` hooks (and `JobFailed`
+    /// ones, for a failure) have seen its final record; the context they
+    /// attach lands in its notes before any waiter sees it finished.
+    async fn conclude(&self, id: &str, status: JobStatus, update: impl FnOnce(&mut JobRecord)) {
+        let Some((spec, mut record)) =
+            self.state.lock().unwrap().live.get(id).map(|l| (l.spec.clone(), l.record.clone()))
+        else {
+            return;
+        };
+        record.status = status;
+        record.finished_at_ms = Some(now_ms());
+        record.retry_at_ms = None;
+        update(&mut record);
+        if self.hooks.is_some() {
+            let info = job_info(&spec, &record);
+            let post = self.hook(|| events::about_job("PostJob", &spec, &record, info.clone()));
+            let failed = async {
+                match status {
+                    JobStatus::Failed | JobStatus::TimedOut => {
+                        self.hook(|| events::about_job("JobFailed", &spec, &record, info.clone())).await
+                    }
+                    _ => HookOutcome::default(),
+                }
+            };
+            let (post, failed) = tokio::join!(post, failed);
+            record.notes.extend(post.additional_context.into_iter().chain(failed.additional_context));
+        }
+        self.finish(id, status, move |live| *live = record);
+    }
+
+    /// Runs the hooks of the event `make` builds, when any hooks are configured.
+    async fn hook(&self, make: impl FnOnce() -> Event) -> HookOutcome {
+        match &self.hooks {
+            Some(hooks) => hooks.dispatch(make()).await,
+            None => HookOutcome::default(),
+        }
+    }
+
+    /// Dispatches an event nobody waits for (its handlers still run to the end).
+    fn fire(&self, make: impl FnOnce() -> Event) {
+        if let Some(hooks) = self.hooks.clone() {
+            let event = make();
+            tokio::spawn(async move { hooks.dispatch(event).await });
+        }
     }
 
     fn persist(&self, record: &JobRecord) {

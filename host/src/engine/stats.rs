@@ -143,6 +143,7 @@ mod tests {
             exit_code: None,
             cost_usd: 0.5,
             usage: Some(serde_json::json!({"input_tokens": 10, "output_tokens": 4})),
+            notes: Vec::new(),
             history: if status == JobStatus::TimedOut {
                 vec![attempt("timed_out")]
             } else {

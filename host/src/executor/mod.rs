@@ -10,6 +10,7 @@
 //! together are all gone in about one grace period.
 
 pub mod agent;
+pub mod shell;
 pub mod stream;
 
 use nix::sys::signal::{Signal, killpg};

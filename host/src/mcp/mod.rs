@@ -8,13 +8,16 @@
 //! an error result whose text says what was wrong and how to fix it; only a
 //! malformed request is a protocol error.
 
+mod prompts;
 mod resources;
 mod tools;
 
+use crate::commands::{Commands, CommandsOptions};
 use crate::config::Config;
 use crate::engine::tokens::tokens_from_env;
 use crate::engine::{Engine, EngineOptions};
-use crate::plugin::registry::PluginHost;
+use crate::hooks::{Hooks, HooksOptions};
+use crate::plugin::registry::{PluginEvent, PluginHost};
 use crate::plugin::watch::watch;
 use crate::policy::Policies;
 use crate::store::Store;
@@ -22,6 +25,8 @@ use anyhow::Context;
 use rmcp::ServiceExt;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch as signal;
 
 pub use tools::Ringmaster;
 
@@ -34,7 +39,26 @@ pub async fn serve(config: Config, project_dir: PathBuf, state_dir: PathBuf) -> 
     // built-in policies answer until they are loaded.
     let loading = plugins.clone();
     std::thread::Builder::new().name("plugin-load".into()).spawn(move || loading.load_all())?;
-    let _watcher = watch(plugins.clone()).context("cannot watch the plugin directories")?;
+    let _plugin_watcher = watch(plugins.clone()).context("cannot watch the plugin directories")?;
+
+    let commands = Commands::new(
+        CommandsOptions {
+            dirs: config.command_dirs(&project_dir),
+            project_dir: project_dir.clone(),
+            shell: config.commands.allow_shell.then(|| Duration::from_secs(config.commands.shell_timeout_s)),
+        },
+        plugins.clone(),
+    );
+    let _command_watcher = commands.watch().context("cannot watch the command directories")?;
+    let hooks = Hooks::new(
+        HooksOptions {
+            dirs: config.hook_dirs(&project_dir),
+            project_dir: project_dir.clone(),
+            command_timeout: Duration::from_secs(config.hooks.command_timeout_s),
+        },
+        plugins.clone(),
+    );
+    let _hook_watcher = hooks.watch().context("cannot watch the hook directories")?;
 
     let mut engine_config = config.engine.clone();
     engine_config.apply_env(|name| std::env::var(name).ok())?;
@@ -45,14 +69,43 @@ pub async fn serve(config: Config, project_dir: PathBuf, state_dir: PathBuf) -> 
         project_dir,
         tokens: tokens_from_env(|name| std::env::var(name).ok()),
         policies: Arc::new(Policies::new(plugins.clone())),
+        hooks: Some(hooks.clone()),
         store: Store::open(&store_path)
             .with_context(|| format!("cannot open the job store {}", store_path.display()))?,
     })
     .await?;
     tracing::info!(state = %state_dir.display(), "ringmaster serving MCP on stdio");
 
-    let service = Ringmaster::new(engine.clone(), plugins).serve(rmcp::transport::stdio()).await?;
+    let prompts_changed = prompts_changed(&commands, &plugins);
+    let server = Ringmaster::new(engine.clone(), plugins, commands, hooks, prompts_changed);
+    let service = server.serve(rmcp::transport::stdio()).await?;
     service.waiting().await?;
-    engine.shutdown();
+    engine.stop().await;
     Ok(())
+}
+
+/// A signal that fires whenever the prompt list may have changed: a command
+/// file changed, or a plugin (which may export commands) came or went.
+fn prompts_changed(commands: &Commands, plugins: &PluginHost) -> signal::Receiver<u64> {
+    let (tx, rx) = signal::channel(0);
+    let tx = Arc::new(tx);
+    let mut files = commands.subscribe();
+    let on_files = tx.clone();
+    tokio::spawn(async move {
+        while files.changed().await.is_ok() {
+            on_files.send_modify(|n| *n += 1);
+        }
+    });
+    let events = plugins.subscribe();
+    std::thread::Builder::new()
+        .name("plugin-events".into())
+        .spawn(move || {
+            for event in events {
+                if matches!(event, PluginEvent::Loaded { .. } | PluginEvent::Unloaded { .. }) {
+                    tx.send_modify(|n| *n += 1);
+                }
+            }
+        })
+        .expect("spawning the plugin event bridge");
+    rx
 }

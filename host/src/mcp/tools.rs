@@ -1,16 +1,19 @@
 //! The MCP tools, their argument schemas and results.
 
-use super::resources;
+use super::{prompts, resources};
+use crate::commands::{Commands, Prepared};
 use crate::engine::job::{JobRecord, JobSpec, JobStatus};
 use crate::engine::{Engine, EngineError};
+use crate::hooks::Hooks;
 use crate::plugin::registry::PluginHost;
 use rmcp::handler::server::{router::tool::ToolRouter, tool::ToolCallContext, wrapper::Parameters};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListResourceTemplatesResult,
-    ListResourcesResult, PaginatedRequestParams, ProgressNotificationParam, ProgressToken, ReadResourceRequestParams,
-    ReadResourceResponse, ReadResourceResult, ServerCapabilities, ServerConfig,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams, GetPromptResponse,
+    GetPromptResult, Implementation, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+    PaginatedRequestParams, ProgressNotificationParam, ProgressToken, PromptMessage, ReadResourceRequestParams,
+    ReadResourceResponse, ReadResourceResult, Role, ServerCapabilities, ServerConfig,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -18,6 +21,7 @@ use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// Longest a `job_wait` may wait: well under the two minutes after which
 /// Claude Code moves a tool call to the background.
@@ -123,11 +127,26 @@ pub struct ListArgs {
 #[serde(deny_unknown_fields)]
 pub struct NoArgs {}
 
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommandRunArgs {
+    /// The command's name, as command_list shows it (a leading `/` is fine).
+    pub name: String,
+    /// The argument string, as typed after the command; split with shell-style quoting.
+    pub arguments: Option<String>,
+    /// Wait for the job to finish and return its record (default: return the job id at once).
+    pub wait: Option<bool>,
+}
+
 /// The MCP server: tools over the engine and the plugin host.
 #[derive(Clone)]
 pub struct Ringmaster {
     engine: Engine,
     plugins: Arc<PluginHost>,
+    commands: Arc<Commands>,
+    hooks: Arc<Hooks>,
+    /// Fires when the prompt list may have changed.
+    prompts_changed: watch::Receiver<u64>,
     tool_router: ToolRouter<Self>,
 }
 
@@ -158,12 +177,18 @@ fn parse_status(text: &str) -> Option<JobStatus> {
 }
 
 impl Ringmaster {
-    pub fn new(engine: Engine, plugins: Arc<PluginHost>) -> Ringmaster {
-        Ringmaster { engine, plugins, tool_router: Self::tool_router() }
+    pub fn new(
+        engine: Engine,
+        plugins: Arc<PluginHost>,
+        commands: Arc<Commands>,
+        hooks: Arc<Hooks>,
+        prompts_changed: watch::Receiver<u64>,
+    ) -> Ringmaster {
+        Ringmaster { engine, plugins, commands, hooks, prompts_changed, tool_router: Self::tool_router() }
     }
 
-    async fn submit(&self, args: SubmitArgs) -> Result<Value, String> {
-        let record = self.engine.submit(args.into_spec()).await.map_err(|e| e.to_string())?;
+    async fn submit(&self, spec: JobSpec) -> Result<Value, String> {
+        let record = self.engine.submit(spec).await.map_err(|e| e.to_string())?;
         let position = self.engine.queue_position(&record.job_id);
         Ok(json!({
             "job_id": record.job_id,
@@ -219,6 +244,32 @@ impl Ringmaster {
         }
     }
 
+    /// Submits `spec` and waits for it to finish, with progress; cancelling
+    /// the request cancels the job.
+    async fn run_to_end(
+        &self,
+        spec: JobSpec,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let id = match self.submit(spec).await {
+            Ok(value) => value["job_id"].as_str().unwrap_or_default().to_string(),
+            Err(message) => return failed(message),
+        };
+        match self.wait_with_progress(&[id], Duration::from_secs(u64::MAX / 4), context, true).await {
+            Ok(mut records) => {
+                let record = records.remove(0);
+                ok(summary(&record), record_json(&record))
+            }
+            Err(err) => failed(err),
+        }
+    }
+
+    /// The command list, computed off the async runtime (it calls plugins).
+    async fn command_infos(&self) -> Vec<crate::commands::CommandInfo> {
+        let commands = self.commands.clone();
+        tokio::task::spawn_blocking(move || commands.list()).await.unwrap_or_default()
+    }
+
     fn progress_message(&self, records: &[JobRecord]) -> String {
         if let [record] = records {
             return match record.status {
@@ -243,7 +294,7 @@ impl Ringmaster {
     #[tool(description = "Queue a job for a coding agent (claude -p) and return at once with its job_id, status and \
                           queue_position. Jobs over a concurrency limit wait; they are never rejected for it.")]
     async fn job_submit(&self, Parameters(args): Parameters<SubmitArgs>) -> Result<CallToolResult, ErrorData> {
-        match self.submit(args).await {
+        match self.submit(args.into_spec()).await {
             Ok(value) => ok(format!("queued job {}", value["job_id"].as_str().unwrap_or_default()), value),
             Err(message) => failed(message),
         }
@@ -254,7 +305,7 @@ impl Ringmaster {
     async fn job_submit_batch(&self, Parameters(args): Parameters<BatchArgs>) -> Result<CallToolResult, ErrorData> {
         let mut ids = Vec::new();
         for (index, job) in args.jobs.into_iter().enumerate() {
-            match self.submit(job).await {
+            match self.submit(job.into_spec()).await {
                 Ok(value) => ids.push(value["job_id"].clone()),
                 Err(message) => {
                     return failed(format!(
@@ -273,17 +324,7 @@ impl Ringmaster {
         Parameters(args): Parameters<SubmitArgs>,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let id = match self.submit(args).await {
-            Ok(value) => value["job_id"].as_str().unwrap_or_default().to_string(),
-            Err(message) => return failed(message),
-        };
-        match self.wait_with_progress(&[id], Duration::from_secs(u64::MAX / 4), &context, true).await {
-            Ok(mut records) => {
-                let record = records.remove(0);
-                ok(summary(&record), record_json(&record))
-            }
-            Err(err) => failed(err),
-        }
+        self.run_to_end(args.into_spec(), &context).await
     }
 
     #[tool(description = "The record of a job: status, attempts, timings, result, error, cost, usage.")]
@@ -409,6 +450,49 @@ impl Ringmaster {
         let plugins = self.plugins.list();
         ok(format!("{} plugins", plugins.len()), json!({ "plugins": plugins }))
     }
+
+    #[tool(description = "The slash commands ringmaster offers (markdown files in its command directories and \
+                          plugin commands): name, description, argument hint, source, status and any load error.")]
+    async fn command_list(&self, Parameters(_): Parameters<NoArgs>) -> Result<CallToolResult, ErrorData> {
+        let commands = self.command_infos().await;
+        ok(format!("{} commands", commands.len()), json!({ "commands": commands }))
+    }
+
+    #[tool(description = "Run a slash command: render it with the arguments and submit it as a job with the \
+                          command's options (model, tools, priority, tags, timeout, agent). Returns the job id, or \
+                          with wait=true the finished job's record. Plugin commands may answer with text instead.")]
+    async fn command_run(
+        &self,
+        Parameters(args): Parameters<CommandRunArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let prepared = match self.commands.prepare(&args.name, args.arguments.as_deref().unwrap_or("")).await {
+            Ok(prepared) => prepared,
+            Err(message) => return failed(message),
+        };
+        match prepared {
+            Prepared::Text(text) => ok(text.clone(), json!({ "text": text })),
+            Prepared::Job(spec) if args.wait.unwrap_or(false) => self.run_to_end(*spec, &context).await,
+            Prepared::Job(spec) => match self.submit(*spec).await {
+                Ok(value) => ok(
+                    format!(
+                        "/{} queued as job {}",
+                        args.name.trim_start_matches('/'),
+                        value["job_id"].as_str().unwrap_or_default()
+                    ),
+                    value,
+                ),
+                Err(message) => failed(message),
+            },
+        }
+    }
+
+    #[tool(description = "The configured hook handlers: event, matcher, type (command or wasm), command or plugin, \
+                          timeout, source file, status and any load error.")]
+    async fn hook_list(&self, Parameters(_): Parameters<NoArgs>) -> Result<CallToolResult, ErrorData> {
+        let hooks = self.hooks.list();
+        ok(format!("{} hook handlers", hooks.len()), json!({ "hooks": hooks }))
+    }
 }
 
 #[tool_handler(router = self.tool_router)]
@@ -453,8 +537,60 @@ impl ServerHandler for Ringmaster {
         Ok(ReadResourceResult::new(vec![contents]).into())
     }
 
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        let commands = self.command_infos().await;
+        let runnable = commands.iter().filter(|c| matches!(c.status, "active" | "stale"));
+        Ok(ListPromptsResult::with_all_items(runnable.map(prompts::prompt).collect()))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let commands = self.command_infos().await;
+        let Some(command) = commands.iter().find(|c| c.name == request.name && matches!(c.status, "active" | "stale"))
+        else {
+            let known: Vec<&str> = commands.iter().map(|c| c.name.as_str()).collect();
+            let message = format!("unknown prompt {:?}; ringmaster's prompts are: {}", request.name, known.join(", "));
+            return Err(ErrorData::invalid_params(message, None));
+        };
+        let arguments = prompts::argument_string(command.argument_hint.as_deref(), request.arguments.as_ref())
+            .map_err(|message| ErrorData::invalid_params(format!("prompt {}: {message}", command.name), None))?;
+        let text = match self.commands.prepare(&command.name, &arguments).await {
+            Ok(Prepared::Job(spec)) => spec.prompt,
+            Ok(Prepared::Text(text)) => text,
+            Err(message) => return Err(ErrorData::invalid_params(message, None)),
+        };
+        let result = GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)])
+            .with_description(command.description.clone());
+        Ok(result.into())
+    }
+
+    /// From now on, tells the client when the prompt list changes.
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        let mut changes = self.prompts_changed.clone();
+        changes.mark_unchanged();
+        tokio::spawn(async move {
+            while changes.changed().await.is_ok() {
+                if context.peer.notify_prompt_list_changed().await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+
     fn get_info(&self) -> ServerConfig {
-        let mut info = ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_resources().build());
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_resources()
+            .enable_prompts()
+            .enable_prompts_list_changed();
+        let mut info = ServerConfig::new(capabilities.build());
         info.server_info = Implementation::new("ringmaster", env!("CARGO_PKG_VERSION"));
         info.instructions = Some(
             "ringmaster runs coding-agent jobs in parallel. Submit with job_submit (or job_submit_batch), then \

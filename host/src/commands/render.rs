@@ -1,0 +1,218 @@
+//! Turning a command's template and the user's argument string into a prompt.
+//!
+//! The rules are current Claude Code's (2.1.19 and later):
+//!
+//! * `$ARGUMENTS` is the whole argument string, as typed.
+//! * `$ARGUMENTS[N]` and `$N` are the N-th argument, **0-based** (`$0` is the
+//!   first), after splitting with shell-style quoting (`"two words"` is one).
+//!   A `$N` past the last argument is left as it is; an `$ARGUMENTS[N]` past
+//!   it becomes empty.
+//! * A template using none of these gets `ARGUMENTS: <input>` appended when
+//!   arguments were given.
+//! * `@path` (at the start or after whitespace) is replaced by that file's
+//!   content when the file exists inside the project directory; a path that
+//!   leads outside it is an error. Other `@words` stay as they are.
+//! * `` !`cmd` `` runs `cmd` through `sh -c` in the project directory and
+//!   inlines its output, only when `commands.allow-shell` is on, with a
+//!   timeout. Arguments substituted into `cmd` are shell-quoted.
+//!
+//! `@path` and `` !`cmd` `` are only recognised in the command file itself,
+//! never in the arguments, so arguments can neither read files nor run
+//! commands.
+
+use crate::executor::shell::{self, ShellError};
+use regex::{Captures, Regex};
+use std::path::Path;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+/// Largest file `@path` inlines.
+const MAX_INCLUDE_BYTES: u64 = 256 * 1024;
+
+static PLACEHOLDER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\$ARGUMENTS\[(\d+)\]|\$ARGUMENTS|\$(\d+)").expect("valid regex"));
+static DIRECTIVE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"!`([^`\n]+)`|(^|[\s(])@([^\s`'\x22<>]+)").expect("valid regex"));
+
+/// How a template may reach outside itself.
+#[derive(Debug, Clone)]
+pub struct RenderOptions<'a> {
+    /// Root for `@path`; files outside it are refused.
+    pub project_dir: &'a Path,
+    /// `Some(timeout)` when `` !`cmd` `` may run.
+    pub shell: Option<Duration>,
+}
+
+/// Splits an argument string with shell-style quoting.
+pub fn split_arguments(arguments: &str) -> Result<Vec<String>, String> {
+    shlex::split(arguments).ok_or_else(|| format!("the arguments {arguments:?} have an unclosed quote"))
+}
+
+/// Renders `template` with `arguments`.
+pub async fn render(template: &str, arguments: &str, options: &RenderOptions<'_>) -> Result<String, String> {
+    let args = split_arguments(arguments)?;
+    let uses_arguments = PLACEHOLDER.is_match(template);
+
+    let mut out = String::with_capacity(template.len() + arguments.len());
+    let mut last = 0;
+    for caps in DIRECTIVE.captures_iter(template) {
+        let whole = caps.get(0).expect("match");
+        out.push_str(&substitute(&template[last..whole.start()], arguments, &args, false));
+        last = whole.end();
+        if let Some(command) = caps.get(1) {
+            let command = substitute(command.as_str(), arguments, &args, true);
+            out.push_str(&run_shell(&command, options).await?);
+        } else {
+            out.push_str(&caps[2]);
+            out.push_str(&include(&caps[3], options.project_dir)?);
+        }
+    }
+    out.push_str(&substitute(&template[last..], arguments, &args, false));
+    if !uses_arguments && !arguments.trim().is_empty() {
+        out.push_str("\n\nARGUMENTS: ");
+        out.push_str(arguments.trim());
+    }
+    Ok(out)
+}
+
+/// Replaces the argument placeholders in `text`; `quote` shell-quotes what is
+/// put in (for text that will run through a shell).
+fn substitute(text: &str, raw: &str, args: &[String], quote: bool) -> String {
+    let put = |value: &str| -> String {
+        if quote { shlex::try_quote(value).map_or_else(|_| "''".into(), |q| q.into_owned()) } else { value.to_string() }
+    };
+    PLACEHOLDER
+        .replace_all(text, |caps: &Captures| {
+            if let Some(index) = caps.get(1) {
+                let index: usize = index.as_str().parse().unwrap_or(usize::MAX);
+                args.get(index).map(|a| put(a)).unwrap_or_default()
+            } else if let Some(index) = caps.get(2) {
+                let index: usize = index.as_str().parse().unwrap_or(usize::MAX);
+                args.get(index).map_or_else(|| caps[0].to_string(), |a| put(a))
+            } else if quote {
+                args.iter().map(|a| put(a)).collect::<Vec<_>>().join(" ")
+            } else {
+                raw.trim().to_string()
+            }
+        })
+        .into_owned()
+}
+
+/// The content of `@path`, when `path` names a file in the project; the
+/// token unchanged when it names nothing (it may be a mention, not a path).
+fn include(token: &str, project_dir: &Path) -> Result<String, String> {
+    // Sentence punctuation after a path is not part of it.
+    let path = token.trim_end_matches(['.', ',', ';', ':', '!', '?', ')']);
+    let suffix = &token[path.len()..];
+    let full = project_dir.join(path);
+    let Ok(real) = full.canonicalize() else {
+        return Ok(format!("@{token}"));
+    };
+    let root = project_dir.canonicalize().map_err(|err| format!("cannot resolve the project directory: {err}"))?;
+    if !real.starts_with(&root) {
+        return Err(format!(
+            "@{path} points outside the project directory {}; a command may only include project files",
+            root.display()
+        ));
+    }
+    if !real.is_file() {
+        return Ok(format!("@{token}"));
+    }
+    let size = real.metadata().map(|m| m.len()).unwrap_or(0);
+    if size > MAX_INCLUDE_BYTES {
+        return Err(format!("@{path} is {size} bytes; a command may include files up to {MAX_INCLUDE_BYTES} bytes"));
+    }
+    let content = std::fs::read(&real).map_err(|err| format!("cannot read @{path}: {err}"))?;
+    let content = String::from_utf8_lossy(&content);
+    Ok(format!("<file path=\"{path}\">\n{}\n</file>{suffix}", content.trim_end()))
+}
+
+/// Runs `` !`command` ``; its stdout (and stderr, as Claude Code shows both).
+async fn run_shell(command: &str, options: &RenderOptions<'_>) -> Result<String, String> {
+    let Some(timeout) = options.shell else {
+        return Err(format!(
+            "the command runs a shell command (!`{command}`), which is off by default; \
+             set commands.allow-shell: true in ringmaster.yaml to allow it"
+        ));
+    };
+    let output = shell::run_shell(command, options.project_dir, &[], b"", timeout).await.map_err(|err| match err {
+        ShellError::Timeout { .. } => format!("{err} (commands.shell-timeout-s)"),
+        err => err.to_string(),
+    })?;
+    let mut text = output.stdout;
+    text.push_str(&output.stderr);
+    if output.code != Some(0) {
+        return Err(format!("!`{command}` failed (exit code {:?}): {}", output.code, text.trim()));
+    }
+    Ok(text.trim_end().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn go(template: &str, arguments: &str) -> Result<String, String> {
+        let dir = std::env::temp_dir();
+        render(template, arguments, &RenderOptions { project_dir: &dir, shell: None }).await
+    }
+
+    #[tokio::test]
+    async fn whole_and_positional_arguments_are_zero_based() {
+        assert_eq!(go("Fix $ARGUMENTS now", "issue 12").await.unwrap(), "Fix issue 12 now");
+        assert_eq!(go("$ARGUMENTS[0] then $ARGUMENTS[1]", "a \"b c\"").await.unwrap(), "a then b c");
+        assert_eq!(go("$0/$1", "x y").await.unwrap(), "x/y");
+    }
+
+    #[tokio::test]
+    async fn missing_positions_and_appended_arguments() {
+        assert_eq!(go("only $0 and $3", "one").await.unwrap(), "only one and $3");
+        assert_eq!(go("q: $ARGUMENTS[2].", "one").await.unwrap(), "q: .");
+        assert_eq!(go("Explain this.", "src/lib.rs").await.unwrap(), "Explain this.\n\nARGUMENTS: src/lib.rs");
+        assert_eq!(go("Explain this.", "").await.unwrap(), "Explain this.");
+        assert_eq!(go("Use $ARGUMENTS.", "").await.unwrap(), "Use .");
+    }
+
+    #[tokio::test]
+    async fn unbalanced_quotes_are_an_error() {
+        let err = go("$0", "\"open").await.unwrap_err();
+        assert!(err.contains("unclosed quote"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn shell_is_off_unless_allowed_and_quotes_arguments() {
+        let err = go("!`echo hi`", "").await.unwrap_err();
+        assert!(err.contains("commands.allow-shell"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let options = RenderOptions { project_dir: dir.path(), shell: Some(Duration::from_secs(10)) };
+        let out = render("out: !`printf '%s|' $ARGUMENTS`", "a 'b; rm -rf x'", &options).await.unwrap();
+        assert_eq!(out, "out: a|b; rm -rf x|");
+        let err = render("!`exit 3`", "", &options).await.unwrap_err();
+        assert!(err.contains("failed"), "{err}");
+        let options = RenderOptions { shell: Some(Duration::from_millis(200)), ..options };
+        let err = render("!`sleep 30`", "", &options).await.unwrap_err();
+        assert!(err.contains("did not finish") && err.contains("shell-timeout-s"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn includes_are_confined_to_the_project() {
+        let root = tempfile::tempdir().unwrap();
+        let project = root.path().join("project");
+        std::fs::create_dir_all(project.join("src")).unwrap();
+        std::fs::write(project.join("src/lib.rs"), "pub fn f() {}\n").unwrap();
+        std::fs::write(root.path().join("secret.txt"), "s3cret").unwrap();
+        let options = RenderOptions { project_dir: &project, shell: None };
+        let out = render("See @src/lib.rs.", "", &options).await.unwrap();
+        assert_eq!(out, "See <file path=\"src/lib.rs\">\npub fn f() {}\n</file>.");
+        let err = render("Read @../secret.txt", "", &options).await.unwrap_err();
+        assert!(err.contains("outside the project"), "{err}");
+        std::os::unix::fs::symlink(root.path().join("secret.txt"), project.join("link")).unwrap();
+        let err = render("Read @link", "", &options).await.unwrap_err();
+        assert!(err.contains("outside the project"), "{err}");
+        // Mentions and e-mail addresses are not paths.
+        let out = render("ask @alice or bob@example.com", "", &options).await.unwrap();
+        assert_eq!(out, "ask @alice or bob@example.com");
+        // Arguments never include files.
+        let out = render("Look at $ARGUMENTS", "@src/lib.rs", &options).await.unwrap();
+        assert_eq!(out, "Look at @src/lib.rs");
+    }
+}

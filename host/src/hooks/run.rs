@@ -1,0 +1,169 @@
+//! Running one handler and reading its verdict.
+//!
+//! Command handlers follow Claude Code's contract: the event's JSON on
+//! stdin; exit 0 is success, and stdout, when it is a JSON object, carries
+//! the decision fields (plain text is context); exit 2 blocks, with stderr
+//! as the reason; any other exit is a non-blocking error. WASM handlers
+//! answer through the hook-handler interface.
+
+use super::config::{Action, Handler};
+use super::{Event, Permission, Verdict};
+use crate::executor::shell::run_shell;
+use crate::plugin::contract::ExtensionPoint;
+use crate::plugin::contract::hook_handler;
+use crate::plugin::registry::PluginHost;
+use serde_json::{Map, Value};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What every handler of one dispatch shares.
+pub struct Context<'a> {
+    pub event: &'a Event,
+    /// The event's JSON.
+    pub input: &'a [u8],
+    pub project_dir: &'a Path,
+    pub default_timeout: Duration,
+    pub plugins: &'a Arc<PluginHost>,
+}
+
+/// Runs `handler`; an `Err` says why it has no say.
+pub async fn run(handler: &Handler, context: Context<'_>) -> Result<Verdict, String> {
+    match &handler.action {
+        Action::Command(command) => {
+            let timeout = handler.timeout.unwrap_or(context.default_timeout);
+            run_command(command, timeout, &context).await
+        }
+        Action::Wasm(plugin) => run_wasm(plugin, &context).await,
+        Action::Unsupported(kind) => Err(format!("handler type {kind:?} is not supported")),
+    }
+}
+
+async fn run_command(command: &str, timeout: Duration, context: &Context<'_>) -> Result<Verdict, String> {
+    let mut env = vec![
+        ("CLAUDE_PROJECT_DIR".to_string(), context.project_dir.display().to_string()),
+        ("RINGMASTER_HOOK_EVENT".to_string(), context.event.name.to_string()),
+    ];
+    if let Some(job) = &context.event.job {
+        env.push((crate::engine::ENV_JOB_ID.to_string(), job.id.clone()));
+        env.push((crate::engine::ENV_DEPTH.to_string(), job.depth.to_string()));
+        env.push((crate::engine::ENV_ROOT_JOB_ID.to_string(), job.root_id.clone()));
+    }
+    let output =
+        run_shell(command, context.project_dir, &env, context.input, timeout).await.map_err(|e| e.to_string())?;
+    match output.code {
+        Some(0) => Ok(read_stdout(&output.stdout)),
+        Some(2) => {
+            let reason = output.stderr.trim();
+            let reason = if reason.is_empty() { format!("`{command}` exited with 2") } else { reason.to_string() };
+            Ok(Verdict { permission: Some(Permission::Deny), reason: Some(reason), ..Verdict::default() })
+        }
+        code => Err(format!(
+            "`{command}` failed ({}): {}",
+            code.map_or("killed by a signal".to_string(), |c| format!("exit code {c}")),
+            output.stderr.trim()
+        )),
+    }
+}
+
+/// A successful command's stdout: JSON decision fields, or context text.
+pub fn read_stdout(stdout: &str) -> Verdict {
+    let Ok(Value::Object(json)) = serde_json::from_str::<Value>(stdout.trim()) else {
+        let text = stdout.trim();
+        return Verdict { additional_context: (!text.is_empty()).then(|| text.to_string()), ..Verdict::default() };
+    };
+    let text = |map: &Map<String, Value>, key: &str| map.get(key).and_then(Value::as_str).map(String::from);
+    let mut verdict = Verdict { system_message: text(&json, "systemMessage"), ..Verdict::default() };
+    if let Some(decision) = text(&json, "decision").as_deref().and_then(Permission::parse) {
+        verdict.permission = Some(decision);
+        verdict.reason = text(&json, "reason");
+    }
+    if let Some(Value::Object(specific)) = json.get("hookSpecificOutput") {
+        if let Some(decision) = text(specific, "permissionDecision").as_deref().and_then(Permission::parse) {
+            verdict.permission = Some(decision);
+            verdict.reason = text(specific, "permissionDecisionReason").or(verdict.reason);
+        }
+        if let Some(Value::Object(input)) = specific.get("updatedInput") {
+            verdict.updated_input = Some(input.clone());
+        }
+        verdict.additional_context = text(specific, "additionalContext");
+        verdict.delay =
+            specific.get("delaySeconds").and_then(Value::as_f64).map(|s| Duration::from_secs_f64(s.max(0.0)));
+    }
+    // `continue: false` stops everything, whatever else was said.
+    if json.get("continue") == Some(&Value::Bool(false)) {
+        verdict.permission = Some(Permission::Deny);
+        verdict.reason = text(&json, "stopReason").or(verdict.reason).or_else(|| Some("a hook stopped it".into()));
+    }
+    verdict
+}
+
+async fn run_wasm(plugin: &str, context: &Context<'_>) -> Result<Verdict, String> {
+    let event = hook_handler::Event {
+        name: context.event.name.to_string(),
+        payload_json: String::from_utf8_lossy(context.input).into_owned(),
+        job: context.event.job.clone(),
+    };
+    let plugins = context.plugins.clone();
+    let name = plugin.to_string();
+    let response = tokio::task::spawn_blocking(move || {
+        plugins.call(&name, ExtensionPoint::HookHandler, |p| p.handle_hook(&event))
+    })
+    .await
+    .map_err(|err| format!("the plugin call panicked: {err}"))?
+    .map_err(|err| err.to_string())?;
+    let updated_input = match response.updated_input_json.as_deref().map(serde_json::from_str::<Value>) {
+        None => None,
+        Some(Ok(Value::Object(map))) => Some(map),
+        Some(_) => {
+            tracing::warn!(plugin, "hook handler's updated-input-json is not a JSON object; ignored");
+            None
+        }
+    };
+    let permission = match response.permission {
+        hook_handler::Permission::None => None,
+        hook_handler::Permission::Allow => Some(Permission::Allow),
+        hook_handler::Permission::Ask => Some(Permission::Ask),
+        hook_handler::Permission::Deny => Some(Permission::Deny),
+    };
+    Ok(Verdict {
+        permission,
+        reason: response.reason,
+        updated_input,
+        additional_context: response.additional_context,
+        ..Verdict::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_output_fields() {
+        let v = read_stdout(
+            r#"{"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "deny",
+                "permissionDecisionReason": "no rm", "updatedInput": {"command": "ls"}, "additionalContext": "ctx",
+                "delaySeconds": 2}, "systemMessage": "careful"}"#,
+        );
+        assert_eq!(v.permission, Some(Permission::Deny));
+        assert_eq!(v.reason.as_deref(), Some("no rm"));
+        assert_eq!(v.updated_input.unwrap()["command"], "ls");
+        assert_eq!(v.additional_context.as_deref(), Some("ctx"));
+        assert_eq!(v.system_message.as_deref(), Some("careful"));
+        assert_eq!(v.delay, Some(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn block_continue_and_plain_text() {
+        let v = read_stdout(r#"{"decision": "block", "reason": "tests fail"}"#);
+        assert_eq!((v.permission, v.reason.as_deref()), (Some(Permission::Deny), Some("tests fail")));
+        let v = read_stdout(r#"{"continue": false, "stopReason": "frozen", "decision": "approve"}"#);
+        assert_eq!((v.permission, v.reason.as_deref()), (Some(Permission::Deny), Some("frozen")));
+        let v = read_stdout("remember the style guide\n");
+        assert_eq!((v.permission, v.additional_context.as_deref()), (None, Some("remember the style guide")));
+        assert_eq!(read_stdout(""), Verdict::default());
+        let v = read_stdout(r#"{"hookSpecificOutput": {"permissionDecision": "ask"}}"#);
+        assert_eq!((v.permission, v.reason), (Some(Permission::Ask), None));
+    }
+}

@@ -1,0 +1,138 @@
+//! Slash commands: the repository's examples, markdown files rendered into
+//! jobs, name clashes, hot reload, and plugin commands.
+
+mod support;
+
+use ringmaster::commands::{Commands, CommandsOptions, Prepared};
+use ringmaster::config::PluginsConfig;
+use ringmaster::plugin::registry::PluginHost;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+}
+
+fn no_plugins() -> Arc<PluginHost> {
+    PluginHost::new(PluginsConfig::default(), None).unwrap()
+}
+
+fn catalog(dirs: Vec<PathBuf>, project: &Path, plugins: Arc<PluginHost>) -> Arc<Commands> {
+    Commands::new(CommandsOptions { dirs, project_dir: project.to_path_buf(), shell: None }, plugins)
+}
+
+fn job(prepared: Prepared) -> ringmaster::engine::job::JobSpec {
+    match prepared {
+        Prepared::Job(spec) => *spec,
+        Prepared::Text(text) => panic!("expected a job, got text {text:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_repository_examples_load_and_render() {
+    let project = repo("");
+    let commands = catalog(vec![repo("commands")], &project, no_plugins());
+    let listed = commands.list();
+    let names: Vec<&str> = listed.iter().map(|c| c.name.as_str()).collect();
+    for name in ["review-diff", "fix-failing-tests", "explain-module", "component"] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    assert!(listed.iter().all(|c| c.status == "active" && c.warnings.is_empty()), "{listed:#?}");
+    let component = listed.iter().find(|c| c.name == "component").unwrap();
+    assert!(component.description.ends_with("(project:frontend)"), "{}", component.description);
+
+    let spec = job(commands.prepare("explain-module", "host/src/engine 'why one mutex?'").await.unwrap());
+    assert!(spec.prompt.contains("module at `host/src/engine`"), "{}", spec.prompt);
+    assert!(spec.prompt.contains("answer it first: why one mutex?"), "{}", spec.prompt);
+    assert_eq!(spec.model.as_deref(), Some("sonnet"));
+    assert_eq!(spec.allowed_tools, ["Read", "Grep", "Glob"]);
+
+    let spec = job(commands.prepare("/fix-failing-tests", "").await.unwrap());
+    assert_eq!(
+        (spec.tags.as_slice(), spec.timeout_s, spec.max_retries),
+        (["fix", "tests"].map(String::from).as_slice(), Some(1800), Some(1))
+    );
+    let spec = job(commands.prepare("review-diff", "release/1.2").await.unwrap());
+    assert!(spec.prompt.contains("git diff release/1.2...HEAD"), "{}", spec.prompt);
+    assert_eq!(spec.priority, 1);
+
+    let err = commands.prepare("no-such-command", "").await.unwrap_err();
+    assert!(err.contains("unknown command /no-such-command") && err.contains("command_list"), "{err}");
+}
+
+#[tokio::test]
+async fn the_first_directory_wins_a_name_clash() {
+    let project = tempfile::tempdir().unwrap();
+    let user = tempfile::tempdir().unwrap();
+    std::fs::create_dir(project.path().join("commands")).unwrap();
+    std::fs::write(project.path().join("commands/deploy.md"), "Deploy the project way").unwrap();
+    std::fs::write(user.path().join("deploy.md"), "Deploy the user way").unwrap();
+    std::fs::write(user.path().join("standup.md"), "Write my standup").unwrap();
+    let dirs = vec![project.path().join("commands"), user.path().to_path_buf()];
+    let commands = catalog(dirs, project.path(), no_plugins());
+    let listed = commands.list();
+    let status: Vec<(&str, &str)> = listed.iter().map(|c| (c.name.as_str(), c.status)).collect();
+    assert_eq!(status, [("deploy", "active"), ("deploy", "shadowed"), ("standup", "active")]);
+    assert_eq!(job(commands.prepare("deploy", "").await.unwrap()).prompt, "Deploy the project way");
+}
+
+#[tokio::test]
+async fn command_files_reload_live_and_a_broken_file_keeps_its_last_good_version() {
+    let project = tempfile::tempdir().unwrap();
+    let dir = project.path().join("commands");
+    std::fs::create_dir(&dir).unwrap();
+    let commands = catalog(vec![dir.clone()], project.path(), no_plugins());
+    let _watcher = commands.watch().unwrap();
+    let mut changes = commands.subscribe();
+    let mut next_change = async || {
+        tokio::time::timeout(support::WAIT, changes.changed()).await.expect("reloaded in time").unwrap();
+    };
+
+    std::fs::write(dir.join("triage.md"), "---\ndescription: Triage an issue\n---\nTriage issue $0").unwrap();
+    next_change().await;
+    assert_eq!(job(commands.prepare("triage", "42").await.unwrap()).prompt, "Triage issue 42");
+
+    std::fs::write(dir.join("triage.md"), "---\ndescription: [unclosed\n---\nTriage v2 $0").unwrap();
+    next_change().await;
+    let listed = commands.list();
+    assert_eq!((listed[0].status, listed[0].description.as_str()), ("stale", "Triage an issue"));
+    assert!(listed[0].error.as_deref().unwrap().starts_with("line 2: bad frontmatter"), "{:?}", listed[0].error);
+    assert_eq!(job(commands.prepare("triage", "7").await.unwrap()).prompt, "Triage issue 7");
+
+    std::fs::write(dir.join("bad.md"), b"\xff\xfe not text").unwrap();
+    next_change().await;
+    let bad = commands.list().into_iter().find(|c| c.name == "bad").unwrap();
+    assert_eq!(bad.status, "failed");
+    assert!(commands.prepare("bad", "").await.is_err(), "a file that never parsed cannot run");
+
+    std::fs::remove_file(dir.join("triage.md")).unwrap();
+    next_change().await;
+    assert!(commands.list().iter().all(|c| c.name != "triage"));
+}
+
+#[tokio::test]
+async fn plugin_commands_are_listed_and_run() {
+    let host = support::TestHost::new("");
+    host.load("team-commands", "team-commands", None).unwrap();
+    let project = tempfile::tempdir().unwrap();
+    std::fs::write(project.path().join("review.md"), "Review, the markdown way").unwrap();
+    let commands = catalog(vec![project.path().to_path_buf()], project.path(), host.host.clone());
+    let listed = commands.list();
+    let plugin: Vec<(&str, &str)> =
+        listed.iter().filter(|c| c.source == "plugin:team-commands").map(|c| (c.name.as_str(), c.status)).collect();
+    assert_eq!(plugin, [("review", "shadowed"), ("fanout-help", "active")], "files win over plugin commands");
+
+    match commands.prepare("fanout-help", "").await.unwrap() {
+        Prepared::Text(text) => assert!(text.contains("job_submit_batch"), "{text}"),
+        other => panic!("expected text, got {other:?}"),
+    }
+    std::fs::remove_file(project.path().join("review.md")).unwrap();
+    commands.reload();
+    let spec = job(commands.prepare("review", "dev security").await.unwrap());
+    assert!(
+        spec.prompt.contains("git diff dev...HEAD") && spec.prompt.contains("Focus on: security."),
+        "{}",
+        spec.prompt
+    );
+    assert_eq!((spec.priority, spec.tags.as_slice()), (1, ["review".to_string()].as_slice()));
+}

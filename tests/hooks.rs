@@ -1,0 +1,264 @@
+//! Hook configs driving the job engine: command and WASM handlers on the job
+//! lifecycle events, with `fake-claude` as the agent.
+
+mod support;
+
+use ringmaster::config::{EngineConfig, PluginsConfig};
+use ringmaster::engine::job::{JobRecord, JobSpec, JobStatus};
+use ringmaster::engine::{Engine, EngineOptions, SubmitError};
+use ringmaster::executor::agent::AgentProfile;
+use ringmaster::hooks::{Hooks, HooksOptions};
+use ringmaster::plugin::registry::PluginHost;
+use ringmaster::policy::Policies;
+use ringmaster::store::Store;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A scratch project with a `hooks/` directory, and an engine running its hooks.
+struct Project {
+    dir: tempfile::TempDir,
+    hooks: Arc<Hooks>,
+    engine: Engine,
+}
+
+impl Project {
+    async fn new(files: &[(&str, &str)]) -> Project {
+        Project::with_plugins(files, PluginHost::new(PluginsConfig::default(), None).unwrap()).await
+    }
+
+    async fn with_plugins(files: &[(&str, &str)], plugins: Arc<PluginHost>) -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("hooks")).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join("hooks").join(name), text).unwrap();
+        }
+        let hooks = Hooks::new(
+            HooksOptions {
+                dirs: vec![dir.path().join("hooks")],
+                project_dir: dir.path().to_path_buf(),
+                command_timeout: Duration::from_secs(60),
+            },
+            plugins.clone(),
+        );
+        let agent = AgentProfile { command: Some(env!("CARGO_BIN_EXE_fake-claude").into()), ..Default::default() };
+        let engine = Engine::start(EngineOptions {
+            config: EngineConfig { default_max_retries: 0, ..EngineConfig::default() },
+            agents: BTreeMap::from([("claude".to_string(), agent)]),
+            project_dir: dir.path().to_path_buf(),
+            tokens: Vec::new(),
+            policies: Arc::new(Policies::new(plugins)),
+            hooks: Some(hooks.clone()),
+            store: Store::in_memory().unwrap(),
+        })
+        .await
+        .unwrap();
+        Project { dir, hooks, engine }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    async fn run(&self, spec: JobSpec) -> JobRecord {
+        let id = self.engine.submit(spec).await.unwrap().job_id;
+        let record = self.engine.wait(std::slice::from_ref(&id), support::WAIT).await.unwrap().remove(0);
+        assert!(record.status.is_terminal(), "job did not finish: {record:#?}");
+        record
+    }
+}
+
+fn job(prompt: &str) -> JobSpec {
+    JobSpec { prompt: prompt.into(), ..Default::default() }
+}
+
+/// A hook config running `command` on `event`.
+fn command_hook(event: &str, command: &str) -> String {
+    serde_json::json!({ "hooks": { event: [{ "hooks": [{ "type": "command", "command": command }] }] } }).to_string()
+}
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+}
+
+#[tokio::test]
+async fn the_example_credential_hook_denies_a_job_and_says_why() {
+    let config = std::fs::read_to_string(repo("hooks/deny-credentials.json")).unwrap();
+    let project = Project::new(&[("deny-credentials.json", &config)]).await;
+    std::fs::create_dir(project.path().join("hooks/scripts")).unwrap();
+    std::fs::copy(repo("hooks/scripts/deny-credentials.sh"), project.path().join("hooks/scripts/deny-credentials.sh"))
+        .unwrap();
+
+    let err = project.engine.submit(job("deploy with AKIAIOSFODNN7EXAMPLE please")).await.unwrap_err();
+    assert!(matches!(err, SubmitError::Denied(_)), "{err}");
+    assert!(err.to_string().contains("AWS access key"), "{err}");
+    let err = project.engine.submit(job("-----BEGIN RSA PRIVATE KEY-----\nMII...")).await.unwrap_err();
+    assert!(err.to_string().contains("private key"), "{err}");
+    assert!(project.engine.list(None, 10).unwrap().is_empty(), "denied jobs are not stored");
+
+    assert_eq!(project.run(job("deploy with the vault's credentials")).await.status, JobStatus::Succeeded);
+}
+
+#[tokio::test]
+async fn job_submit_hooks_rewrite_the_job_and_add_context() {
+    let output = r#"{"hookSpecificOutput": {"hookEventName": "JobSubmit",
+        "updatedInput": {"prompt": "rewritten task", "tags": ["hooked"], "priority": 5},
+        "additionalContext": "follow the style guide"}}"#;
+    let config = command_hook("JobSubmit", &format!("cat > /dev/null; echo '{}'", output.replace('\n', " ")));
+    let project = Project::new(&[("rewrite.json", &config)]).await;
+    let record = project.run(job("original task")).await;
+    assert_eq!(record.prompt, "rewritten task\n\nfollow the style guide");
+    assert_eq!((record.tags.as_slice(), record.priority), (["hooked".to_string()].as_slice(), 5));
+    assert_eq!(record.result.as_deref(), Some("Done: rewritten task\n\nfollow the style guide"));
+
+    let bad = command_hook("JobSubmit", r#"echo '{"hookSpecificOutput": {"updatedInput": {"priority": "high"}}}'"#);
+    let project = Project::new(&[("bad.json", &bad)]).await;
+    let err = project.engine.submit(job("x")).await.unwrap_err().to_string();
+    assert!(err.contains("`priority`") && err.contains("\"high\""), "{err}");
+}
+
+#[tokio::test]
+async fn handlers_read_the_event_on_stdin_with_the_project_in_their_environment() {
+    let config = command_hook("JobSubmit", r#"cat > "$CLAUDE_PROJECT_DIR/event.json""#);
+    let project = Project::new(&[("capture.json", &config)]).await;
+    let submitted = project.engine.submit(JobSpec { tags: vec!["ci".into()], ..job("look") }).await.unwrap();
+    let event: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(project.path().join("event.json")).unwrap()).unwrap();
+    assert_eq!(event["hook_event_name"], "JobSubmit");
+    assert_eq!(event["job_id"], submitted.job_id.as_str());
+    assert_eq!((event["prompt"].as_str(), event["agent"].as_str()), (Some("look"), Some("claude")));
+    assert_eq!(event["tags"], serde_json::json!(["ci"]));
+    assert_eq!(event["cwd"], project.path().display().to_string());
+}
+
+#[tokio::test]
+async fn pre_job_start_can_deny_a_job_before_it_runs() {
+    let config = command_hook("PreJobStart", "echo 'the release freeze is on' >&2; exit 2");
+    let project = Project::new(&[("freeze.json", &config)]).await;
+    let record = project.run(job("ship it")).await;
+    assert_eq!(record.status, JobStatus::Failed);
+    assert_eq!(record.error.as_deref(), Some("a PreJobStart hook denied the job: the release freeze is on"));
+    assert!(record.history.is_empty(), "no attempt ran: {:?}", record.history);
+    assert_eq!((record.attempts, record.session_id), (0, None));
+}
+
+#[tokio::test]
+async fn pre_job_start_can_delay_a_job() {
+    // Delays the first start only; counts its calls.
+    let script = r#"echo x >> "$CLAUDE_PROJECT_DIR/calls"
+if [ "$(wc -l < "$CLAUDE_PROJECT_DIR/calls")" -eq 1 ]; then
+  echo '{"hookSpecificOutput": {"delaySeconds": 0.2}}'
+fi"#;
+    let project = Project::new(&[("delay.json", &command_hook("PreJobStart", script))]).await;
+    let record = project.run(job("later")).await;
+    assert_eq!(record.status, JobStatus::Succeeded);
+    assert_eq!(record.attempts, 1, "the delayed start is not an attempt");
+    assert_eq!(std::fs::read_to_string(project.path().join("calls")).unwrap().lines().count(), 2);
+}
+
+#[tokio::test]
+async fn post_job_hooks_see_the_result_and_attach_notes() {
+    let log_hook = std::fs::read_to_string(repo("hooks/job-log.yaml")).unwrap();
+    let notes = command_hook(
+        "PostJob",
+        r#"python3 -c 'import json,sys; e=json.load(sys.stdin); print("reviewed:", e["status"], e["result"])'"#,
+    );
+    let project = Project::new(&[("job-log.yaml", &log_hook), ("notes.json", &notes)]).await;
+    let record = project.run(job("write the changelog @cost:0.25")).await;
+    assert_eq!(record.notes, ["reviewed: succeeded Done: write the changelog @cost:0.25"]);
+    let log = std::fs::read_to_string(project.path().join(".ringmaster/jobs.log")).unwrap();
+    let fields: Vec<&str> = log.trim_end().split('\t').collect();
+    assert_eq!(&fields[1..], [record.job_id.as_str(), "succeeded", "0.25"]);
+}
+
+#[tokio::test]
+async fn job_failed_fires_for_failures_only() {
+    let config = command_hook("JobFailed", r#"python3 -c 'import json,sys; print(json.load(sys.stdin)["error"])'"#);
+    let project = Project::new(&[("failed.json", &config)]).await;
+    let good = project.run(job("fine")).await;
+    assert!(good.notes.is_empty(), "{:?}", good.notes);
+    let bad = project.run(job("@fail")).await;
+    assert_eq!(bad.status, JobStatus::Failed);
+    assert_eq!(bad.notes.len(), 1);
+    assert!(bad.notes[0].contains("failed as asked"), "{:?}", bad.notes);
+}
+
+#[tokio::test]
+async fn a_hanging_or_failing_handler_neither_blocks_nor_decides_and_leaves_nothing_running() {
+    let marker = format!("ringmaster-hang-{}", uuid::Uuid::new_v4());
+    let config = serde_json::json!({ "hooks": { "JobSubmit": [{ "hooks": [
+        { "type": "command", "command": format!("sleep 300 & sleep 301 # {marker}"), "timeout": 0.5 },
+        { "type": "command", "command": "echo 'broken script' >&2; exit 1" },
+        { "type": "command", "command": "kill -9 $$" },
+        { "type": "wasm", "plugin": "not-loaded" },
+    ]}]}});
+    let project = Project::new(&[("flaky.json", &config.to_string())]).await;
+    let record = project.run(job("carry on")).await;
+    assert_eq!(record.status, JobStatus::Succeeded);
+    let survivors: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).into_owned())
+        .filter(|c| c.contains(&marker))
+        .collect();
+    assert!(survivors.is_empty(), "left running: {survivors:?}");
+}
+
+#[tokio::test]
+async fn identical_handlers_run_once() {
+    let config = command_hook("JobSubmit", r#"echo x >> "$CLAUDE_PROJECT_DIR/count""#);
+    let project = Project::new(&[("a.json", &config), ("b.json", &config)]).await;
+    project.engine.submit(job("once")).await.unwrap();
+    assert_eq!(std::fs::read_to_string(project.path().join("count")).unwrap(), "x\n");
+}
+
+#[tokio::test]
+async fn matchers_select_jobs_by_agent_and_tag() {
+    let config = serde_json::json!({ "hooks": { "JobSubmit": [
+        { "matcher": "prod|release", "hooks": [{ "type": "command", "command": "echo 'not on prod' >&2; exit 2" }] },
+    ]}});
+    let project = Project::new(&[("tags.json", &config.to_string())]).await;
+    let tagged = JobSpec { tags: vec!["api".into(), "prod".into()], ..job("migrate") };
+    assert!(matches!(project.engine.submit(tagged).await, Err(SubmitError::Denied(reason)) if reason == "not on prod"));
+    let other = JobSpec { tags: vec!["staging".into()], ..job("migrate") };
+    assert!(project.engine.submit(other).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_wasm_handler_denies_through_the_example_plugin() {
+    let host = support::TestHost::new("config:\n  deny-patterns:\n    patterns: \"rm -rf /\\nprod-db\"\n");
+    host.load("deny-patterns", "deny-patterns", None).unwrap();
+    let config = std::fs::read_to_string(repo("hooks/deny-patterns.yaml")).unwrap();
+    let project = Project::with_plugins(&[("deny-patterns.yaml", &config)], host.host.clone()).await;
+    let err = project.engine.submit(job("clean up with rm -rf / now")).await.unwrap_err().to_string();
+    assert!(err.contains("denied pattern \"rm -rf /\""), "{err}");
+    assert!(project.engine.submit(job("clean up the tmp dir")).await.is_ok());
+}
+
+#[tokio::test]
+async fn hook_configs_reload_live_and_a_broken_file_keeps_its_last_good_version() {
+    let project = Project::new(&[]).await;
+    let _watcher = project.hooks.watch().unwrap();
+    let mut changes = project.hooks.subscribe();
+    let mut next_change = async || {
+        tokio::time::timeout(support::WAIT, changes.changed()).await.expect("reloaded in time").unwrap();
+    };
+    let file = project.path().join("hooks/deny.json");
+    std::fs::write(&file, command_hook("JobSubmit", "echo 'hooks say no' >&2; exit 2")).unwrap();
+    next_change().await;
+    assert!(project.engine.submit(job("a")).await.is_err());
+
+    std::fs::write(&file, "{\"hooks\": {\"JobSubmit\": [").unwrap();
+    next_change().await;
+    let listed = project.hooks.list();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].status, "stale");
+    assert!(listed[0].error.as_deref().unwrap().starts_with("line 1:"), "{:?}", listed[0].error);
+    assert!(project.engine.submit(job("b")).await.is_err(), "the last good version still applies");
+
+    std::fs::remove_file(&file).unwrap();
+    next_change().await;
+    assert!(project.hooks.list().is_empty());
+    assert!(project.engine.submit(job("c")).await.is_ok());
+}
