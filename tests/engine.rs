@@ -49,6 +49,7 @@ async fn engine(setup: Setup) -> Engine {
         policies: Arc::new(Policies::new(plugins)),
         hooks: None,
         store,
+        wiring: Default::default(),
     })
     .await
     .unwrap()

@@ -51,6 +51,7 @@ impl Project {
             policies: Arc::new(Policies::new(plugins)),
             hooks: Some(hooks.clone()),
             store: Store::in_memory().unwrap(),
+            wiring: Default::default(),
         })
         .await
         .unwrap();

@@ -37,6 +37,7 @@ async fn engine(config: EngineConfig, dir: &std::path::Path) -> Engine {
         policies: Arc::new(Policies::new(plugins)),
         hooks: None,
         store: Store::open(&dir.join("jobs.db")).unwrap(),
+        wiring: Default::default(),
     })
     .await
     .unwrap()

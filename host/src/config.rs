@@ -65,11 +65,14 @@ pub struct HooksConfig {
     pub dirs: Vec<PathBuf>,
     /// Timeout of a command handler that sets none.
     pub command_timeout_s: u64,
+    /// Start agents with a `--settings` whose `PreToolUse`, `PostToolUse`
+    /// and `Stop` hooks relay to ringmaster's hooks (`ringmaster hook-relay`).
+    pub in_agents: bool,
 }
 
 impl Default for HooksConfig {
     fn default() -> Self {
-        HooksConfig { dirs: Vec::new(), command_timeout_s: 60 }
+        HooksConfig { dirs: Vec::new(), command_timeout_s: 60, in_agents: false }
     }
 }
 

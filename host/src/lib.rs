@@ -13,6 +13,7 @@
 //! * [`hooks`] — hook configs (Claude Code format) and their command and WASM handlers.
 //! * [`engine`] — the job queue, limits, token pool, retries.
 //! * [`executor`] — one attempt of a job as a child process group.
+//! * [`remote`] — the root engine's local socket, for ringmasters started inside jobs.
 //! * [`store`] — the SQLite job store.
 //! * [`mcp`] — `ringmaster serve`: the MCP tools over stdio.
 //! * [`cli`] — the command line.
@@ -29,5 +30,6 @@ pub mod hooks;
 pub mod mcp;
 pub mod plugin;
 pub mod policy;
+pub mod remote;
 pub mod store;
 pub mod watch;

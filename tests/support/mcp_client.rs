@@ -34,12 +34,20 @@ impl Client {
 
     /// A server in `scratch`, which holds its ringmaster.yaml and state.
     pub fn start_in(scratch: tempfile::TempDir) -> Client {
+        Client::start_with(scratch, &[])
+    }
+
+    /// As [`Client::start_in`], with `env` set for the server (e.g. the
+    /// variables of a job, to start it as a job's MCP server).
+    pub fn start_with(scratch: tempfile::TempDir, env: &[(&str, &str)]) -> Client {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ringmaster"))
             .arg("serve")
             .current_dir(scratch.path())
             .env("RINGMASTER_STATE_DIR", scratch.path().join("state"))
             .env_remove("RINGMASTER_CONFIG")
             .env_remove("RINGMASTER_JOB_ID")
+            .env_remove("RINGMASTER_SOCKET")
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -64,6 +72,11 @@ impl Client {
         assert_eq!(init["result"]["serverInfo"]["name"], "ringmaster", "{init}");
         client.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
         client
+    }
+
+    /// The scratch project; the server's state is in its `state/`.
+    pub fn project(&self) -> &std::path::Path {
+        self.project.path()
     }
 
     pub fn send(&mut self, message: Value) {

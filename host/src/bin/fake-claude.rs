@@ -12,11 +12,17 @@
 //! | `@flaky:N` | crash (after init) on the first N attempts of this prompt, counted in `$FAKE_CLAUDE_STATE_DIR` |
 //! | `@whoami` | report job id, depth and a SHA-256 fingerprint of the token (never the token) |
 //! | `@cost:X` | report `total_cost_usd` X |
+//! | `@argv` | report the arguments it was started with, as a JSON list |
+//! | `@spawn:N` | submit N sub-jobs through the root engine (`$RINGMASTER_SOCKET`), wait for them, list them in the result; each gets this prompt without this directive, so `@spawn:2 @spawn:2` makes a tree two levels deep |
+//! | `@tool:NAME:INPUT` | call tool NAME with INPUT (up to the next space), running the `PreToolUse` hooks of `--settings` first, as Claude Code does, and honouring a deny |
 //!
 //! Without directives it succeeds at once. SIGTERM ends it with exit 143, as
 //! the real CLI does. It is how the tests and the demo run jobs, and how
 //! anyone can try ringmaster without an account.
 
+use ringmaster::engine::job::JobSpec;
+use ringmaster::hooks;
+use ringmaster::remote::client::Client;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::io::Write;
@@ -31,10 +37,13 @@ struct Args {
     verbose: bool,
     model: Option<String>,
     resume: Option<String>,
+    /// `--settings`: a JSON string or a file.
+    settings: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args { prompt: None, format: "text".into(), verbose: false, model: None, resume: None };
+    let mut args =
+        Args { prompt: None, format: "text".into(), verbose: false, model: None, resume: None, settings: None };
     let mut iter = std::env::args().skip(1);
     while let Some(arg) = iter.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -55,13 +64,13 @@ fn parse_args() -> Result<Args, String> {
             "--verbose" => args.verbose = true,
             "--model" => args.model = Some(value("--model")?),
             "-r" | "--resume" => args.resume = Some(value("--resume")?),
+            "--settings" => args.settings = Some(value("--settings")?),
             "--max-turns"
             | "--allowedTools"
             | "--allowed-tools"
             | "--disallowedTools"
             | "--append-system-prompt"
             | "--mcp-config"
-            | "--settings"
             | "--permission-mode"
             | "--session-id"
             | "--max-budget-usd" => {
@@ -139,6 +148,76 @@ fn attempt_number(prompt: &str) -> u32 {
     let previous: u32 = std::fs::read_to_string(&path).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
     let _ = std::fs::write(&path, (previous + 1).to_string());
     previous + 1
+}
+
+/// `@spawn:N`: N sub-jobs through the root engine, each with this prompt
+/// minus this directive; waits for them. Returns the line for the result.
+fn spawn(prompt: &str, n: usize) -> Result<String, String> {
+    let directive = prompt.split_whitespace().find(|w| w.starts_with("@spawn:")).expect("present");
+    let child_prompt = prompt.replacen(directive, "", 1).trim().to_string();
+    let child_prompt = if child_prompt.is_empty() { "sub-task".to_string() } else { child_prompt };
+    let mut engine = Client::from_env(None).map_err(|e| e.to_string())?;
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let spec =
+            JobSpec { prompt: format!("{child_prompt} (part {})", i + 1), max_retries: Some(0), ..JobSpec::default() };
+        match engine.submit(spec) {
+            Ok(record) => ids.push(record.job_id),
+            Err(err) => {
+                // Let the ones that started finish: the tree stays tidy.
+                let _ = engine.wait_all(&ids, None);
+                return Err(format!("spawned {ids:?}, then the engine refused part {}: {err}", i + 1));
+            }
+        }
+    }
+    let records = engine.wait_all(&ids, None).map_err(|e| e.to_string())?;
+    let listed: Vec<String> = records.iter().map(|r| format!("{}={}", r.job_id, r.status.as_str())).collect();
+    Ok(format!("spawned {}", listed.join(",")))
+}
+
+/// `@tool:NAME:INPUT`: the `PreToolUse` hooks of `--settings` run first, as
+/// in Claude Code; exit 2 or a `deny` decision blocks the tool.
+fn use_tool(args: &Args, session: &str, cwd: &str, name: &str, input: &str) -> Result<(), String> {
+    let tool_input = match name {
+        "Bash" => json!({ "command": input }),
+        "Read" | "Edit" | "Write" => json!({ "file_path": input }),
+        _ => json!({ "input": input }),
+    };
+    let Some(settings) = &args.settings else { return Ok(()) };
+    let bytes = match std::fs::read(settings) {
+        Ok(bytes) => bytes,
+        Err(_) => settings.as_bytes().to_vec(),
+    };
+    let handlers = hooks::config::parse(std::path::Path::new("settings.json"), &bytes)?;
+    let event = json!({
+        "session_id": session, "transcript_path": "", "cwd": cwd, "permission_mode": "default",
+        "hook_event_name": "PreToolUse", "tool_name": name, "tool_input": tool_input,
+        "tool_use_id": format!("toolu_{}", uuid::Uuid::new_v4().simple()),
+    });
+    for handler in handlers.iter().filter(|h| h.event == "PreToolUse" && h.matcher.matches(&[name])) {
+        let hooks::config::Action::Command(command) = &handler.action else { continue };
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", command])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run the hook {command}: {e}"))?;
+        let _ = child.stdin.take().expect("piped").write_all(event.to_string().as_bytes());
+        let output = child.wait_with_output().map_err(|e| e.to_string())?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        match output.status.code() {
+            Some(2) => return Err(String::from_utf8_lossy(&output.stderr).trim().to_string()),
+            Some(0) => {
+                let verdict = hooks::run::read_stdout(&stdout);
+                if verdict.permission == Some(hooks::Permission::Deny) {
+                    return Err(verdict.reason.unwrap_or_else(|| "denied by a hook".into()));
+                }
+            }
+            _ => eprintln!("fake-claude: PreToolUse hook failed: {}", String::from_utf8_lossy(&output.stderr)),
+        }
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -246,7 +325,30 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     }
 
-    let text = if directive(&prompt, "whoami").is_some() {
+    let mut notes = Vec::new();
+    if let Some(call) = directive(&prompt, "tool") {
+        let (name, input) = call.split_once(':').unwrap_or((call, ""));
+        match use_tool(&args, &session, &cwd, name, input) {
+            Ok(()) => notes.push(format!("tool {name} ran")),
+            Err(reason) => notes.push(format!("tool {name} denied: {reason}")),
+        }
+        out.line(assistant(&session, &model, notes.last().expect("pushed")));
+    }
+    if let Some(n) = directive(&prompt, "spawn").and_then(|n| n.parse::<usize>().ok()) {
+        match spawn(&prompt, n) {
+            Ok(line) => notes.push(line),
+            Err(message) => {
+                let mut value = result("error_during_execution", true, &message);
+                value["errors"] = json!([message]);
+                out.result(value);
+                return ExitCode::from(1);
+            }
+        }
+    }
+
+    let text = if directive(&prompt, "argv").is_some() {
+        json!(std::env::args().skip(1).collect::<Vec<_>>()).to_string()
+    } else if directive(&prompt, "whoami").is_some() {
         let token = std::env::var("CLAUDE_CODE_OAUTH_TOKEN").ok();
         format!(
             "job={} depth={} token={}",
@@ -254,6 +356,8 @@ fn main() -> ExitCode {
             std::env::var("RINGMASTER_DEPTH").unwrap_or_else(|_| "-".into()),
             token.as_deref().map_or_else(|| "none".into(), short_sha256),
         )
+    } else if !notes.is_empty() {
+        notes.join("; ")
     } else {
         let preview: String = prompt.chars().take(80).collect();
         format!("Done: {preview}")

@@ -100,6 +100,7 @@ async fn batch(
         policies,
         hooks: None,
         store: Store::open(&state.path().join("jobs.db"))?,
+        wiring: Default::default(),
     })
     .await?;
 

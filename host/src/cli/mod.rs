@@ -3,6 +3,8 @@
 //! Subcommands print their results on stdout; logs always go to stderr.
 
 mod demo;
+mod hook_relay;
+mod job;
 mod plugin;
 
 use crate::config::Config;
@@ -42,6 +44,14 @@ pub enum Command {
         #[arg(long = "hooks")]
         hooks: Vec<PathBuf>,
     },
+    /// Submit, run, wait for, inspect and cancel jobs of a running ringmaster (inside a job: sub-jobs)
+    #[command(subcommand)]
+    Job(job::JobCommand),
+    /// Hook command for agents: relays a Claude Code hook event (JSON on stdin) to ringmaster's hooks
+    HookRelay {
+        /// The event, e.g. PreToolUse
+        event: String,
+    },
     /// Inspect and validate plugins
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -79,7 +89,7 @@ pub enum PluginCommand {
 pub fn init_logging(cli: &Cli) {
     let default = match cli.command {
         Command::Plugin(_) => "warn,ringmaster::plugin::registry=off",
-        Command::Demo { .. } => "warn",
+        Command::Demo { .. } | Command::Job(_) | Command::HookRelay { .. } => "warn",
         Command::Serve { .. } => "info",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -112,6 +122,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plugin(PluginCommand::Check { path, json }) => plugin::check(config, cache_dir, &path, json),
         Command::Plugin(PluginCommand::List { dirs, json }) => plugin::list(config, cache_dir, dirs, json),
         Command::Demo { plugins } => demo::run(config, cache_dir, &plugins),
+        Command::Job(command) => job::run(command, &state_dir),
+        Command::HookRelay { event } => hook_relay::run(&event, &state_dir),
         Command::Serve { plugins, commands, hooks } => {
             let mut config = config;
             let cwd = std::env::current_dir()?;
@@ -125,6 +137,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             first(hooks, &mut config.hooks.dirs);
             let project = std::env::var_os("CLAUDE_PROJECT_DIR").map(PathBuf::from).unwrap_or(cwd);
             let runtime = tokio::runtime::Runtime::new()?;
+            if let Some(socket) = std::env::var_os(crate::engine::ENV_SOCKET) {
+                // Inside a job: the root ringmaster serves this session.
+                let job = std::env::var(crate::engine::ENV_JOB_ID).ok();
+                runtime.block_on(crate::mcp::forward(Path::new(&socket), job))?;
+                return Ok(ExitCode::SUCCESS);
+            }
             runtime.block_on(crate::mcp::serve(config, project, state_dir))?;
             Ok(ExitCode::SUCCESS)
         }

@@ -54,7 +54,7 @@ pub fn job_submit(id: &str, depth: u32, root: &str, spec: &JobSpec, agent: &str)
         "allowed_tools": spec.allowed_tools,
         "cwd": spec.cwd,
     });
-    Event { name: "JobSubmit", subjects: subjects(agent, &spec.tags), payload: object(payload), job: None }
+    Event { name: "JobSubmit".into(), subjects: subjects(agent, &spec.tags), payload: object(payload), job: None }
 }
 
 /// An event about an existing job: its record and the spec's full fields.
@@ -65,17 +65,17 @@ pub fn about_job(name: &'static str, spec: &JobSpec, record: &JobRecord, info: J
     if let Some(cwd) = &spec.cwd {
         payload.insert("cwd".into(), json!(cwd));
     }
-    Event { name, subjects: subjects(&record.agent, &record.tags), payload, job: Some(info) }
+    Event { name: name.into(), subjects: subjects(&record.agent, &record.tags), payload, job: Some(info) }
 }
 
 pub fn notification(kind: &str, message: String) -> Event {
     let payload = object(json!({ "kind": kind, "message": message }));
-    Event { name: "Notification", subjects: vec![kind.to_string()], payload, job: None }
+    Event { name: "Notification".into(), subjects: vec![kind.to_string()], payload, job: None }
 }
 
 pub fn stop(queued: usize, running: u32) -> Event {
     let payload = object(json!({ "reason": "shutdown", "queued": queued, "running": running }));
-    Event { name: "Stop", subjects: Vec::new(), payload, job: None }
+    Event { name: "Stop".into(), subjects: Vec::new(), payload, job: None }
 }
 
 /// Applies a `JobSubmit` hook's rewrite to `spec`. A field of the wrong type

@@ -46,6 +46,8 @@ const WINDOW: usize = 64;
 pub const ENV_JOB_ID: &str = "RINGMASTER_JOB_ID";
 pub const ENV_DEPTH: &str = "RINGMASTER_DEPTH";
 pub const ENV_ROOT_JOB_ID: &str = "RINGMASTER_ROOT_JOB_ID";
+/// The root engine's socket, through which a job submits sub-jobs.
+pub const ENV_SOCKET: &str = "RINGMASTER_SOCKET";
 
 /// Why a submission was refused. Concurrency never refuses: only these do.
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +128,7 @@ struct Inner {
     policies: Arc<Policies>,
     hooks: Option<Arc<Hooks>>,
     store: Store,
+    wiring: Wiring,
     max_concurrent: u32,
     state: Mutex<State>,
     wake: Notify,
@@ -175,6 +178,20 @@ pub struct EngineOptions {
     /// The hook pipeline; `None` runs no hooks.
     pub hooks: Option<Arc<Hooks>>,
     pub store: Store,
+    /// How agents reach back to this engine.
+    pub wiring: Wiring,
+}
+
+/// How agents reach back to the engine that runs them (built by
+/// [`crate::remote::wiring`]).
+#[derive(Debug, Clone, Default)]
+pub struct Wiring {
+    /// The engine's socket, handed to every agent as `RINGMASTER_SOCKET`.
+    pub socket: Option<PathBuf>,
+    /// `--settings` for every agent: hooks relayed to ringmaster.
+    pub settings: Option<String>,
+    /// `--mcp-config` for agents whose profile asks for ringmaster (`mcp: true`).
+    pub mcp_config: Option<String>,
 }
 
 /// Handle to the running engine; cheap to clone.
@@ -234,7 +251,7 @@ impl Engine {
     /// queued again (those that were running are handed to the retry policy
     /// as interrupted), and the scheduling loop starts.
     pub async fn start(options: EngineOptions) -> Result<Engine, StoreError> {
-        let EngineOptions { config, agents, project_dir, tokens, policies, hooks, store } = options;
+        let EngineOptions { config, agents, project_dir, tokens, policies, hooks, store, wiring } = options;
         let tokens = TokenPool::new(
             tokens,
             config.per_token_concurrency,
@@ -250,6 +267,7 @@ impl Engine {
             policies,
             hooks,
             store,
+            wiring,
             max_concurrent,
             state: Mutex::new(State {
                 live: HashMap::new(),
@@ -387,6 +405,12 @@ impl Engine {
             return Ok(live.record.clone());
         }
         self.inner.store.get(id)?.map(|stored| stored.record).ok_or_else(|| EngineError::UnknownJob(id.into()))
+    }
+
+    /// A live job as policies and hook plugins see it.
+    pub fn job_info(&self, id: &str) -> Option<JobInfo> {
+        let state = self.inner.state.lock().unwrap();
+        state.live.get(id).map(|live| job_info(&live.spec, &live.record))
     }
 
     /// 1-based position in the queue, for a queued job.
@@ -716,6 +740,9 @@ impl Inner {
                     (ENV_DEPTH.to_string(), record.depth.to_string()),
                     (ENV_ROOT_JOB_ID.to_string(), record.root_job_id.clone()),
                 ];
+                if let Some(socket) = &self.wiring.socket {
+                    env.push((ENV_SOCKET.to_string(), socket.display().to_string()));
+                }
                 env.extend(profile.env.iter().map(|(k, v)| (k.clone(), v.clone())));
                 env.extend(spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
                 let mut env_remove = Vec::new();
@@ -731,6 +758,13 @@ impl Inner {
                         resume_session: resume.as_deref(),
                         max_turns: spec.max_turns,
                         allowed_tools: &spec.allowed_tools,
+                        settings: self.wiring.settings.as_deref(),
+                        // Sub-jobs of a job at the maximum depth would be refused.
+                        mcp_config: self
+                            .wiring
+                            .mcp_config
+                            .as_deref()
+                            .filter(|_| profile.mcp && record.depth < self.config.max_depth),
                     }),
                     cwd: spec.cwd.clone().unwrap_or_else(|| self.project_dir.clone()),
                     env,

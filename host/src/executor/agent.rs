@@ -31,6 +31,9 @@ pub struct AgentProfile {
     pub max_turns: Option<u32>,
     /// Extra environment for the agent.
     pub env: BTreeMap<String, String>,
+    /// Give the agent ringmaster as an MCP server (`--mcp-config`), so it can
+    /// submit sub-jobs itself; never at the maximum depth.
+    pub mcp: bool,
 }
 
 /// What one attempt asks of the agent.
@@ -41,6 +44,10 @@ pub struct Invocation<'a> {
     pub resume_session: Option<&'a str>,
     pub max_turns: Option<u32>,
     pub allowed_tools: &'a [String],
+    /// `--settings` (JSON), e.g. hooks that relay to ringmaster.
+    pub settings: Option<&'a str>,
+    /// `--mcp-config` (JSON), e.g. ringmaster itself for sub-jobs.
+    pub mcp_config: Option<&'a str>,
 }
 
 impl AgentProfile {
@@ -63,6 +70,12 @@ impl AgentProfile {
         }
         if let Some(text) = &self.append_system_prompt {
             args.extend(["--append-system-prompt".into(), text.clone()]);
+        }
+        if let Some(settings) = call.settings {
+            args.extend(["--settings".into(), settings.into()]);
+        }
+        if let Some(config) = call.mcp_config {
+            args.extend(["--mcp-config".into(), config.into()]);
         }
         args.extend(self.args.iter().cloned());
         args
@@ -143,6 +156,8 @@ mod tests {
             resume_session: Some("s-1"),
             max_turns: Some(3),
             allowed_tools: &tools,
+            settings: Some("{\"hooks\":{}}"),
+            mcp_config: Some("{\"mcpServers\":{}}"),
             ..Default::default()
         };
         assert_eq!(
@@ -163,6 +178,10 @@ mod tests {
                 "Read,Bash(git diff:*)",
                 "--append-system-prompt",
                 "You review code.",
+                "--settings",
+                "{\"hooks\":{}}",
+                "--mcp-config",
+                "{\"mcpServers\":{}}",
             ]
         );
     }

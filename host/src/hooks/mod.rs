@@ -43,6 +43,15 @@ pub enum Permission {
 }
 
 impl Permission {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::Allow => "allow",
+            Permission::Ask => "ask",
+            Permission::Defer => "defer",
+            Permission::Deny => "deny",
+        }
+    }
+
     pub fn parse(text: &str) -> Option<Permission> {
         match text {
             "allow" | "approve" => Some(Permission::Allow),
@@ -58,7 +67,7 @@ impl Permission {
 #[derive(Debug, Clone)]
 pub struct Event {
     /// `JobSubmit`, `PreToolUse`, ...
-    pub name: &'static str,
+    pub name: String,
     /// What matchers are matched against: a job's agent and tags, a tool's name.
     pub subjects: Vec<String>,
     /// The event's fields; `hook_event_name` and `cwd` are added.
@@ -251,7 +260,7 @@ impl Hooks {
         if handlers.is_empty() {
             return outcome;
         }
-        event.payload.insert("hook_event_name".into(), Value::String(event.name.into()));
+        event.payload.insert("hook_event_name".into(), Value::String(event.name.clone()));
         if event.payload.get("cwd").is_none_or(Value::is_null) {
             event.payload.insert("cwd".into(), Value::String(self.options.project_dir.display().to_string()));
         }
@@ -270,7 +279,7 @@ impl Hooks {
             match verdict {
                 Ok(verdict) => outcome.add(verdict),
                 Err(err) => tracing::warn!(
-                    event = event.name,
+                    event = %event.name,
                     source = %handler.source.display(),
                     "hook handler failed and has no say: {err}"
                 ),

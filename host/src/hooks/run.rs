@@ -42,7 +42,7 @@ pub async fn run(handler: &Handler, context: Context<'_>) -> Result<Verdict, Str
 async fn run_command(command: &str, timeout: Duration, context: &Context<'_>) -> Result<Verdict, String> {
     let mut env = vec![
         ("CLAUDE_PROJECT_DIR".to_string(), context.project_dir.display().to_string()),
-        ("RINGMASTER_HOOK_EVENT".to_string(), context.event.name.to_string()),
+        ("RINGMASTER_HOOK_EVENT".to_string(), context.event.name.clone()),
     ];
     if let Some(job) = &context.event.job {
         env.push((crate::engine::ENV_JOB_ID.to_string(), job.id.clone()));
@@ -100,7 +100,7 @@ pub fn read_stdout(stdout: &str) -> Verdict {
 
 async fn run_wasm(plugin: &str, context: &Context<'_>) -> Result<Verdict, String> {
     let event = hook_handler::Event {
-        name: context.event.name.to_string(),
+        name: context.event.name.clone(),
         payload_json: String::from_utf8_lossy(context.input).into_owned(),
         job: context.event.job.clone(),
     };

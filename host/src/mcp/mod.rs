@@ -20,6 +20,8 @@ use crate::hooks::{Hooks, HooksOptions};
 use crate::plugin::registry::{PluginEvent, PluginHost};
 use crate::plugin::watch::watch;
 use crate::policy::Policies;
+use crate::remote;
+use crate::remote::server::McpSessions;
 use crate::store::Store;
 use anyhow::Context;
 use rmcp::ServiceExt;
@@ -63,6 +65,8 @@ pub async fn serve(config: Config, project_dir: PathBuf, state_dir: PathBuf) -> 
     let mut engine_config = config.engine.clone();
     engine_config.apply_env(|name| std::env::var(name).ok())?;
     let store_path = state_dir.join("jobs.db");
+    let socket = remote::socket_path(&state_dir);
+    let bound = remote::server::bind(&socket).await?;
     let engine = Engine::start(EngineOptions {
         config: engine_config,
         agents: config.agents.clone(),
@@ -72,12 +76,26 @@ pub async fn serve(config: Config, project_dir: PathBuf, state_dir: PathBuf) -> 
         hooks: Some(hooks.clone()),
         store: Store::open(&store_path)
             .with_context(|| format!("cannot open the job store {}", store_path.display()))?,
+        wiring: remote::wiring(&std::env::current_exe()?, &socket, config.hooks.in_agents),
     })
     .await?;
+    let prompts_changed = prompts_changed(&commands, &plugins);
+    let server = Ringmaster::new(engine.clone(), plugins, commands, hooks.clone(), prompts_changed);
+    let sessions = server.clone();
+    let mcp: McpSessions = Arc::new(move |read, write, job| {
+        let session = sessions.for_job(job);
+        tokio::spawn(async move {
+            match session.serve((read, write)).await {
+                Ok(service) => {
+                    let _ = service.waiting().await;
+                }
+                Err(err) => tracing::warn!(error = %err, "MCP session from inside a job failed to start"),
+            }
+        });
+    });
+    let _socket = bound.serve(engine.clone(), Some(hooks), Some(mcp));
     tracing::info!(state = %state_dir.display(), "ringmaster serving MCP on stdio");
 
-    let prompts_changed = prompts_changed(&commands, &plugins);
-    let server = Ringmaster::new(engine.clone(), plugins, commands, hooks, prompts_changed);
     let service = server.serve(rmcp::transport::stdio()).await?;
     service.waiting().await?;
     engine.stop().await;
@@ -108,4 +126,34 @@ fn prompts_changed(commands: &Commands, plugins: &PluginHost) -> signal::Receive
         })
         .expect("spawning the plugin event bridge");
     rx
+}
+
+/// `ringmaster serve` inside a job: the MCP session is served by the root
+/// ringmaster, reached through the engine socket, so the agent's tools act on
+/// the root engine (its jobs are sub-jobs of this job, under the tree's
+/// limits). This process only carries bytes between stdio and the socket.
+pub async fn forward(socket: &std::path::Path, job_id: Option<String>) -> anyhow::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let stream = tokio::net::UnixStream::connect(socket)
+        .await
+        .with_context(|| format!("cannot reach the root ringmaster at {}", socket.display()))?;
+    let (mut from_root, mut to_root) = stream.into_split();
+    let mut hello = serde_json::to_string(&remote::Request::Mcp { job_id }).expect("requests serialise");
+    hello.push('\n');
+    to_root.write_all(hello.as_bytes()).await?;
+    let upstream = async {
+        tokio::io::copy(&mut tokio::io::stdin(), &mut to_root).await?;
+        to_root.shutdown().await
+    };
+    let downstream = async {
+        let mut stdout = tokio::io::stdout();
+        tokio::io::copy(&mut from_root, &mut stdout).await?;
+        stdout.flush().await
+    };
+    // The session ends when either side closes.
+    tokio::select! {
+        result = upstream => result?,
+        result = downstream => result?,
+    }
+    Ok(())
 }

@@ -147,6 +147,8 @@ pub struct Ringmaster {
     hooks: Arc<Hooks>,
     /// Fires when the prompt list may have changed.
     prompts_changed: watch::Receiver<u64>,
+    /// The job this session serves inside (its submissions are sub-jobs).
+    parent: Option<String>,
     tool_router: ToolRouter<Self>,
 }
 
@@ -184,10 +186,19 @@ impl Ringmaster {
         hooks: Arc<Hooks>,
         prompts_changed: watch::Receiver<u64>,
     ) -> Ringmaster {
-        Ringmaster { engine, plugins, commands, hooks, prompts_changed, tool_router: Self::tool_router() }
+        Ringmaster { engine, plugins, commands, hooks, prompts_changed, parent: None, tool_router: Self::tool_router() }
     }
 
-    async fn submit(&self, spec: JobSpec) -> Result<Value, String> {
+    /// The same server, for an MCP session inside job `parent` (reached
+    /// through the engine socket): what it submits are sub-jobs of `parent`.
+    pub fn for_job(&self, parent: Option<String>) -> Ringmaster {
+        Ringmaster { parent, ..self.clone() }
+    }
+
+    async fn submit(&self, mut spec: JobSpec) -> Result<Value, String> {
+        if spec.parent_job_id.is_none() {
+            spec.parent_job_id = self.parent.clone();
+        }
         let record = self.engine.submit(spec).await.map_err(|e| e.to_string())?;
         let position = self.engine.queue_position(&record.job_id);
         Ok(json!({

@@ -1,0 +1,145 @@
+//! The root's side of the socket: accepts connections and answers requests
+//! with the engine (and the hook pipeline, for relayed events).
+
+use super::{HookVerdict, Reply, Request};
+use crate::engine::Engine;
+use crate::hooks::{Event, Hooks};
+use serde_json::Value;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{UnixListener, UnixStream};
+
+/// Serves an MCP session on a connection that asked for one (the reader may
+/// hold bytes already read), as the MCP server of the given job.
+pub type McpSessions = Arc<dyn Fn(BufReader<OwnedReadHalf>, OwnedWriteHalf, Option<String>) + Send + Sync>;
+
+/// Longest wait one request may ask for; clients wait longer by asking again.
+const MAX_WAIT: Duration = Duration::from_secs(600);
+
+/// The listening socket; its file is removed when this is dropped.
+pub struct Listening {
+    path: PathBuf,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// A bound socket that does not answer yet. Binding comes first, before the
+/// engine starts, so that a second server on the same state directory is
+/// refused before it touches the job store, and agents recovered at start
+/// find the socket there.
+pub struct Bound {
+    listener: UnixListener,
+    path: PathBuf,
+}
+
+/// Binds `path`. A socket file left by a dead server is replaced; one a live
+/// server answers on is an error naming it.
+pub async fn bind(path: &Path) -> std::io::Result<Bound> {
+    if path.exists() {
+        if UnixStream::connect(path).await.is_ok() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                format!(
+                    "another ringmaster is serving this state directory (its socket {} answers); \
+                     give this one its own with --state DIR",
+                    path.display()
+                ),
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    let listener = UnixListener::bind(path)
+        .map_err(|err| std::io::Error::new(err.kind(), format!("cannot listen on {}: {err}", path.display())))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(Bound { listener, path: path.to_path_buf() })
+}
+
+impl Bound {
+    /// Starts answering requests with `engine` (and `hooks`, for relayed
+    /// events; `mcp`, for connections that ask for an MCP session).
+    pub fn serve(self, engine: Engine, hooks: Option<Arc<Hooks>>, mcp: Option<McpSessions>) -> Listening {
+        let Bound { listener, path } = self;
+        tracing::info!(socket = %path.display(), "engine socket listening");
+        let task = tokio::spawn(async move {
+            loop {
+                match listener.accept().await {
+                    Ok((stream, _)) => {
+                        tokio::spawn(serve_connection(stream, engine.clone(), hooks.clone(), mcp.clone()));
+                    }
+                    Err(err) => tracing::warn!(error = %err, "engine socket accept failed"),
+                }
+            }
+        });
+        Listening { path, task }
+    }
+}
+
+async fn serve_connection(stream: UnixStream, engine: Engine, hooks: Option<Arc<Hooks>>, mcp: Option<McpSessions>) {
+    let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::new(read);
+    let mut line = String::new();
+    let mut first = true;
+    loop {
+        line.clear();
+        if !matches!(reader.read_line(&mut line).await, Ok(n) if n > 0) {
+            return;
+        }
+        let reply = match serde_json::from_str::<Request>(&line) {
+            Ok(Request::Mcp { job_id }) if first => match &mcp {
+                Some(sessions) => return sessions(reader, write, job_id),
+                None => Reply::Error("this engine serves no MCP sessions".into()),
+            },
+            Ok(request) => answer(request, &engine, hooks.as_deref()).await,
+            Err(err) => Reply::Error(format!("malformed request: {err}")),
+        };
+        first = false;
+        let mut text = serde_json::to_string(&reply).expect("replies serialise");
+        text.push('\n');
+        if write.write_all(text.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn json(value: impl serde::Serialize) -> Reply {
+    Reply::Ok(serde_json::to_value(value).expect("engine values serialise"))
+}
+
+async fn answer(request: Request, engine: &Engine, hooks: Option<&Hooks>) -> Reply {
+    let result = match request {
+        Request::Submit { spec } => engine.submit(spec).await.map(json).map_err(|e| e.to_string()),
+        Request::Status { job_id } => engine.status(&job_id).await.map(json).map_err(|e| e.to_string()),
+        Request::Wait { job_ids, timeout_ms } => {
+            let timeout = Duration::from_millis(timeout_ms).min(MAX_WAIT);
+            engine.wait(&job_ids, timeout).await.map(json).map_err(|e| e.to_string())
+        }
+        Request::Cancel { job_id } => engine.cancel(&job_id).await.map(json).map_err(|e| e.to_string()),
+        Request::List { status, limit } => engine.list(status, limit).map(json).map_err(|e| e.to_string()),
+        Request::Mcp { .. } => Err("an MCP session must be the first request of its connection".into()),
+        Request::Hook { event, job_id, payload } => {
+            let Some(hooks) = hooks else { return json(HookVerdict::default()) };
+            // What tool events name: the tool.
+            let subjects = payload.get("tool_name").and_then(Value::as_str).map(String::from).into_iter().collect();
+            let job = job_id.as_deref().and_then(|id| engine.job_info(id));
+            let outcome = hooks.dispatch(Event { name: event, subjects, payload, job }).await;
+            Ok(json(HookVerdict {
+                permission: outcome.permission.map(|p| p.as_str().to_string()),
+                reason: outcome.reason,
+                updated_input: (!outcome.updated_input.is_empty()).then_some(outcome.updated_input),
+                additional_context: (!outcome.additional_context.is_empty())
+                    .then(|| outcome.additional_context.join("\n")),
+            }))
+        }
+    };
+    result.unwrap_or_else(Reply::Error)
+}

@@ -1,0 +1,287 @@
+//! Jobs spawning jobs across processes: agents reach the root engine
+//! through its socket (`fake-claude @spawn`, `ringmaster job ...`,
+//! `ringmaster hook-relay`, `ringmaster serve` inside a job), and the tree's
+//! limits hold whatever process submits.
+
+mod support;
+
+use ringmaster::config::{EngineConfig, PluginsConfig};
+use ringmaster::engine::job::{JobRecord, JobSpec, JobStatus};
+use ringmaster::engine::{Engine, EngineOptions};
+use ringmaster::executor::agent::AgentProfile;
+use ringmaster::hooks::{Hooks, HooksOptions};
+use ringmaster::plugin::registry::PluginHost;
+use ringmaster::policy::Policies;
+use ringmaster::remote;
+use ringmaster::store::Store;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// An engine answering on a socket in a scratch state directory, as
+/// `ringmaster serve` runs it.
+struct Root {
+    dir: tempfile::TempDir,
+    engine: Engine,
+    _socket: remote::server::Listening,
+}
+
+impl Root {
+    async fn start(config: EngineConfig) -> Root {
+        Root::with_hooks(config, &[], PluginHost::new(PluginsConfig::default(), None).unwrap()).await
+    }
+
+    /// A root whose `hooks/` holds `files`, relaying agents' tool hooks to them.
+    async fn with_hooks(config: EngineConfig, files: &[(&str, &str)], plugins: Arc<PluginHost>) -> Root {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("hooks")).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join("hooks").join(name), text).unwrap();
+        }
+        let hooks = Hooks::new(
+            HooksOptions {
+                dirs: vec![dir.path().join("hooks")],
+                project_dir: dir.path().to_path_buf(),
+                command_timeout: Duration::from_secs(60),
+            },
+            plugins.clone(),
+        );
+        let socket = remote::socket_path(dir.path());
+        let bound = remote::server::bind(&socket).await.unwrap();
+        let agent =
+            AgentProfile { command: Some(env!("CARGO_BIN_EXE_fake-claude").into()), mcp: true, ..Default::default() };
+        let engine = Engine::start(EngineOptions {
+            config: EngineConfig { default_max_retries: 0, ..config },
+            agents: BTreeMap::from([("claude".to_string(), agent)]),
+            project_dir: dir.path().to_path_buf(),
+            tokens: Vec::new(),
+            policies: Arc::new(Policies::new(plugins)),
+            hooks: Some(hooks.clone()),
+            store: Store::in_memory().unwrap(),
+            wiring: remote::wiring(Path::new(env!("CARGO_BIN_EXE_ringmaster")), &socket, true),
+        })
+        .await
+        .unwrap();
+        let listening = bound.serve(engine.clone(), Some(hooks), None);
+        Root { dir, engine, _socket: listening }
+    }
+
+    fn socket(&self) -> PathBuf {
+        remote::socket_path(self.dir.path())
+    }
+
+    async fn run(&self, prompt: &str) -> JobRecord {
+        let id = self.engine.submit(JobSpec { prompt: prompt.into(), ..Default::default() }).await.unwrap().job_id;
+        let record = self.engine.wait(std::slice::from_ref(&id), support::WAIT).await.unwrap().remove(0);
+        assert!(record.status.is_terminal(), "job did not finish: {record:#?}");
+        record
+    }
+
+    /// Every job of the tree rooted at `root`, oldest first.
+    fn tree(&self, root: &str) -> Vec<JobRecord> {
+        let mut jobs: Vec<JobRecord> =
+            self.engine.list(None, 1000).unwrap().into_iter().filter(|j| j.root_job_id == root).collect();
+        jobs.reverse();
+        jobs
+    }
+}
+
+#[tokio::test]
+async fn agents_spawn_sub_jobs_through_the_socket_two_levels_deep() {
+    let root = Root::start(EngineConfig { max_concurrent: Some(8), ..Default::default() }).await;
+    let top = root.run("@spawn:2 @spawn:2 write the module").await;
+    assert_eq!(top.status, JobStatus::Succeeded, "{top:#?}");
+    let tree = root.tree(&top.job_id);
+    assert_eq!(tree.len(), 7, "1 + 2 + 4 jobs: {tree:#?}");
+    assert!(tree.iter().all(|j| j.status == JobStatus::Succeeded));
+    let depths: Vec<u32> = tree.iter().map(|j| j.depth).collect();
+    assert_eq!(depths.iter().filter(|d| **d == 1).count(), 2);
+    assert_eq!(depths.iter().filter(|d| **d == 2).count(), 4);
+    for job in tree.iter().filter(|j| j.depth > 0) {
+        let parent = tree.iter().find(|p| Some(&p.job_id) == job.parent_job_id.as_ref()).expect("parent in tree");
+        assert_eq!(parent.depth + 1, job.depth);
+    }
+    // The top job's result names its children.
+    let children: Vec<&JobRecord> = tree.iter().filter(|j| j.depth == 1).collect();
+    let result = top.result.unwrap();
+    assert!(children.iter().all(|c| result.contains(&format!("{}=succeeded", c.job_id))), "{result}");
+}
+
+#[tokio::test]
+async fn the_depth_limit_holds_across_processes() {
+    let root = Root::start(EngineConfig { max_depth: 1, max_concurrent: Some(4), ..Default::default() }).await;
+    let top = root.run("@spawn:1 @spawn:1 dig").await;
+    let tree = root.tree(&top.job_id);
+    let child = tree.iter().find(|j| j.depth == 1).expect("the child at depth 1 ran");
+    assert_eq!(child.status, JobStatus::Failed);
+    let error = child.error.as_deref().unwrap();
+    assert!(error.contains("beyond the maximum depth of 1"), "{error}");
+    assert_eq!(tree.len(), 2, "nothing ran at depth 2");
+}
+
+#[tokio::test]
+async fn the_tree_total_holds_across_processes() {
+    let root = Root::start(EngineConfig { max_jobs_per_root: 3, max_concurrent: Some(4), ..Default::default() }).await;
+    let top = root.run("@spawn:5 fan out").await;
+    assert_eq!(top.status, JobStatus::Failed);
+    let error = top.error.as_deref().unwrap();
+    assert!(error.contains("refused part 3") && error.contains("has already submitted 3 jobs"), "{error}");
+    assert_eq!(root.tree(&top.job_id).len(), 3);
+}
+
+#[tokio::test]
+async fn per_depth_concurrency_holds_for_sub_jobs() {
+    let config = EngineConfig { max_concurrent_per_depth: 1, max_concurrent: Some(4), ..Default::default() };
+    let root = Root::start(config).await;
+    let top = root.run("@spawn:3 @sleep:0.3 work").await;
+    assert_eq!(top.status, JobStatus::Succeeded, "{top:#?}");
+    let mut children: Vec<(u64, u64)> = root
+        .tree(&top.job_id)
+        .iter()
+        .filter(|j| j.depth == 1)
+        .map(|j| (j.history[0].started_at_ms, j.history[0].finished_at_ms.unwrap()))
+        .collect();
+    children.sort();
+    assert_eq!(children.len(), 3);
+    for pair in children.windows(2) {
+        assert!(pair[1].0 >= pair[0].1, "depth-1 jobs overlapped: {children:?}");
+    }
+}
+
+fn ringmaster(socket: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ringmaster"))
+        .args(args)
+        .env("RINGMASTER_SOCKET", socket)
+        .env_remove("RINGMASTER_JOB_ID")
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn the_job_cli_talks_to_the_running_engine() {
+    let root = Root::start(EngineConfig::default()).await;
+    let socket = root.socket();
+    let cli = move |args: &'static [&'static str]| {
+        let socket = socket.clone();
+        tokio::task::spawn_blocking(move || ringmaster(&socket, args))
+    };
+    let run = cli(&["job", "run", "summarise the changelog", "--tag", "cli"]).await.unwrap();
+    assert!(run.status.success(), "{run:?}");
+    assert_eq!(stdout(&run).trim(), "Done: summarise the changelog");
+
+    let submitted = cli(&["job", "submit", "@sleep:0.2 later"]).await.unwrap();
+    let id = stdout(&submitted).trim().to_string();
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "{submitted:?}");
+    let socket = root.socket();
+    let wait_id = id.clone();
+    let waited = tokio::task::spawn_blocking(move || ringmaster(&socket, &["job", "wait", &wait_id])).await.unwrap();
+    let records: Vec<JobRecord> = serde_json::from_slice(&waited.stdout).unwrap();
+    assert_eq!((records[0].job_id.as_str(), records[0].status), (id.as_str(), JobStatus::Succeeded));
+
+    let failed = cli(&["job", "run", "@fail"]).await.unwrap();
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("failed as asked"), "{failed:?}");
+
+    let listed = cli(&["job", "list", "--status", "succeeded"]).await.unwrap();
+    let records: Vec<JobRecord> = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(records.len(), 2);
+    let bad = cli(&["job", "list", "--status", "done"]).await.unwrap();
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown status \"done\""), "{bad:?}");
+}
+
+#[test]
+fn the_job_cli_says_when_no_engine_is_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ringmaster"))
+        .args(["job", "list", "--state"])
+        .arg(dir.path())
+        .env_remove("RINGMASTER_SOCKET")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot reach the ringmaster engine") && err.contains("start `ringmaster serve`"), "{err}");
+    assert!(out.stdout.is_empty());
+}
+
+#[tokio::test]
+async fn tool_calls_inside_agents_go_through_the_root_hooks() {
+    let deny_shell = json!({ "hooks": { "PreToolUse": [{ "matcher": "Bash", "hooks": [
+        { "type": "command", "command": "echo \"no shell for job $RINGMASTER_JOB_ID\" >&2; exit 2" },
+    ]}]}});
+    let root = Root::with_hooks(
+        EngineConfig::default(),
+        &[("deny-shell.json", &deny_shell.to_string())],
+        PluginHost::new(PluginsConfig::default(), None).unwrap(),
+    )
+    .await;
+    let denied = root.run("@tool:Bash:ls").await;
+    assert_eq!(
+        denied.result.as_deref(),
+        Some(format!("tool Bash denied: no shell for job {}", denied.job_id).as_str())
+    );
+    let allowed = root.run("@tool:Read:README.md").await;
+    assert_eq!(allowed.result.as_deref(), Some("tool Read ran"));
+}
+
+#[tokio::test]
+async fn a_wasm_hook_governs_tool_calls_inside_agents() {
+    let host = support::TestHost::new("config:\n  deny-patterns:\n    patterns: \"credentials\"\n");
+    host.load("deny-patterns", "deny-patterns", None).unwrap();
+    let config = "hooks:\n  PreToolUse:\n    - matcher: Bash\n      hooks: [{ type: wasm, plugin: deny-patterns }]\n";
+    let root = Root::with_hooks(EngineConfig::default(), &[("deny-patterns.yaml", config)], host.host.clone()).await;
+    let denied = root.run("@tool:Bash:cat~/.aws/credentials").await;
+    assert_eq!(denied.result.as_deref(), Some("tool Bash denied: input matches the denied pattern \"credentials\""));
+    assert_eq!(root.run("@tool:Bash:ls").await.result.as_deref(), Some("tool Bash ran"));
+}
+
+#[test]
+fn ringmaster_serve_inside_a_job_serves_the_root_engine() {
+    use support::mcp_client::Client;
+    let mut root = Client::start();
+    let parent = root.call("job_submit", json!({"prompt": "@hang"}))["structuredContent"]["job_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let socket = remote::socket_path(&root.project().join("state")).display().to_string();
+    let scratch = tempfile::tempdir().unwrap();
+    let mut inside =
+        Client::start_with(scratch, &[("RINGMASTER_SOCKET", socket.as_str()), ("RINGMASTER_JOB_ID", parent.as_str())]);
+    let tools = inside.request("tools/list", json!({}));
+    assert!(tools["result"]["tools"].as_array().unwrap().len() >= 14, "{tools}");
+    let child =
+        inside.call("job_run", json!({"prompt": "sub-task from an agent's MCP server"}))["structuredContent"].clone();
+    assert_eq!(child["status"], "succeeded", "{child}");
+    assert_eq!((child["depth"].as_u64(), child["parent_job_id"].as_str()), (Some(1), Some(parent.as_str())));
+    assert_eq!(child["root_job_id"], parent.as_str());
+    // The root sees the sub-job: one engine, one tree.
+    let listed = root.call("job_list", json!({}))["structuredContent"]["jobs"].clone();
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+    root.call("job_cancel", json!({"job_id": parent}));
+}
+
+#[tokio::test]
+async fn agents_get_ringmaster_as_an_mcp_server_except_at_the_maximum_depth() {
+    let root = Root::start(EngineConfig { max_depth: 1, max_concurrent: Some(4), ..Default::default() }).await;
+    let argv = |record: &JobRecord| -> Vec<String> { serde_json::from_str(record.result.as_deref().unwrap()).unwrap() };
+    let top = root.run("@argv").await;
+    let args = argv(&top);
+    let at = args.iter().position(|a| a == "--mcp-config").expect("--mcp-config at depth 0");
+    let config: serde_json::Value = serde_json::from_str(&args[at + 1]).unwrap();
+    assert_eq!(config["mcpServers"]["ringmaster"]["args"], json!(["serve"]));
+    assert!(config["mcpServers"]["ringmaster"]["command"].as_str().unwrap().ends_with("ringmaster"));
+    let settings = &args[args.iter().position(|a| a == "--settings").unwrap() + 1];
+    assert!(settings.contains("hook-relay PreToolUse"), "{settings}");
+
+    let spec = JobSpec { prompt: "@argv".into(), parent_job_id: Some(top.job_id.clone()), ..Default::default() };
+    let id = root.engine.submit(spec).await.unwrap().job_id;
+    let deepest = root.engine.wait(&[id], support::WAIT).await.unwrap().remove(0);
+    assert!(!argv(&deepest).contains(&"--mcp-config".to_string()), "no sub-jobs are possible at the maximum depth");
+}
