@@ -45,7 +45,7 @@ async fn engine(setup: Setup) -> Engine {
         config: setup.config,
         agents: agents(setup.agent),
         project_dir: std::env::temp_dir(),
-        tokens: setup.tokens.into_iter().map(|t| Secret::new(t.into())).collect(),
+        tokens: setup.tokens.into_iter().map(|t| Secret::new(t.into()).into()).collect(),
         policies: Arc::new(Policies::new(plugins)),
         hooks: None,
         store,
@@ -323,22 +323,25 @@ async fn unfinished_jobs_survive_a_restart() {
 
 #[tokio::test]
 async fn a_rate_limited_token_cools_down_while_the_others_keep_working() {
-    let tokens = vec!["sk-ant-oat01-first-secret", "sk-ant-oat01-second-secret"];
-    let config = EngineConfig { per_token_concurrency: 1, ..Default::default() };
-    let engine = engine(Setup { config, tokens: tokens.clone(), ..Default::default() }).await;
-    let limited = run_all(&engine, vec![job("@ratelimit")]).await.remove(0);
-    assert_eq!(limited.status, JobStatus::Failed);
-    assert_eq!(limited.history[0].outcome.as_deref(), Some("rate_limited"));
-    let cooling = limited.token_slot.unwrap() as usize;
-    let stats = engine.stats().unwrap();
-    assert!(stats.slots[cooling].cooling_for_s.is_some_and(|s| s > 0), "{stats:?}");
+    // A rejected rate_limit_event, and the API's 429s reported as api_retry.
+    for directive in ["@ratelimit", "@ratelimit:429"] {
+        let tokens = vec!["sk-ant-oat01-first-secret", "sk-ant-oat01-second-secret"];
+        let config = EngineConfig { per_token_concurrency: 1, ..Default::default() };
+        let engine = engine(Setup { config, tokens: tokens.clone(), ..Default::default() }).await;
+        let limited = run_all(&engine, vec![job(directive)]).await.remove(0);
+        assert_eq!(limited.status, JobStatus::Failed);
+        assert_eq!(limited.history[0].outcome.as_deref(), Some("rate_limited"), "{directive}");
+        let cooling = limited.token_slot.unwrap() as usize;
+        let stats = engine.stats().unwrap();
+        assert!(stats.slots[cooling].cooling_for_s.is_some_and(|s| s > 0), "{directive}: {stats:?}");
 
-    // Every later job runs on the other token until the reset.
-    let records = run_all(&engine, (0..3).map(|_| job("@whoami")).collect()).await;
-    for record in records {
-        let result = record.result.unwrap();
-        assert_eq!(record.token_slot, Some(1 - cooling as u32));
-        assert!(result.contains(&fingerprint(tokens[1 - cooling])), "{result}");
+        // Every later job runs on the other token until the reset.
+        let records = run_all(&engine, (0..3).map(|_| job("@whoami")).collect()).await;
+        for record in records {
+            let result = record.result.unwrap();
+            assert_eq!(record.token_slot, Some(1 - cooling as u32));
+            assert!(result.contains(&fingerprint(tokens[1 - cooling])), "{result}");
+        }
     }
 }
 

@@ -34,6 +34,9 @@ pub struct Config {
     pub agents: BTreeMap<String, AgentProfile>,
     pub commands: CommandsConfig,
     pub hooks: HooksConfig,
+    /// Where to read agent tokens, before the environment's
+    /// `CLAUDE_CODE_OAUTH_TOKEN`, `CLAUDE_CODE_TOKEN`, `CLAUDE_CODE_TOKEN1..10`.
+    pub tokens: Vec<crate::engine::tokens::TokenConfig>,
 }
 
 /// The `commands:` section: markdown slash commands.
@@ -104,6 +107,10 @@ pub struct EngineConfig {
     pub kill_grace_ms: u64,
     /// Longest prompt accepted.
     pub max_prompt_bytes: usize,
+    /// Finished jobs older than this are deleted (with their transcripts).
+    pub keep_days: u64,
+    /// At most this many jobs are kept; the oldest finished ones go first.
+    pub keep_jobs: usize,
 }
 
 impl Default for EngineConfig {
@@ -121,6 +128,8 @@ impl Default for EngineConfig {
             default_timeout_s: None,
             kill_grace_ms: 5_000,
             max_prompt_bytes: 1 << 20,
+            keep_days: 30,
+            keep_jobs: 100_000,
         }
     }
 }
@@ -344,6 +353,9 @@ impl Config {
         }
         for grant in self.plugins.grants.values_mut() {
             grant.resolve_paths(base);
+        }
+        for file in self.tokens.iter_mut().filter_map(|t| t.file.as_mut()) {
+            *file = resolve(base, file);
         }
     }
 

@@ -157,6 +157,33 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes finished jobs (and their transcripts) created before
+    /// `created_before_ms`, or beyond the newest `keep` jobs. Unfinished jobs
+    /// are never deleted. Returns how many went.
+    pub fn prune(&self, created_before_ms: u64, keep: usize) -> Result<usize, StoreError> {
+        let mut conn = self.conn.lock().unwrap();
+        let tx = conn.transaction()?;
+        let ids: Vec<String> = {
+            let mut stmt = tx.prepare(
+                "DELETE FROM jobs
+                 WHERE status IN ('succeeded', 'failed', 'timed_out', 'cancelled')
+                   AND (created_at_ms < ?1
+                        OR seq <= (SELECT seq FROM jobs ORDER BY seq DESC LIMIT 1 OFFSET ?2))
+                 RETURNING id",
+            )?;
+            let rows = stmt.query_map(params![created_before_ms as i64, keep as i64], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        {
+            let mut stmt = tx.prepare("DELETE FROM transcript WHERE job_id = ?1")?;
+            for id in &ids {
+                stmt.execute([id])?;
+            }
+        }
+        tx.commit()?;
+        Ok(ids.len())
+    }
+
     /// Transcript lines `offset..offset+limit` of a job: (attempt, line).
     pub fn transcript(&self, job_id: &str, offset: usize, limit: usize) -> Result<Vec<(u32, String)>, StoreError> {
         let conn = self.conn.lock().unwrap();
@@ -165,5 +192,48 @@ impl Store {
         )?;
         let rows = stmt.query_map(params![job_id, offset as i64, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::job::JobStatus;
+
+    fn record(id: &str, status: JobStatus, created_at_ms: u64) -> JobRecord {
+        let json = serde_json::json!({
+            "job_id": id, "status": status, "prompt": "p", "agent": "claude", "model": null, "priority": 0,
+            "tags": [], "depth": 0, "parent_job_id": null, "root_job_id": id, "attempts": 0, "max_retries": 0,
+            "created_at_ms": created_at_ms, "started_at_ms": null, "finished_at_ms": null, "retry_at_ms": null,
+            "timeout_s": null, "token_slot": null, "session_id": null, "result": null, "error": null,
+            "exit_code": null, "cost_usd": 0.0, "usage": null, "history": [],
+        });
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn pruning_drops_old_and_excess_finished_jobs_and_their_transcripts_only() {
+        let store = Store::in_memory().unwrap();
+        let jobs = [
+            ("old-done", JobStatus::Succeeded, 1_000),
+            ("old-queued", JobStatus::Queued, 1_000),
+            ("a", JobStatus::Failed, 5_000),
+            ("b", JobStatus::Succeeded, 6_000),
+            ("c", JobStatus::Cancelled, 7_000),
+            ("d", JobStatus::Running, 8_000),
+        ];
+        for (id, status, at) in jobs {
+            store.insert(&JobSpec::default(), &record(id, status, at)).unwrap();
+            store.append_transcript(id, 1, "{}").unwrap();
+        }
+        // By age: only the finished old job goes.
+        assert_eq!(store.prune(2_000, 100).unwrap(), 1);
+        assert!(store.get("old-done").unwrap().is_none() && store.transcript("old-done", 0, 10).unwrap().is_empty());
+        assert!(store.get("old-queued").unwrap().is_some(), "unfinished jobs stay");
+        // By count: keep the newest 2 (c, d); a and b go, old-queued stays.
+        assert_eq!(store.prune(0, 2).unwrap(), 2);
+        let left: Vec<String> = store.list(None, 10).unwrap().into_iter().map(|r| r.job_id).collect();
+        assert_eq!(left, ["d", "c", "old-queued"]);
+        assert_eq!(store.transcript("c", 0, 10).unwrap().len(), 1);
     }
 }

@@ -8,7 +8,7 @@
 //! | `@fail` | error result (`error_during_execution`), exit 1 |
 //! | `@crash` | init, then exit 2 without a result |
 //! | `@hang` | init, then silence until killed; `@hang:stubborn` also ignores SIGTERM |
-//! | `@ratelimit` | a rejected `rate_limit_event` (with `resetsAt`) and an error result, exit 1 |
+//! | `@ratelimit` | a rejected `rate_limit_event` (with `resetsAt`) and an error result, exit 1; `@ratelimit:429`: `api_retry` lines with status 429 instead |
 //! | `@flaky:N` | crash (after init) on the first N attempts of this prompt, counted in `$FAKE_CLAUDE_STATE_DIR` |
 //! | `@whoami` | report job id, depth and a SHA-256 fingerprint of the token (never the token) |
 //! | `@cost:X` | report `total_cost_usd` X |
@@ -303,9 +303,17 @@ fn main() -> ExitCode {
         })
     };
 
-    if directive(&prompt, "ratelimit").is_some() {
-        let resets_at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 60;
-        out.line(json!({"type": "rate_limit_event", "rate_limit_info": {"status": "rejected", "resetsAt": resets_at, "utilization": 1.0}}));
+    if let Some(how) = directive(&prompt, "ratelimit") {
+        if how == "429" {
+            // The API's 429s, as the CLI reports them while it retries.
+            for attempt in 1..=2 {
+                out.line(json!({"type": "system", "subtype": "api_retry", "session_id": session, "attempt": attempt,
+                    "max_retries": 2, "retry_delay_ms": 10, "error_status": 429, "error": "rate_limit"}));
+            }
+        } else {
+            let resets_at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 60;
+            out.line(json!({"type": "rate_limit_event", "rate_limit_info": {"status": "rejected", "resetsAt": resets_at, "utilization": 1.0}}));
+        }
         let mut value = result("error_during_execution", true, "API Error: 429 rate limit exceeded");
         value["errors"] = json!(["rate limit exceeded"]);
         out.result(value);

@@ -35,12 +35,15 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokens::{Secret, SlotOutcome, TokenPool};
+use tokens::{SlotOutcome, Token, TokenPool};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 /// Candidates offered to the scheduler per round.
 const WINDOW: usize = 64;
+
+/// How often old jobs are pruned from the store.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Environment variables every agent gets.
 pub const ENV_JOB_ID: &str = "RINGMASTER_JOB_ID";
@@ -173,7 +176,7 @@ pub struct EngineOptions {
     pub agents: BTreeMap<String, AgentProfile>,
     /// Default working directory of agents.
     pub project_dir: PathBuf,
-    pub tokens: Vec<Secret>,
+    pub tokens: Vec<Token>,
     pub policies: Arc<Policies>,
     /// The hook pipeline; `None` runs no hooks.
     pub hooks: Option<Arc<Hooks>>,
@@ -286,6 +289,8 @@ impl Engine {
         engine.recover(unfinished).await?;
         let inner = engine.inner.clone();
         tokio::spawn(async move { inner.scheduling_loop().await });
+        let inner = engine.inner.clone();
+        tokio::spawn(async move { inner.pruning_loop().await });
         Ok(engine)
     }
 
@@ -577,6 +582,27 @@ impl Inner {
         // After a restart, a job that has a session continues it.
         let resume = record.session_id.is_some();
         state.live.insert(id, Live { spec, record, seq, rank, queued_at: Instant::now(), cancel, resume });
+    }
+
+    /// Deletes old finished jobs now and every [`PRUNE_EVERY`].
+    async fn pruning_loop(self: Arc<Self>) {
+        loop {
+            let cutoff = now_ms().saturating_sub(self.config.keep_days.saturating_mul(86_400_000));
+            let store = self.clone();
+            let keep = self.config.keep_jobs;
+            match tokio::task::spawn_blocking(move || store.store.prune(cutoff, keep)).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(pruned)) => {
+                    tracing::info!(pruned, "deleted old finished jobs (engine.keep-days, engine.keep-jobs)")
+                }
+                Ok(Err(err)) => tracing::error!(error = %err, "cannot prune old jobs"),
+                Err(err) => tracing::error!(error = %err, "pruning panicked"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(PRUNE_EVERY) => {}
+                () = self.shutdown.cancelled() => return,
+            }
+        }
     }
 
     async fn scheduling_loop(self: Arc<Self>) {

@@ -1,9 +1,12 @@
 //! The token pool: the accounts agents run under, as slots with their own
 //! concurrency, rate limit and cooldown.
 //!
-//! Tokens come from `CLAUDE_CODE_OAUTH_TOKEN`, and from the older servers'
-//! `CLAUDE_CODE_TOKEN` and `CLAUDE_CODE_TOKEN1`..`CLAUDE_CODE_TOKEN10`, in
-//! that order, duplicates removed. A token is a [`Secret`]: it prints as
+//! Tokens come from the config's `tokens:` (each read from an environment
+//! variable or a file, never written in the config itself, with its own
+//! concurrency and rate limit if wanted), then from `CLAUDE_CODE_OAUTH_TOKEN`
+//! and the older servers' `CLAUDE_CODE_TOKEN` and
+//! `CLAUDE_CODE_TOKEN1`..`CLAUDE_CODE_TOKEN10`, in that order, duplicates
+//! removed. A token is a [`Secret`]: it prints as
 //! `<redacted>` everywhere, so it cannot reach a log, a record or an error by
 //! accident. Records name the slot by index. With no token at all there is
 //! one slot, and agents inherit the environment's credentials.
@@ -32,18 +35,74 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Reads tokens from the environment, in the documented order.
-pub fn tokens_from_env(get: impl Fn(&str) -> Option<String>) -> Vec<Secret> {
-    let mut names = vec!["CLAUDE_CODE_OAUTH_TOKEN".to_string(), "CLAUDE_CODE_TOKEN".to_string()];
-    names.extend((1..=10).map(|i| format!("CLAUDE_CODE_TOKEN{i}")));
-    let mut tokens: Vec<Secret> = Vec::new();
-    for value in names.iter().filter_map(|name| get(name)).filter(|v| !v.trim().is_empty()) {
-        let secret = Secret::new(value.trim().to_string());
-        if !tokens.contains(&secret) {
-            tokens.push(secret);
+/// One token and its slot's own limits (`None`: the engine's defaults).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Token {
+    pub secret: Secret,
+    pub concurrency: Option<u32>,
+    pub starts_per_minute: Option<u32>,
+}
+
+impl From<Secret> for Token {
+    fn from(secret: Secret) -> Token {
+        Token { secret, concurrency: None, starts_per_minute: None }
+    }
+}
+
+/// The configured tokens, then the environment's, duplicates removed.
+pub fn tokens(configured: &[TokenConfig], get: impl Fn(&str) -> Option<String>) -> Result<Vec<Token>, String> {
+    let mut tokens: Vec<Token> = Vec::new();
+    for (i, config) in configured.iter().enumerate() {
+        let token = config.read(&get).map_err(|e| format!("tokens[{i}]: {e}"))?;
+        if !tokens.iter().any(|t| t.secret == token.secret) {
+            tokens.push(token);
         }
     }
-    tokens
+    let mut names = vec!["CLAUDE_CODE_OAUTH_TOKEN".to_string(), "CLAUDE_CODE_TOKEN".to_string()];
+    names.extend((1..=10).map(|i| format!("CLAUDE_CODE_TOKEN{i}")));
+    for value in names.iter().filter_map(|name| get(name)).filter(|v| !v.trim().is_empty()) {
+        let secret = Secret::new(value.trim().to_string());
+        if !tokens.iter().any(|t| t.secret == secret) {
+            tokens.push(secret.into());
+        }
+    }
+    Ok(tokens)
+}
+
+/// A `tokens:` entry of `ringmaster.yaml`: where to read a token, and its
+/// slot's limits. Tokens themselves never go in the config.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Environment variable holding the token.
+    pub env: Option<String>,
+    /// File holding the token (surrounding whitespace ignored).
+    pub file: Option<std::path::PathBuf>,
+    /// Jobs running at once on this token (default `engine.per-token-concurrency`).
+    pub concurrency: Option<u32>,
+    /// Starts per minute on this token (default `engine.token-starts-per-minute`).
+    pub starts_per_minute: Option<u32>,
+}
+
+impl TokenConfig {
+    /// Reads the token. Errors name where it was looked for, never a value.
+    fn read(&self, get: &impl Fn(&str) -> Option<String>) -> Result<Token, String> {
+        let value = match (&self.env, &self.file) {
+            (Some(name), None) => get(name).ok_or_else(|| format!("the environment variable {name} is not set"))?,
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map_err(|err| format!("cannot read the token file {}: {err}", path.display()))?,
+            _ => return Err("give exactly one of `env` (a variable name) or `file` (a path)".into()),
+        };
+        let value = value.trim();
+        if value.is_empty() {
+            return Err("the token is empty".into());
+        }
+        Ok(Token {
+            secret: Secret::new(value.to_string()),
+            concurrency: self.concurrency,
+            starts_per_minute: self.starts_per_minute,
+        })
+    }
 }
 
 /// One account.
@@ -54,6 +113,8 @@ pub struct Slot {
     pub running: u32,
     /// Set after a rejected rate limit: no new job starts here before it.
     pub cooling_until: Option<Instant>,
+    /// At most this many starts per rate window (0: unlimited).
+    rate_limit: u32,
     /// Starts within the rate window, for the sliding-window limit.
     starts: VecDeque<Instant>,
     pub recent: VecDeque<(Instant, SlotOutcome)>,
@@ -72,33 +133,35 @@ const RECENT: Duration = Duration::from_secs(300);
 #[derive(Debug)]
 pub struct TokenPool {
     pub slots: Vec<Slot>,
-    /// At most this many starts per slot per `rate_window` (0: unlimited).
-    rate_limit: u32,
     rate_window: Duration,
 }
 
 impl TokenPool {
-    pub fn new(tokens: Vec<Secret>, per_token_concurrency: u32, rate_limit: u32, rate_window: Duration) -> TokenPool {
-        let tokens: Vec<Option<Secret>> =
+    /// Slots for `tokens`; those that set no limits of their own get
+    /// `per_token_concurrency` and at most `rate_limit` starts per `rate_window`.
+    pub fn new(tokens: Vec<Token>, per_token_concurrency: u32, rate_limit: u32, rate_window: Duration) -> TokenPool {
+        let tokens: Vec<Option<Token>> =
             if tokens.is_empty() { vec![None] } else { tokens.into_iter().map(Some).collect() };
         let slots = tokens
             .into_iter()
             .map(|token| Slot {
-                token,
-                concurrency: per_token_concurrency.max(1),
+                concurrency: token.as_ref().and_then(|t| t.concurrency).unwrap_or(per_token_concurrency).max(1),
+                rate_limit: token.as_ref().and_then(|t| t.starts_per_minute).unwrap_or(rate_limit),
+                token: token.map(|t| t.secret),
                 running: 0,
                 cooling_until: None,
                 starts: VecDeque::new(),
                 recent: VecDeque::new(),
             })
             .collect();
-        TokenPool { slots, rate_limit, rate_window }
+        TokenPool { slots, rate_window }
     }
 
     /// How many more jobs slot `index` may start now.
     pub fn free(&mut self, index: usize, now: Instant) -> u32 {
-        let (rate_limit, window) = (self.rate_limit, self.rate_window);
+        let window = self.rate_window;
         let slot = &mut self.slots[index];
+        let rate_limit = slot.rate_limit;
         if slot.cooling_until.is_some_and(|until| until > now) {
             return 0;
         }
@@ -158,14 +221,42 @@ mod tests {
             "CLAUDE_CODE_TOKEN3" => Some("".to_string()),
             _ => None,
         };
-        let tokens: Vec<String> = tokens_from_env(env).iter().map(|t| t.expose().to_string()).collect();
+        let tokens: Vec<String> = tokens(&[], env).unwrap().iter().map(|t| t.secret.expose().to_string()).collect();
         assert_eq!(tokens, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn configured_tokens_come_first_with_their_own_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("t"), "from-file\n").unwrap();
+        let configured = [
+            TokenConfig { env: Some("TEAM_TOKEN".into()), concurrency: Some(1), ..Default::default() },
+            TokenConfig { file: Some(dir.path().join("t")), starts_per_minute: Some(2), ..Default::default() },
+        ];
+        let env = |name: &str| match name {
+            "TEAM_TOKEN" => Some("team".to_string()),
+            "CLAUDE_CODE_OAUTH_TOKEN" => Some("team".to_string()),
+            "CLAUDE_CODE_TOKEN1" => Some("env".to_string()),
+            _ => None,
+        };
+        let found = tokens(&configured, env).unwrap();
+        let values: Vec<&str> = found.iter().map(|t| t.secret.expose()).collect();
+        assert_eq!(values, ["team", "from-file", "env"]);
+        let mut pool = TokenPool::new(found, 5, 0, Duration::from_secs(60));
+        let now = Instant::now();
+        assert_eq!((pool.free(0, now), pool.free(1, now), pool.free(2, now)), (1, 2, 5));
+
+        let missing = [TokenConfig { env: Some("NOPE".into()), ..Default::default() }];
+        let err = tokens(&missing, |_| None).unwrap_err();
+        assert_eq!(err, "tokens[0]: the environment variable NOPE is not set");
+        let both = [TokenConfig { env: Some("A".into()), file: Some("f".into()), ..Default::default() }];
+        assert!(tokens(&both, |_| None).unwrap_err().contains("exactly one"));
     }
 
     #[test]
     fn slots_limit_concurrency_rate_and_cool_down() {
         let now = Instant::now();
-        let mut pool = TokenPool::new(vec![Secret::new("x".into())], 2, 3, Duration::from_secs(60));
+        let mut pool = TokenPool::new(vec![Secret::new("x".into()).into()], 2, 3, Duration::from_secs(60));
         assert_eq!(pool.free(0, now), 2);
         pool.start(0, now);
         pool.start(0, now);

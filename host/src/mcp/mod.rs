@@ -14,7 +14,7 @@ mod tools;
 
 use crate::commands::{Commands, CommandsOptions};
 use crate::config::Config;
-use crate::engine::tokens::tokens_from_env;
+use crate::engine::tokens;
 use crate::engine::{Engine, EngineOptions};
 use crate::hooks::{Hooks, HooksOptions};
 use crate::plugin::registry::{PluginEvent, PluginHost};
@@ -71,7 +71,8 @@ pub async fn serve(config: Config, project_dir: PathBuf, state_dir: PathBuf) -> 
         config: engine_config,
         agents: config.agents.clone(),
         project_dir,
-        tokens: tokens_from_env(|name| std::env::var(name).ok()),
+        tokens: tokens::tokens(&config.tokens, |name| std::env::var(name).ok())
+            .map_err(|err| anyhow::anyhow!("ringmaster.yaml {err}"))?,
         policies: Arc::new(Policies::new(plugins.clone())),
         hooks: Some(hooks.clone()),
         store: Store::open(&store_path)
