@@ -166,7 +166,7 @@ fn alive(pid: i32) -> bool {
         .is_ok_and(|stat| !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
 }
 
-fn wait_until(what: &str, condition: impl Fn() -> bool) {
+fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + support::WAIT;
     while !condition() {
         assert!(std::time::Instant::now() < deadline, "{what} did not happen within {:?}", support::WAIT);
@@ -241,4 +241,42 @@ fn jobs_stats_and_plugins_are_resources() {
     assert!(missing["error"]["message"].as_str().unwrap().contains("no job nope"), "{missing}");
     let wrong = read(&mut client, "ringmaster://nothing".into());
     assert!(wrong["error"]["message"].as_str().unwrap().contains("ringmaster://jobs/{job_id}"), "{wrong}");
+}
+
+#[test]
+fn ringmaster_yaml_reloads_live() {
+    let project = tempfile::tempdir().unwrap();
+    std::fs::create_dir(project.path().join("plugins")).unwrap();
+    support::install(&project.path().join("plugins"), "fair-share", &support::built("fair-share"));
+    let fake = env!("CARGO_BIN_EXE_fake-claude");
+    let config = |extra: &str| {
+        format!(
+            "plugins: {{ dirs: [plugins], limits: {{ policy-deadline-ms: 2000 }} }}\n\
+             agents:\n  claude: {{ command: '{fake}' }}\n{extra}"
+        )
+    };
+    std::fs::write(project.path().join("ringmaster.yaml"), config("engine: { max-concurrent: 1 }\n")).unwrap();
+    let mut client = Client::start_in(project);
+    let path = client.project().join("ringmaster.yaml");
+    let stats = |client: &mut Client| client.call("engine_stats", json!({}))["structuredContent"].clone();
+    let first = stats(&mut client);
+    assert_eq!(
+        (first["max_concurrent"].as_u64(), first["policies"]["scheduler"].as_str()),
+        (Some(1), Some("built-in"))
+    );
+    let refused = client.call("job_submit", json!({"prompt": "x", "agent": "reviewer"}));
+    assert!(refused["content"][0]["text"].as_str().unwrap().contains("unknown agent \"reviewer\""), "{refused}");
+
+    let next = config(&format!(
+        "  reviewer: {{ command: '{fake}', append-system-prompt: You review. }}\n\
+         engine: {{ max-concurrent: 3 }}\n"
+    ));
+    let next = next.replace("limits: {", "policies: { scheduler: fair-share }, limits: {");
+    std::fs::write(&path, next).unwrap();
+    wait_until("the new configuration in force", || {
+        let now = stats(&mut client);
+        now["max_concurrent"] == 3 && now["policies"]["scheduler"] == "fair-share"
+    });
+    let run = client.call("job_run", json!({"prompt": "review this", "agent": "reviewer"}));
+    assert_eq!(run["structuredContent"]["status"], "succeeded", "{run}");
 }

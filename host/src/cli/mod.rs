@@ -100,22 +100,33 @@ pub fn init_logging(cli: &Cli) {
 
 /// The configuration in force: `--config`, else `./ringmaster.yaml` when it
 /// exists, else the defaults; `--state` overrides its state directory.
-fn load_config(cli: &Cli) -> anyhow::Result<(Config, PathBuf)> {
+/// Returns it with the file it came from and the state directory.
+fn load_config(cli: &Cli) -> anyhow::Result<(Config, Option<PathBuf>, PathBuf)> {
     let cwd = std::env::current_dir().context("cannot determine the current directory")?;
-    let mut config = match &cli.config {
+    let file = match &cli.config {
+        Some(path) => Some(cwd.join(path)),
+        None => Some(cwd.join("ringmaster.yaml")).filter(|p| p.is_file()),
+    };
+    let mut config = match &file {
         Some(path) => Config::load(path)?,
-        None if Path::new("ringmaster.yaml").is_file() => Config::load(&cwd.join("ringmaster.yaml"))?,
         None => Config::default(),
     };
     if let Some(state) = &cli.state {
         config.state_dir = Some(cwd.join(state));
     }
     let state_dir = config.state_dir(&cwd);
-    Ok((config, state_dir))
+    Ok((config, file, state_dir))
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let (config, state_dir) = load_config(&cli)?;
+    if let (Command::Serve { .. }, Some(socket)) = (&cli.command, std::env::var_os(crate::engine::ENV_SOCKET)) {
+        // Inside a job the root ringmaster serves this session; this
+        // process only carries bytes, whatever config lies around here.
+        let job = std::env::var(crate::engine::ENV_JOB_ID).ok();
+        tokio::runtime::Runtime::new()?.block_on(crate::mcp::forward(Path::new(&socket), job))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (config, config_file, state_dir) = load_config(&cli)?;
     let cache_dir = Some(state_dir.join("plugin-cache"));
     // Past this point `state_dir` is only used by `serve`.
     match cli.command {
@@ -137,13 +148,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             first(hooks, &mut config.hooks.dirs);
             let project = std::env::var_os("CLAUDE_PROJECT_DIR").map(PathBuf::from).unwrap_or(cwd);
             let runtime = tokio::runtime::Runtime::new()?;
-            if let Some(socket) = std::env::var_os(crate::engine::ENV_SOCKET) {
-                // Inside a job: the root ringmaster serves this session.
-                let job = std::env::var(crate::engine::ENV_JOB_ID).ok();
-                runtime.block_on(crate::mcp::forward(Path::new(&socket), job))?;
-                return Ok(ExitCode::SUCCESS);
-            }
-            runtime.block_on(crate::mcp::serve(config, project, state_dir))?;
+            runtime.block_on(crate::mcp::serve(config, config_file, project, state_dir))?;
             Ok(ExitCode::SUCCESS)
         }
     }

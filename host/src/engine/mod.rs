@@ -25,9 +25,11 @@ use crate::executor::agent::{AgentProfile, Invocation};
 use crate::executor::stream::AgentEvent;
 use crate::executor::{AttemptReport, AttemptSpec, OUTRANKING_CREDENTIALS, Outcome, run_attempt};
 use crate::hooks::{Event, HookOutcome, Hooks};
+use crate::plugin::contract::ExtensionPoint;
 use crate::plugin::contract::JobInfo;
-use crate::policy::{Candidate, Decision, Failure, FailureKind, Policies, RootLoad, ScheduleInput, Slot};
+use crate::policy::{Candidate, Decision, Failure, FailureKind, Policies, RootLoad, ScheduleInput, Slot, Source};
 use crate::store::{Store, StoreError};
+use arc_swap::ArcSwap;
 use history::{Durations, Finished};
 use job::{AttemptRecord, JobRecord, JobSpec, JobStatus, now_ms, preview};
 use std::cmp::Reverse;
@@ -109,6 +111,13 @@ struct State {
     durations: Durations,
 }
 
+impl Settings {
+    fn new(config: EngineConfig, agents: BTreeMap<String, AgentProfile>, token_capacity: u32) -> Settings {
+        let max_concurrent = config.max_concurrent.unwrap_or(token_capacity).max(1);
+        Settings { config, agents, max_concurrent }
+    }
+}
+
 impl State {
     /// Gives back what a started attempt held: its place in the running
     /// counts and its token slot.
@@ -124,15 +133,23 @@ impl State {
     }
 }
 
-struct Inner {
+/// What a reload of `ringmaster.yaml` may change while the engine runs.
+struct Settings {
     config: EngineConfig,
     agents: BTreeMap<String, AgentProfile>,
+    /// Overall concurrency: `config.max_concurrent`, or the token pool's capacity.
+    max_concurrent: u32,
+}
+
+struct Inner {
+    settings: ArcSwap<Settings>,
+    /// Token slots x their concurrency, fixed at start.
+    token_capacity: u32,
     project_dir: PathBuf,
     policies: Arc<Policies>,
     hooks: Option<Arc<Hooks>>,
     store: Store,
     wiring: Wiring,
-    max_concurrent: u32,
     state: Mutex<State>,
     wake: Notify,
     /// Bumped on every status change; waiters watch it.
@@ -150,6 +167,8 @@ pub struct EngineStats {
     pub max_depth: u32,
     pub max_jobs_per_root: u32,
     pub max_queue: usize,
+    /// Who answers each policy now: a plugin's name, or `built-in`.
+    pub policies: BTreeMap<String, String>,
     /// Jobs in the store by status, over all time.
     pub jobs_by_status: BTreeMap<String, u64>,
     pub slots: Vec<SlotStats>,
@@ -261,17 +280,16 @@ impl Engine {
             config.token_starts_per_minute,
             Duration::from_secs(60),
         );
-        let max_concurrent = config.max_concurrent.unwrap_or_else(|| tokens.capacity()).max(1);
+        let token_capacity = tokens.capacity();
         let unfinished = store.unfinished()?;
         let inner = Arc::new(Inner {
-            config,
-            agents,
+            settings: ArcSwap::from_pointee(Settings::new(config, agents, token_capacity)),
+            token_capacity,
             project_dir,
             policies,
             hooks,
             store,
             wiring,
-            max_concurrent,
             state: Mutex::new(State {
                 live: HashMap::new(),
                 queue: BTreeSet::new(),
@@ -325,6 +343,8 @@ impl Engine {
     /// the queue size; otherwise it waits for capacity, however long.
     pub async fn submit(&self, mut spec: JobSpec) -> Result<JobRecord, SubmitError> {
         let inner = &self.inner;
+        let settings = inner.settings.load_full();
+        let (config, agents) = (&settings.config, &settings.agents);
         inner.check_prompt(&spec.prompt)?;
         let id = uuid::Uuid::new_v4().to_string();
         let (depth, root) = match &spec.parent_job_id {
@@ -334,11 +354,11 @@ impl Engine {
                 (parent.depth + 1, parent.root_job_id)
             }
         };
-        if depth > inner.config.max_depth {
-            return Err(SubmitError::TooDeep { depth, max: inner.config.max_depth });
+        if depth > config.max_depth {
+            return Err(SubmitError::TooDeep { depth, max: config.max_depth });
         }
         if let Some(hooks) = &inner.hooks {
-            let agent = spec.agent.clone().unwrap_or_else(|| inner.config.default_agent.clone());
+            let agent = spec.agent.clone().unwrap_or_else(|| config.default_agent.clone());
             let outcome = hooks.dispatch(events::job_submit(&id, depth, &root, &spec, &agent)).await;
             if let Some(reason) = outcome.refusal() {
                 tracing::info!(job = %id, reason = %reason, "JobSubmit hook denied a job");
@@ -352,23 +372,22 @@ impl Engine {
         }
         // Again: a hook may have rewritten it.
         inner.check_prompt(&spec.prompt)?;
-        let agent = spec.agent.clone().unwrap_or_else(|| inner.config.default_agent.clone());
-        if agent != "claude" && !inner.agents.contains_key(&agent) {
-            let known: Vec<&str> = std::iter::once("claude")
-                .chain(inner.agents.keys().map(String::as_str).filter(|a| *a != "claude"))
-                .collect();
+        let agent = spec.agent.clone().unwrap_or_else(|| config.default_agent.clone());
+        if agent != "claude" && !agents.contains_key(&agent) {
+            let known: Vec<&str> =
+                std::iter::once("claude").chain(agents.keys().map(String::as_str).filter(|a| *a != "claude")).collect();
             return Err(SubmitError::Invalid(format!(
                 "unknown agent {agent:?}; configured agents: {}",
                 known.join(", ")
             )));
         }
         let tree = inner.store.count_in_tree(&root)?;
-        if tree >= inner.config.max_jobs_per_root as usize {
+        if tree >= config.max_jobs_per_root as usize {
             return Err(SubmitError::TreeFull { root, count: tree as u32 });
         }
         let queued = inner.state.lock().unwrap().queue.len();
-        if queued >= inner.config.max_queue {
-            return Err(SubmitError::QueueFull { depth: queued, max: inner.config.max_queue });
+        if queued >= config.max_queue {
+            return Err(SubmitError::QueueFull { depth: queued, max: config.max_queue });
         }
         let record = JobRecord {
             job_id: id.clone(),
@@ -382,12 +401,12 @@ impl Engine {
             parent_job_id: spec.parent_job_id.clone(),
             root_job_id: root,
             attempts: 0,
-            max_retries: spec.max_retries.unwrap_or(inner.config.default_max_retries),
+            max_retries: spec.max_retries.unwrap_or(config.default_max_retries),
             created_at_ms: now_ms(),
             started_at_ms: None,
             finished_at_ms: None,
             retry_at_ms: None,
-            timeout_s: spec.timeout_s.or(inner.config.default_timeout_s),
+            timeout_s: spec.timeout_s.or(config.default_timeout_s),
             token_slot: None,
             session_id: None,
             result: None,
@@ -498,6 +517,7 @@ impl Engine {
     /// A snapshot of the engine: what is queued and running, the limits in
     /// force and each token slot (by index, never the token).
     pub fn stats(&self) -> Result<EngineStats, EngineError> {
+        let settings = self.inner.settings.load();
         let by_status = self.inner.store.count_by_status()?;
         let recent = stats::Breakdown::of(&self.inner.store.list(None, STATS_WINDOW)?);
         let mut state = self.inner.state.lock().unwrap();
@@ -519,15 +539,36 @@ impl Engine {
         Ok(EngineStats {
             queued: state.queue.len(),
             running: state.running,
-            max_concurrent: self.inner.max_concurrent,
-            max_concurrent_per_depth: self.inner.config.max_concurrent_per_depth,
-            max_depth: self.inner.config.max_depth,
-            max_jobs_per_root: self.inner.config.max_jobs_per_root,
-            max_queue: self.inner.config.max_queue,
+            max_concurrent: settings.max_concurrent,
+            max_concurrent_per_depth: settings.config.max_concurrent_per_depth,
+            max_depth: settings.config.max_depth,
+            max_jobs_per_root: settings.config.max_jobs_per_root,
+            max_queue: settings.config.max_queue,
+            policies: [ExtensionPoint::Scheduler, ExtensionPoint::TimeoutEstimator, ExtensionPoint::RetryPolicy]
+                .into_iter()
+                .map(|point| {
+                    let source = match self.inner.policies.source(point) {
+                        Source::Plugin(name) => name,
+                        Source::Builtin => "built-in".to_string(),
+                    };
+                    (point.interface().to_string(), source)
+                })
+                .collect(),
             jobs_by_status: by_status,
             slots,
             recent,
         })
+    }
+
+    /// Applies a reloaded configuration: limits, defaults and agent profiles
+    /// apply to what happens next (jobs already running keep their limits).
+    /// The token pool is fixed at start.
+    pub fn reconfigure(&self, config: EngineConfig, agents: BTreeMap<String, AgentProfile>) {
+        let inner = &self.inner;
+        inner.settings.store(Arc::new(Settings::new(config, agents, inner.token_capacity)));
+        // Raised limits may let queued jobs start now.
+        inner.wake.notify_one();
+        inner.changed.send_modify(|n| *n += 1);
     }
 
     /// A receiver that sees a change whenever any job changes status.
@@ -554,14 +595,14 @@ impl Engine {
 
 impl Inner {
     fn check_prompt(&self, prompt: &str) -> Result<(), SubmitError> {
+        let max = self.settings.load().config.max_prompt_bytes;
         if prompt.trim().is_empty() {
             return Err(SubmitError::Invalid("the prompt is empty".into()));
         }
-        if prompt.len() > self.config.max_prompt_bytes {
+        if prompt.len() > max {
             return Err(SubmitError::Invalid(format!(
-                "the prompt is {} bytes, more than the {} allowed (engine.max-prompt-bytes)",
+                "the prompt is {} bytes, more than the {max} allowed (engine.max-prompt-bytes)",
                 prompt.len(),
-                self.config.max_prompt_bytes
             )));
         }
         Ok(())
@@ -587,9 +628,12 @@ impl Inner {
     /// Deletes old finished jobs now and every [`PRUNE_EVERY`].
     async fn pruning_loop(self: Arc<Self>) {
         loop {
-            let cutoff = now_ms().saturating_sub(self.config.keep_days.saturating_mul(86_400_000));
+            let (keep_days, keep) = {
+                let settings = self.settings.load();
+                (settings.config.keep_days, settings.config.keep_jobs)
+            };
+            let cutoff = now_ms().saturating_sub(keep_days.saturating_mul(86_400_000));
             let store = self.clone();
-            let keep = self.config.keep_jobs;
             match tokio::task::spawn_blocking(move || store.store.prune(cutoff, keep)).await {
                 Ok(Ok(0)) => {}
                 Ok(Ok(pruned)) => {
@@ -619,14 +663,15 @@ impl Inner {
 
     /// One scheduling decision; returns whether anything started.
     async fn schedule_round(self: Arc<Self>) -> bool {
+        let settings = self.settings.load_full();
         let input = {
             let mut state = self.state.lock().unwrap();
-            let capacity = self.max_concurrent.saturating_sub(state.running);
+            let capacity = settings.max_concurrent.saturating_sub(state.running);
             if capacity == 0 || state.queue.is_empty() {
                 return false;
             }
             let now = Instant::now();
-            let per_depth = self.config.max_concurrent_per_depth;
+            let per_depth = settings.config.max_concurrent_per_depth;
             let state = &mut *state;
             let candidates: Vec<Candidate> = state
                 .queue
@@ -693,8 +738,8 @@ impl Inner {
             let key = (Reverse(live.rank), live.seq, assignment.job_id.clone());
             let slot = assignment.slot as usize;
             let fits = state.queue.contains(&key)
-                && state.running < self.max_concurrent
-                && state.running_by_depth.get(&depth).copied().unwrap_or(0) < self.config.max_concurrent_per_depth
+                && state.running < settings.max_concurrent
+                && state.running_by_depth.get(&depth).copied().unwrap_or(0) < settings.config.max_concurrent_per_depth
                 && state.tokens.free(slot, Instant::now()) > 0;
             if !fits {
                 continue;
@@ -741,7 +786,8 @@ impl Inner {
         let policies = self.policies.clone();
         let timeouts = blocking(move || policies.estimate(&info, &similar, requested_ms)).await;
 
-        let profile = self.agents.get(&record.agent).cloned().unwrap_or_default();
+        let settings = self.settings.load_full();
+        let profile = settings.agents.get(&record.agent).cloned().unwrap_or_default();
         let resume = match record.attempts {
             1 => spec.resume_session.clone(),
             _ => record.session_id.clone().filter(|_| resume),
@@ -790,14 +836,14 @@ impl Inner {
                             .wiring
                             .mcp_config
                             .as_deref()
-                            .filter(|_| profile.mcp && record.depth < self.config.max_depth),
+                            .filter(|_| profile.mcp && record.depth < settings.config.max_depth),
                     }),
                     cwd: spec.cwd.clone().unwrap_or_else(|| self.project_dir.clone()),
                     env,
                     env_remove,
                     hard_timeout: Duration::from_millis(timeouts.hard_ms),
                     idle_timeout: Duration::from_millis(timeouts.idle_ms),
-                    kill_grace: Duration::from_millis(self.config.kill_grace_ms),
+                    kill_grace: Duration::from_millis(settings.config.kill_grace_ms),
                 };
                 {
                     let mut state = self.state.lock().unwrap();

@@ -14,6 +14,7 @@ mod tools;
 
 use crate::commands::{Commands, CommandsOptions};
 use crate::config::Config;
+use crate::config::watch::LiveConfig;
 use crate::engine::tokens;
 use crate::engine::{Engine, EngineOptions};
 use crate::hooks::{Hooks, HooksOptions};
@@ -33,7 +34,14 @@ use tokio::sync::watch as signal;
 pub use tools::Ringmaster;
 
 /// Runs the MCP server on stdin/stdout until the client disconnects.
-pub async fn serve(config: Config, project_dir: PathBuf, state_dir: PathBuf) -> anyhow::Result<()> {
+/// `config` is in force (with the command line's additions); `config_file`,
+/// when there is one, is watched and reloaded live.
+pub async fn serve(
+    config: Config,
+    config_file: Option<PathBuf>,
+    project_dir: PathBuf,
+    state_dir: PathBuf,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(&state_dir)
         .with_context(|| format!("cannot create the state directory {}", state_dir.display()))?;
     let plugins = PluginHost::new(config.plugins.clone(), Some(state_dir.join("plugin-cache")))?;
@@ -64,6 +72,7 @@ pub async fn serve(config: Config, project_dir: PathBuf, state_dir: PathBuf) -> 
 
     let mut engine_config = config.engine.clone();
     engine_config.apply_env(|name| std::env::var(name).ok())?;
+    let policies = Arc::new(Policies::new(plugins.clone()));
     let store_path = state_dir.join("jobs.db");
     let socket = remote::socket_path(&state_dir);
     let bound = remote::server::bind(&socket).await?;
@@ -73,13 +82,17 @@ pub async fn serve(config: Config, project_dir: PathBuf, state_dir: PathBuf) -> 
         project_dir,
         tokens: tokens::tokens(&config.tokens, |name| std::env::var(name).ok())
             .map_err(|err| anyhow::anyhow!("ringmaster.yaml {err}"))?,
-        policies: Arc::new(Policies::new(plugins.clone())),
+        policies: policies.clone(),
         hooks: Some(hooks.clone()),
         store: Store::open(&store_path)
             .with_context(|| format!("cannot open the job store {}", store_path.display()))?,
         wiring: remote::wiring(&std::env::current_exe()?, &socket, config.hooks.in_agents),
     })
     .await?;
+    let _config_watcher = match config_file {
+        Some(path) => Some(watch_config(path, &engine, &policies)?),
+        None => None,
+    };
     let prompts_changed = prompts_changed(&commands, &plugins);
     let server = Ringmaster::new(engine.clone(), plugins, commands, hooks.clone(), prompts_changed);
     let sessions = server.clone();
@@ -101,6 +114,22 @@ pub async fn serve(config: Config, project_dir: PathBuf, state_dir: PathBuf) -> 
     service.waiting().await?;
     engine.stop().await;
     Ok(())
+}
+
+/// Reloads `path` live into the engine and the policy selection.
+fn watch_config(path: PathBuf, engine: &Engine, policies: &Arc<Policies>) -> anyhow::Result<crate::watch::DirWatcher> {
+    // The file as written, without the command line's additions, is what
+    // later versions are compared with.
+    let live = LiveConfig::new(path.clone(), Config::load(&path)?);
+    let (engine, policies) = (engine.clone(), policies.clone());
+    let watcher = live.watch(move |new| {
+        let mut engine_config = new.engine.clone();
+        engine_config.apply_env(|name| std::env::var(name).ok()).map_err(|e| e.to_string())?;
+        engine.reconfigure(engine_config, new.agents.clone());
+        policies.select_plugins(new.plugins.policies.clone());
+        Ok(())
+    });
+    watcher.with_context(|| format!("cannot watch {}", path.display()))
 }
 
 /// A signal that fires whenever the prompt list may have changed: a command

@@ -16,6 +16,8 @@
 //!     my-plugin: { env: [HOME] }
 //! ```
 
+pub mod watch;
+
 use crate::executor::agent::AgentProfile;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -164,7 +166,7 @@ impl EngineConfig {
 }
 
 /// The `plugins:` section.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct PluginsConfig {
     /// Directories scanned (and watched) for `NAME.wasm` plus optional `NAME.yaml`.
@@ -333,6 +335,29 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned + Default>(path: &Path, text: &
 }
 
 impl Config {
+    /// The parts of `self` that differ from `other` and only take effect
+    /// after a restart (everything but the engine's limits and defaults,
+    /// the agent profiles and the policy selection).
+    pub fn restart_only_changes(&self, other: &Config) -> Vec<&'static str> {
+        let plugins_besides_policies =
+            |c: &Config| PluginsConfig { policies: PolicySelection::default(), ..c.plugins.clone() };
+        let token_limits = |c: &Config| (c.engine.per_token_concurrency, c.engine.token_starts_per_minute);
+        let mut changed = Vec::new();
+        for (differs, name) in [
+            (self.state_dir != other.state_dir, "state-dir"),
+            (plugins_besides_policies(self) != plugins_besides_policies(other), "plugins (other than policies)"),
+            (self.commands != other.commands, "commands"),
+            (self.hooks != other.hooks, "hooks"),
+            (self.tokens != other.tokens, "tokens"),
+            (token_limits(self) != token_limits(other), "engine.per-token-concurrency/token-starts-per-minute"),
+        ] {
+            if differs {
+                changed.push(name);
+            }
+        }
+        changed
+    }
+
     /// Reads and validates `path`, resolving relative paths against its directory.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text =
