@@ -45,18 +45,18 @@ def project(tmp_path):
 
 
 @contextlib.asynccontextmanager
-async def connect(project, message_handler=None):
+async def connect(project, **session_options):
     env = {k: v for k, v in os.environ.items() if k not in ("RINGMASTER_CONFIG", "RINGMASTER_JOB_ID")}
     env["RINGMASTER_STATE_DIR"] = str(project / "state")
     env["CLAUDE_PROJECT_DIR"] = str(project)
     params = StdioServerParameters(command=str(RINGMASTER), args=["serve"], cwd=str(project), env=env)
     with open(project / "server.log", "w") as errlog:
         async with stdio_client(params, errlog=errlog) as (read, write):
-            async with ClientSession(read, write, message_handler=message_handler) as session:
+            async with ClientSession(read, write, **session_options) as session:
                 await session.initialize()
                 yield session
 
 
 @pytest.fixture
 def session_factory(project):
-    return lambda message_handler=None: connect(project, message_handler)
+    return lambda **session_options: connect(project, **session_options)

@@ -70,7 +70,7 @@ async def test_commands_run_as_jobs_with_their_frontmatter(session_factory):
 
 async def test_a_new_command_file_is_announced_and_offered(session_factory, project):
     watcher = PromptListWatcher()
-    async with session_factory(watcher) as session:
+    async with session_factory(message_handler=watcher) as session:
         async def prompts():
             return {p.name: p for p in (await session.list_prompts()).prompts}
 
@@ -94,7 +94,7 @@ async def test_a_new_command_file_is_announced_and_offered(session_factory, proj
 
 async def test_a_new_plugin_with_commands_is_announced(session_factory, project):
     watcher = PromptListWatcher()
-    async with session_factory(watcher) as session:
+    async with session_factory(message_handler=watcher) as session:
         tmp = project / "plugins" / ".team-commands.wasm.tmp"
         shutil.copy(PLUGINS / "team-commands.wasm", tmp)
         tmp.rename(project / "plugins" / "team-commands.wasm")

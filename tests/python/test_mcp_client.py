@@ -100,3 +100,27 @@ async def test_jobs_stats_and_plugins_are_readable_resources(session_factory):
         assert '"status": "succeeded"' in record.contents[0].text
         transcript = await session.read_resource(f"ringmaster://jobs/{job_id}/transcript")
         assert json.loads(transcript.contents[0].text.splitlines()[-1])["type"] == "result"
+
+
+async def test_plugin_logs_reach_a_client_that_asks_for_them(session_factory):
+    lines = []
+    logged = anyio.Event()
+
+    async def on_log(params):
+        lines.append(params)
+        if params.logger == "plugin:fair-share":
+            logged.set()
+
+    async with session_factory(logging_callback=on_log) as session:
+        await session.set_logging_level("debug")
+        with anyio.fail_after(30):
+            while (await session.call_tool("plugin_list", {})).structured_content["plugins"][0]["status"] != "active":
+                await anyio.sleep(0.05)
+        run = await session.call_tool("job_run", {"prompt": "schedule me fairly"})
+        assert run.structured_content["status"] == "succeeded"
+        with anyio.fail_after(30):
+            await logged.wait()
+    line = next(p for p in lines if p.logger == "plugin:fair-share")
+    assert line.level == "debug"
+    assert line.data["message"] == "fair-share selected jobs"
+    assert line.data["plugin"].startswith("fair-share")

@@ -85,8 +85,11 @@ pub enum PluginCommand {
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default: warnings and errors;
-/// `plugin` subcommands report load results themselves, so not those).
+/// `plugin` subcommands report load results themselves, so not those). For
+/// `serve`, plugin log lines are also captured for MCP clients, whatever
+/// `RUST_LOG` says.
 pub fn init_logging(cli: &Cli) {
+    use tracing_subscriber::prelude::*;
     let default = match cli.command {
         Command::Plugin(_) => "warn,ringmaster::plugin::registry=off",
         Command::Demo { .. } | Command::Job(_) | Command::HookRelay { .. } => "warn",
@@ -95,7 +98,9 @@ pub fn init_logging(cli: &Cli) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
+    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi).with_filter(filter);
+    let capture = matches!(cli.command, Command::Serve { .. }).then(crate::mcp::logs::layer);
+    tracing_subscriber::registry().with(stderr).with(capture).init();
 }
 
 /// The configuration in force: `--config`, else `./ringmaster.yaml` when it

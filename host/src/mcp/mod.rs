@@ -8,6 +8,7 @@
 //! an error result whose text says what was wrong and how to fix it; only a
 //! malformed request is a protocol error.
 
+pub mod logs;
 mod prompts;
 mod resources;
 mod tools;

@@ -1,6 +1,6 @@
 //! The MCP tools, their argument schemas and results.
 
-use super::{prompts, resources};
+use super::{logs, prompts, resources};
 use crate::commands::{Commands, Prepared};
 use crate::engine::job::{JobRecord, JobSpec, JobStatus};
 use crate::engine::{Engine, EngineError};
@@ -13,13 +13,15 @@ use rmcp::model::{
     PaginatedRequestParams, ProgressNotificationParam, ProgressToken, PromptMessage, ReadResourceRequestParams,
     ReadResourceResponse, ReadResourceResult, Role, ServerCapabilities, ServerConfig,
 };
+#[allow(deprecated)] // MCP logging: see `super::logs`.
+use rmcp::model::{LoggingLevel, LoggingMessageNotificationParam, SetLevelRequestParams};
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -149,6 +151,10 @@ pub struct Ringmaster {
     prompts_changed: watch::Receiver<u64>,
     /// The job this session serves inside (its submissions are sub-jobs).
     parent: Option<String>,
+    /// The level the client asked plugin logs at (`logging/setLevel`); none
+    /// are sent before it asks.
+    #[allow(deprecated)] // MCP logging: see `super::logs`.
+    log_level: Arc<Mutex<Option<LoggingLevel>>>,
     tool_router: ToolRouter<Self>,
 }
 
@@ -186,13 +192,22 @@ impl Ringmaster {
         hooks: Arc<Hooks>,
         prompts_changed: watch::Receiver<u64>,
     ) -> Ringmaster {
-        Ringmaster { engine, plugins, commands, hooks, prompts_changed, parent: None, tool_router: Self::tool_router() }
+        Ringmaster {
+            engine,
+            plugins,
+            commands,
+            hooks,
+            prompts_changed,
+            parent: None,
+            log_level: Arc::default(),
+            tool_router: Self::tool_router(),
+        }
     }
 
     /// The same server, for an MCP session inside job `parent` (reached
     /// through the engine socket): what it submits are sub-jobs of `parent`.
     pub fn for_job(&self, parent: Option<String>) -> Ringmaster {
-        Ringmaster { parent, ..self.clone() }
+        Ringmaster { parent, log_level: Arc::default(), ..self.clone() }
     }
 
     async fn submit(&self, mut spec: JobSpec) -> Result<Value, String> {
@@ -582,14 +597,51 @@ impl ServerHandler for Ringmaster {
         Ok(result.into())
     }
 
-    /// From now on, tells the client when the prompt list changes.
+    #[allow(deprecated)] // MCP logging: see `super::logs`.
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        *self.log_level.lock().unwrap() = Some(request.level);
+        Ok(())
+    }
+
+    /// From now on, tells the client when the prompt list changes, and
+    /// forwards plugin log lines at the level it asked for.
+    #[allow(deprecated)] // MCP logging: see `super::logs`.
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         let mut changes = self.prompts_changed.clone();
         changes.mark_unchanged();
+        let mut plugin_logs = logs::subscribe();
+        let level = self.log_level.clone();
         tokio::spawn(async move {
-            while changes.changed().await.is_ok() {
-                if context.peer.notify_prompt_list_changed().await.is_err() {
-                    break;
+            loop {
+                let sent = tokio::select! {
+                    changed = changes.changed() => match changed {
+                        Ok(()) => context.peer.notify_prompt_list_changed().await.is_ok(),
+                        Err(_) => return,
+                    },
+                    line = plugin_logs.recv() => match line {
+                        Ok(line) => {
+                            let threshold = *level.lock().unwrap();
+                            match threshold.filter(|t| logs::passes(line.level, *t)) {
+                                None => true,
+                                Some(_) => {
+                                    let param = LoggingMessageNotificationParam::new(line.level, Value::Object(line.data))
+                                        .with_logger(format!("plugin:{}", line.plugin));
+                                    context.peer.notify_logging_message(param).await.is_ok()
+                                }
+                            }
+                        }
+                        // A burst overflowed the backlog: the lines lost are gone; go on.
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    },
+                };
+                // The client is gone.
+                if !sent {
+                    return;
                 }
             }
         });
