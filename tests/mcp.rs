@@ -280,3 +280,43 @@ fn ringmaster_yaml_reloads_live() {
     let run = client.call("job_run", json!({"prompt": "review this", "agent": "reviewer"}));
     assert_eq!(run["structuredContent"]["status"], "succeeded", "{run}");
 }
+
+/// A client of the MCP tasks extension gets `job_run` as a task: the job's id,
+/// polled with tasks/get, cancelled with tasks/cancel.
+#[test]
+fn job_run_is_a_task_for_clients_of_the_tasks_extension() {
+    let mut client = Client::start_declaring(json!({"extensions": {"io.modelcontextprotocol/tasks": {}}}));
+    let created =
+        client.request("tools/call", json!({"name": "job_run", "arguments": {"prompt": "@sleep:0.2 task me"}}));
+    let task = &created["result"];
+    assert_eq!(task["resultType"], "task", "{created}");
+    assert_eq!(task["status"], "working");
+    let id = task["taskId"].as_str().unwrap().to_string();
+    let waited = client.call("job_wait", json!({"job_ids": [id]}));
+    assert_eq!(waited["structuredContent"]["jobs"][0]["status"], "succeeded");
+    let done = client.request("tasks/get", json!({"taskId": id}));
+    assert_eq!(done["result"]["status"], "completed", "{done}");
+    assert_eq!(done["result"]["result"]["structuredContent"]["result"], "Done: @sleep:0.2 task me");
+
+    let hanging = client.request("tools/call", json!({"name": "job_run", "arguments": {"prompt": "@hang"}}));
+    let id = hanging["result"]["taskId"].as_str().unwrap().to_string();
+    let cancelled = client.request("tasks/cancel", json!({"taskId": id}));
+    assert!(cancelled.get("error").is_none(), "{cancelled}");
+    let waited = client.call("job_wait", json!({"job_ids": [id]}));
+    assert_eq!(waited["structuredContent"]["jobs"][0]["status"], "cancelled");
+    assert_eq!(client.request("tasks/get", json!({"taskId": id}))["result"]["status"], "cancelled");
+
+    let missing = client.request("tasks/get", json!({"taskId": "nope"}));
+    assert!(missing["error"]["message"].as_str().unwrap().contains("no task nope"), "{missing}");
+    let refused = client.request("tools/call", json!({"name": "job_run", "arguments": {"prompt": " "}}));
+    assert_eq!(refused["result"]["isError"], true, "a refused job is an ordinary error result: {refused}");
+}
+
+#[test]
+fn without_the_tasks_extension_job_run_blocks_and_tasks_are_refused() {
+    let mut client = Client::start();
+    let run = client.call("job_run", json!({"prompt": "plain"}));
+    assert_eq!(run["structuredContent"]["status"], "succeeded", "{run}");
+    let get = client.request("tasks/get", json!({"taskId": run["structuredContent"]["job_id"]}));
+    assert!(get.get("error").is_some(), "{get}");
+}

@@ -23,23 +23,32 @@ pub struct Client {
 impl Client {
     /// A server in a fresh scratch project, running at most two jobs at once.
     pub fn start() -> Client {
+        Client::start_declaring(json!({}))
+    }
+
+    /// As [`Client::start`], the client declaring `capabilities` at `initialize`.
+    pub fn start_declaring(capabilities: Value) -> Client {
         let scratch = tempfile::tempdir().unwrap();
         let config = format!(
             "engine: {{ max-concurrent: 2 }}\nagents:\n  claude: {{ command: '{}' }}\n",
             env!("CARGO_BIN_EXE_fake-claude")
         );
         std::fs::write(scratch.path().join("ringmaster.yaml"), config).unwrap();
-        Client::start_in(scratch)
+        Client::spawn(scratch, &[], capabilities)
     }
 
     /// A server in `scratch`, which holds its ringmaster.yaml and state.
     pub fn start_in(scratch: tempfile::TempDir) -> Client {
-        Client::start_with(scratch, &[])
+        Client::spawn(scratch, &[], json!({}))
     }
 
     /// As [`Client::start_in`], with `env` set for the server (e.g. the
     /// variables of a job, to start it as a job's MCP server).
     pub fn start_with(scratch: tempfile::TempDir, env: &[(&str, &str)]) -> Client {
+        Client::spawn(scratch, env, json!({}))
+    }
+
+    fn spawn(scratch: tempfile::TempDir, env: &[(&str, &str)], capabilities: Value) -> Client {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ringmaster"))
             .arg("serve")
             .current_dir(scratch.path())
@@ -67,7 +76,7 @@ impl Client {
         let mut client = Client { child, stdin, lines, next_id: 1, notifications: Vec::new(), project: scratch };
         let init = client.request(
             "initialize",
-            json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}),
+            json!({"protocolVersion": "2025-11-25", "capabilities": capabilities, "clientInfo": {"name": "test", "version": "1"}}),
         );
         assert_eq!(init["result"]["serverInfo"]["name"], "ringmaster", "{init}");
         client.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));

@@ -11,6 +11,7 @@
 pub mod logs;
 mod prompts;
 mod resources;
+mod tasks;
 mod tools;
 
 use crate::commands::{Commands, CommandsOptions};

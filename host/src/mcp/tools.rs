@@ -1,6 +1,6 @@
 //! The MCP tools, their argument schemas and results.
 
-use super::{logs, prompts, resources};
+use super::{logs, prompts, resources, tasks};
 use crate::commands::{Commands, Prepared};
 use crate::engine::job::{JobRecord, JobSpec, JobStatus};
 use crate::engine::{Engine, EngineError};
@@ -8,10 +8,11 @@ use crate::hooks::Hooks;
 use crate::plugin::registry::PluginHost;
 use rmcp::handler::server::{router::tool::ToolRouter, tool::ToolCallContext, wrapper::Parameters};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams, GetPromptResponse,
-    GetPromptResult, Implementation, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
-    PaginatedRequestParams, ProgressNotificationParam, ProgressToken, PromptMessage, ReadResourceRequestParams,
-    ReadResourceResponse, ReadResourceResult, Role, ServerCapabilities, ServerConfig,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, ContentBlock, CreateTaskResult,
+    GetPromptRequestParams, GetPromptResponse, GetPromptResult, GetTaskParams, GetTaskResult, Implementation,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
+    ProgressNotificationParam, ProgressToken, PromptMessage, ReadResourceRequestParams, ReadResourceResponse,
+    ReadResourceResult, Role, ServerCapabilities, ServerConfig, TaskStatus,
 };
 #[allow(deprecated)] // MCP logging: see `super::logs`.
 use rmcp::model::{LoggingLevel, LoggingMessageNotificationParam, SetLevelRequestParams};
@@ -210,11 +211,16 @@ impl Ringmaster {
         Ringmaster { parent, log_level: Arc::default(), ..self.clone() }
     }
 
-    async fn submit(&self, mut spec: JobSpec) -> Result<Value, String> {
+    /// Queues `spec` (a sub-job, in a session inside a job).
+    async fn queue(&self, mut spec: JobSpec) -> Result<JobRecord, String> {
         if spec.parent_job_id.is_none() {
             spec.parent_job_id = self.parent.clone();
         }
-        let record = self.engine.submit(spec).await.map_err(|e| e.to_string())?;
+        self.engine.submit(spec).await.map_err(|e| e.to_string())
+    }
+
+    async fn submit(&self, spec: JobSpec) -> Result<Value, String> {
+        let record = self.queue(spec).await?;
         let position = self.engine.queue_position(&record.job_id);
         Ok(json!({
             "job_id": record.job_id,
@@ -288,6 +294,27 @@ impl Ringmaster {
             }
             Err(err) => failed(err),
         }
+    }
+
+    /// `job_run` as a task: queue the job and return its task at once.
+    async fn job_run_task(&self, request: CallToolRequestParams) -> Result<CallToolResponse, ErrorData> {
+        let arguments = Value::Object(request.arguments.unwrap_or_default());
+        let args: SubmitArgs = serde_json::from_value(arguments)
+            .map_err(|err| ErrorData::invalid_params(format!("job_run: {err}"), None))?;
+        match self.queue(args.into_spec()).await {
+            Ok(record) => {
+                let message = self.progress_message(std::slice::from_ref(&record));
+                Ok(CallToolResponse::Task(CreateTaskResult::new(tasks::task(&record, TaskStatus::Working, message))))
+            }
+            Err(message) => Ok(CallToolResponse::Complete(failed(message)?)),
+        }
+    }
+
+    /// The job a task id names.
+    async fn task_job(&self, task_id: &str) -> Result<JobRecord, ErrorData> {
+        self.engine.status(task_id).await.map_err(|_| {
+            ErrorData::invalid_params(format!("no task {task_id}; task ids are the job ids job_run returned"), None)
+        })
     }
 
     /// The command list, computed off the async runtime (it calls plugins).
@@ -535,7 +562,37 @@ impl ServerHandler for Ringmaster {
             let message = format!("unknown tool {:?}; ringmaster's tools are: {}", request.name, known.join(", "));
             return Err(ErrorData::invalid_params(message, None));
         }
+        if request.name == "job_run" && context.client_capabilities().is_some_and(|c| c.supports_tasks()) {
+            return self.job_run_task(request).await;
+        }
         self.tool_router.call(ToolCallContext::new(self, request, context)).await
+    }
+
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        let record = self.task_job(&request.task_id).await?;
+        let message = self.progress_message(std::slice::from_ref(&record));
+        let done = || {
+            let mut result = CallToolResult::structured(record_json(&record));
+            result.content = vec![ContentBlock::text(summary(&record))];
+            result
+        };
+        Ok(GetTaskResult::new(tasks::detailed(&record, message, done)))
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.task_job(&request.task_id).await?;
+        // Cancellation completes in the background; tasks/get shows it.
+        let engine = self.engine.clone();
+        tokio::spawn(async move { engine.cancel(&request.task_id).await });
+        Ok(())
     }
 
     async fn list_resources(
@@ -648,7 +705,11 @@ impl ServerHandler for Ringmaster {
     }
 
     fn get_info(&self) -> ServerConfig {
+        // MCP logging: see `super::logs`.
+        #[allow(deprecated)]
         let capabilities = ServerCapabilities::builder()
+            .enable_tasks()
+            .enable_logging()
             .enable_tools()
             .enable_resources()
             .enable_prompts()
