@@ -1,0 +1,101 @@
+"""The real `claude` CLI as ringmaster's agent, offline against a local
+stand-in for the Messages API: ringmaster must read its session id, result,
+cost and usage exactly as it reads fake-claude's, which keeps fake-claude
+honest. Claude Code is installed from npm by `cargo xtask test`."""
+
+import json
+
+import pytest
+
+from conftest import FAKE_CLAUDE, connect
+from messages_standin import REPLY, StandIn
+from test_claude_code import CLAUDE
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def standin():
+    with StandIn() as standin:
+        yield standin
+
+
+@pytest.fixture
+def agents_project(tmp_path, standin):
+    """A project with two agent profiles: the real CLI (`claude`) and `fake-claude` (`fake`)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {
+        "HOME": str(home),
+        "ANTHROPIC_BASE_URL": standin.url,
+        "ANTHROPIC_API_KEY": "sk-ant-standin",
+        "DISABLE_AUTOUPDATER": "1",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    }
+    (tmp_path / "ringmaster.yaml").write_text(
+        "agents:\n"
+        f"  claude: {{ command: '{CLAUDE}', env: {json.dumps(env)} }}\n"
+        f"  fake: {{ command: '{FAKE_CLAUDE}' }}\n"
+    )
+    return tmp_path
+
+
+async def run_and_read(session, agent, prompt):
+    """The job's record, and the agent's own init and result lines from its transcript."""
+    run = await session.call_tool("job_run", {"prompt": prompt, "agent": agent, "max_retries": 0})
+    record = run.structured_content
+    output = await session.call_tool("job_output", {"job_id": record["job_id"], "limit": 1000})
+    events = [e["event"] for e in output.structured_content["events"]]
+    init = next(e for e in events if e.get("type") == "system" and e.get("subtype") == "init")
+    result = next(e for e in events if e.get("type") == "result")
+    return record, init, result
+
+
+@pytest.mark.skipif(not CLAUDE.is_file(), reason="Claude Code is installed by `cargo xtask test`")
+@pytest.mark.parametrize("agent", ["claude", "fake"])
+async def test_ringmaster_reads_the_real_cli_as_it_reads_fake_claude(agents_project, standin, agent):
+    async with connect(agents_project) as session:
+        record, init, result = await run_and_read(session, agent, "say hello @cost:0.25")
+    assert record["status"] == "succeeded", record
+    assert record["session_id"] == init["session_id"] == result["session_id"]
+    assert record["result"] == result["result"]
+    assert record["cost_usd"] == pytest.approx(result["total_cost_usd"])
+    assert record["usage"] == result["usage"]
+    assert record["history"][0]["session_id"] == record["session_id"]
+    if agent == "claude":
+        assert record["result"] == REPLY
+        assert any(path.startswith("/v1/messages") for path, _ in standin.requests)
+        assert record["usage"]["output_tokens"] == 7
+
+
+@pytest.mark.skipif(not CLAUDE.is_file(), reason="Claude Code is installed by `cargo xtask test`")
+async def test_the_real_cli_tool_calls_go_through_ringmaster_hooks(tmp_path):
+    """`hooks.in-agents`: the agent's PreToolUse hook is `ringmaster hook-relay`, which asks the
+    root's hook pipeline; its deny reaches the model as the tool's error."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (tmp_path / "hooks").mkdir()
+    (tmp_path / "hooks" / "no-shell.json").write_text(json.dumps({"hooks": {"PreToolUse": [
+        {"matcher": "Bash", "hooks": [{"type": "command", "command": "echo 'no shell for agents' >&2; exit 2"}]},
+    ]}}))
+    with StandIn(tool=("Bash", {"command": "rm -rf build", "description": "clean"})) as standin:
+        env = {"HOME": str(home), "ANTHROPIC_BASE_URL": standin.url, "ANTHROPIC_API_KEY": "sk-ant-standin",
+               "DISABLE_AUTOUPDATER": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}
+        (tmp_path / "ringmaster.yaml").write_text(
+            f"agents:\n  claude: {{ command: '{CLAUDE}', env: {json.dumps(env)}, allowed-tools: [Bash] }}\n"
+            "hooks: { in-agents: true }\n"
+        )
+        async with connect(tmp_path) as session:
+            run = await session.call_tool("job_run", {"prompt": "clean the build", "max_retries": 0})
+            record = run.structured_content
+            output = await session.call_tool("job_output", {"job_id": record["job_id"], "limit": 1000})
+    assert record["status"] == "succeeded", record
+    results = [
+        part
+        for event in (e["event"] for e in output.structured_content["events"])
+        if event.get("type") == "user"
+        for part in event["message"]["content"]
+        if part.get("type") == "tool_result"
+    ]
+    assert results and results[0]["is_error"], results
+    assert "no shell for agents" in json.dumps(results[0]["content"]), results
