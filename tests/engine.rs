@@ -13,6 +13,7 @@ use ringmaster::store::Store;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 fn fake_claude() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_fake-claude"))
@@ -361,4 +362,29 @@ async fn statistics_break_jobs_down_by_tag_agent_depth_and_slot() {
     assert_eq!(stats.recent.by_agent["claude"].jobs, 4);
     assert_eq!(stats.recent.by_depth[&0].jobs, 4);
     assert_eq!(stats.jobs_by_status["timed_out"], 1);
+}
+
+#[tokio::test]
+async fn queued_jobs_get_an_estimated_start_from_the_queue_and_past_durations() {
+    let config = EngineConfig { max_concurrent: Some(1), ..Default::default() };
+    let engine = engine(Setup { config, ..Default::default() }).await;
+    let first = engine.submit(job("@hang")).await.unwrap().job_id;
+    wait_until(&engine, &first, |r| r.status == JobStatus::Running).await;
+    let waiting = engine.submit(job("behind it")).await.unwrap().job_id;
+    assert_eq!(engine.estimated_start(&waiting), None, "nothing has finished yet to go by");
+    assert_eq!(engine.estimated_start(&first), None, "running, not queued");
+    engine.cancel(&first).await.unwrap();
+    engine.wait(std::slice::from_ref(&waiting), support::WAIT).await.unwrap();
+
+    let busy = engine.submit(job("@hang")).await.unwrap().job_id;
+    wait_until(&engine, &busy, |r| r.status == JobStatus::Running).await;
+    let mut queued = Vec::new();
+    for prompt in ["a", "b", "c"] {
+        queued.push(engine.submit(job(prompt)).await.unwrap().job_id);
+    }
+    let estimates: Vec<Duration> = queued.iter().map(|id| engine.estimated_start(id).unwrap()).collect();
+    assert!(estimates[0] > Duration::ZERO);
+    assert_eq!((estimates[1], estimates[2]), (estimates[0] * 2, estimates[0] * 3), "one wave of the typical job each");
+    engine.cancel(&busy).await.unwrap();
+    engine.wait(&queued, support::WAIT).await.unwrap();
 }

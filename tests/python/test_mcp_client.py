@@ -26,6 +26,8 @@ async def test_a_job_is_submitted_waited_for_and_its_result_read(session_factory
         submitted = await session.call_tool("job_submit", {"prompt": "summarise the repo @cost:0.3", "tags": ["py"]})
         assert not submitted.is_error
         job_id = submitted.structured_content["job_id"]
+        assert submitted.structured_content["queue_position"] in (1, None)
+        assert "estimated_start_s" in submitted.structured_content
         waited = await session.call_tool("job_wait", {"job_ids": [job_id]})
         record = waited.structured_content["jobs"][0]
         assert record["status"] == "succeeded"

@@ -137,8 +137,57 @@ const CLAUDE_CODE: &str = "@anthropic-ai/claude-code@latest";
 /// The Python packages the client tests need, installed into `target/python`.
 const PYTHON_PACKAGES: [&str; 2] = ["mcp>=2.3,<3", "pytest>=8"];
 
+/// Every process the suites start inherits this variable (with a value of
+/// this run's own); whatever still carries it once they end was left behind.
+const SUITE_MARKER: &str = "RINGMASTER_TEST_SUITE";
+
 fn test(extra: &[String]) -> Result {
-    run(cargo().args(["test", "-p", "ringmaster"]).args(extra))?;
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let marker = format!("{}-{nanos}", std::process::id());
+    let suites = run_suites(extra, &marker);
+    let left = leftovers(&marker);
+    suites?;
+    if left.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("the test suites left {} processes running (now killed):\n{}", left.len(), left.join("\n")))
+    }
+}
+
+/// Processes still carrying `marker`, after waiting a little for the ones
+/// that are dying; they are killed and described.
+fn leftovers(marker: &str) -> Vec<String> {
+    let needle = format!("{SUITE_MARKER}={marker}");
+    let find = || -> Vec<(String, String)> {
+        let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+        entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())))
+            .filter(|e| {
+                std::fs::read(e.path().join("environ"))
+                    .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == needle.as_bytes()))
+            })
+            .map(|e| {
+                let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+                let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+                (e.file_name().to_string_lossy().into_owned(), cmdline.trim().to_string())
+            })
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut left = find();
+    while !left.is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        left = find();
+    }
+    for (pid, _) in &left {
+        let _ = Command::new("kill").args(["-9", pid]).status();
+    }
+    left.into_iter().map(|(pid, cmdline)| format!("  {pid}: {cmdline}")).collect()
+}
+
+fn run_suites(extra: &[String], marker: &str) -> Result {
+    run(cargo().args(["test", "-p", "ringmaster"]).args(extra).env(SUITE_MARKER, marker))?;
     // The MCP client suite drives the binaries the cargo tests just built.
     let venv = target_dir().join("python");
     let python = venv.join("bin").join("python");
@@ -157,7 +206,10 @@ fn test(extra: &[String]) -> Result {
             .arg(&claude_code)
             .arg(CLAUDE_CODE))?;
     }
-    run(Command::new(&python).args(["-m", "pytest", "-q", "tests/python"]).current_dir(root()))
+    run(Command::new(&python)
+        .args(["-m", "pytest", "-q", "tests/python"])
+        .current_dir(root())
+        .env(SUITE_MARKER, marker))
 }
 
 fn demo(extra: &[String]) -> Result {

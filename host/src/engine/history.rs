@@ -68,15 +68,22 @@ impl Durations {
         }
     }
 
+    fn group(&self, key: &str) -> History {
+        self.groups.get(key).map(Group::history).unwrap_or(History {
+            count: 0,
+            p50_ms: 0,
+            p95_ms: 0,
+            timeout_rate: 0.0,
+        })
+    }
+
+    /// Every finished job's figures.
+    pub fn overall(&self) -> History {
+        self.group("all")
+    }
+
     pub fn similar(&self, tags: &[String], agent: &str, model: Option<&str>, prompt_bytes: usize) -> SimilarJobs {
-        let get = |key: String| {
-            self.groups.get(&key).map(Group::history).unwrap_or(History {
-                count: 0,
-                p50_ms: 0,
-                p95_ms: 0,
-                timeout_rate: 0.0,
-            })
-        };
+        let get = |key: String| self.group(&key);
         SimilarJobs {
             by_tag: tags.iter().map(|t| (t.clone(), get(format!("tag:{t}")))).collect(),
             by_agent: get(format!("agent:{agent}")),

@@ -443,6 +443,26 @@ impl Engine {
         state.queue.iter().position(|(_, _, queued)| queued == id).map(|p| p + 1)
     }
 
+    /// When queued job `id` may start: now, when it fits the free places;
+    /// otherwise after as many waves of the typical (median) job as it takes
+    /// the jobs ahead of it to make room. `None` when it is not queued, or no
+    /// job has finished yet to go by.
+    pub fn estimated_start(&self, id: &str) -> Option<Duration> {
+        let capacity = self.inner.settings.load().max_concurrent;
+        let state = self.inner.state.lock().unwrap();
+        let position = state.queue.iter().position(|(_, _, queued)| queued == id)? as u32 + 1;
+        let free = capacity.saturating_sub(state.running);
+        if position <= free {
+            return Some(Duration::ZERO);
+        }
+        let typical = state.durations.overall();
+        if typical.count == 0 {
+            return None;
+        }
+        let waves = (position - free).div_ceil(capacity);
+        Some(Duration::from_millis(typical.p50_ms * u64::from(waves)))
+    }
+
     /// Records, newest first.
     pub fn list(&self, status: Option<JobStatus>, limit: usize) -> Result<Vec<JobRecord>, EngineError> {
         Ok(self.inner.store.list(status.map(JobStatus::as_str), limit)?)

@@ -222,10 +222,12 @@ impl Ringmaster {
     async fn submit(&self, spec: JobSpec) -> Result<Value, String> {
         let record = self.queue(spec).await?;
         let position = self.engine.queue_position(&record.job_id);
+        let estimated_start_s = self.engine.estimated_start(&record.job_id).map(|d| d.as_secs_f64().ceil() as u64);
         Ok(json!({
             "job_id": record.job_id,
             "status": record.status,
             "queue_position": position,
+            "estimated_start_s": estimated_start_s,
         }))
     }
 
@@ -344,8 +346,10 @@ impl Ringmaster {
 #[tool_router]
 impl Ringmaster {
     /// Queue a job for an agent; returns at once with its id.
-    #[tool(description = "Queue a job for a coding agent (claude -p) and return at once with its job_id, status and \
-                          queue_position. Jobs over a concurrency limit wait; they are never rejected for it.")]
+    #[tool(description = "Queue a job for a coding agent (claude -p) and return at once with its job_id, status, \
+                          queue_position and estimated_start_s (seconds until it may start, from the queue ahead \
+                          and how long jobs have been taking; null before any finished). Jobs over a concurrency \
+                          limit wait; they are never rejected for it.")]
     async fn job_submit(&self, Parameters(args): Parameters<SubmitArgs>) -> Result<CallToolResult, ErrorData> {
         match self.submit(args.into_spec()).await {
             Ok(value) => ok(format!("queued job {}", value["job_id"].as_str().unwrap_or_default()), value),
