@@ -263,3 +263,47 @@ async fn hook_configs_reload_live_and_a_broken_file_keeps_its_last_good_version(
     assert!(project.hooks.list().is_empty());
     assert!(project.engine.submit(job("c")).await.is_ok());
 }
+
+/// Waits for a file a fire-and-forget hook writes.
+async fn written(path: &Path) -> String {
+    let deadline = tokio::time::Instant::now() + support::WAIT;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if text.ends_with('\n') {
+                return text;
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{} was not written in time", path.display());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn job_retry_notification_and_stop_events_reach_their_hooks() {
+    let capture = |event: &str, matcher: &str| {
+        let command = format!(r#"python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)))' > "$CLAUDE_PROJECT_DIR/{event}.json""#);
+        serde_json::json!({ "hooks": { event: [{ "matcher": matcher, "hooks": [{ "type": "command", "command": command }] }] } })
+            .to_string()
+    };
+    let project = Project::new(&[
+        ("retry.json", &capture("JobRetry", "*")),
+        ("notification.json", &capture("Notification", "rate_limited")),
+        ("stop.json", &capture("Stop", "")),
+    ])
+    .await;
+    let event = |text: String| serde_json::from_str::<serde_json::Value>(&text).unwrap();
+
+    let retried = project.run(JobSpec { max_retries: Some(1), ..job("@fail") }).await;
+    let retry = event(written(&project.path().join("JobRetry.json")).await);
+    assert_eq!((retry["job_id"].as_str(), retry["attempts"].as_u64()), (Some(retried.job_id.as_str()), Some(1)));
+    assert!(retry["delay_ms"].as_u64().is_some() && retry["error"].as_str().unwrap().contains("failed as asked"));
+
+    project.run(job("@ratelimit")).await;
+    let notification = event(written(&project.path().join("Notification.json")).await);
+    assert_eq!(notification["kind"], "rate_limited");
+    assert!(notification["message"].as_str().unwrap().contains("cooling down"), "{notification}");
+
+    project.engine.stop().await;
+    let stop = event(std::fs::read_to_string(project.path().join("Stop.json")).unwrap());
+    assert_eq!((stop["hook_event_name"].as_str(), stop["reason"].as_str()), (Some("Stop"), Some("shutdown")));
+}

@@ -126,3 +126,20 @@ async def test_plugin_logs_reach_a_client_that_asks_for_them(session_factory):
     assert line.level == "debug"
     assert line.data["message"] == "fair-share selected jobs"
     assert line.data["plugin"].startswith("fair-share")
+
+
+async def test_batches_are_queued_in_order_and_jobs_can_be_inspected_and_cancelled(session_factory):
+    async with session_factory() as session:
+        batch = await session.call_tool("job_submit_batch", {"jobs": [
+            {"prompt": "@hang first", "tags": ["batch"]},
+            {"prompt": "second", "tags": ["batch"], "priority": 3},
+        ]})
+        first, second = batch.structured_content["job_ids"]
+        status = await session.call_tool("job_status", {"job_id": second})
+        assert status.structured_content["priority"] == 3 and status.structured_content["tags"] == ["batch"]
+        cancelled = await session.call_tool("job_cancel", {"job_id": first})
+        assert cancelled.structured_content["status"] == "cancelled"
+        waited = await session.call_tool("job_wait", {"job_ids": [second]})
+        assert waited.structured_content["jobs"][0]["status"] == "succeeded"
+        refused = await session.call_tool("job_submit_batch", {"jobs": [{"prompt": "ok"}, {"prompt": "  "}]})
+        assert refused.is_error and "job 1 of the batch was refused" in refused.content[0].text
