@@ -281,7 +281,9 @@ async fn written(path: &Path) -> String {
 #[tokio::test]
 async fn job_retry_notification_and_stop_events_reach_their_hooks() {
     let capture = |event: &str, matcher: &str| {
-        let command = format!(r#"python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)))' > "$CLAUDE_PROJECT_DIR/{event}.json""#);
+        let command = format!(
+            r#"python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)))' > "$CLAUDE_PROJECT_DIR/{event}.json""#
+        );
         serde_json::json!({ "hooks": { event: [{ "matcher": matcher, "hooks": [{ "type": "command", "command": command }] }] } })
             .to_string()
     };

@@ -1,6 +1,7 @@
 //! Job engine benchmark: throughput against spawning the agent directly,
-//! submit-to-start latency, memory with a deep queue, and how long fifty
-//! stubborn agents timing out together take to clean up.
+//! submit-to-start latency, memory with a deep queue, how long fifty
+//! stubborn agents timing out together take to clean up, and what
+//! `JobSubmit` hooks (a command, a WASM plugin) add to a submission.
 //!
 //! Run with `cargo xtask bench`. The agent is `fake-claude` (built by the same
 //! command); both sides of each comparison run in the same process.
@@ -9,6 +10,7 @@ use ringmaster::config::{EngineConfig, PluginsConfig};
 use ringmaster::engine::job::{JobSpec, JobStatus};
 use ringmaster::engine::{Engine, EngineOptions};
 use ringmaster::executor::agent::AgentProfile;
+use ringmaster::hooks::{Hooks, HooksOptions};
 use ringmaster::plugin::registry::PluginHost;
 use ringmaster::policy::Policies;
 use ringmaster::store::Store;
@@ -27,7 +29,15 @@ fn fake_claude() -> PathBuf {
 }
 
 async fn engine(config: EngineConfig, dir: &std::path::Path) -> Engine {
-    let plugins = PluginHost::new(PluginsConfig::default(), None).unwrap();
+    engine_with(config, dir, PluginHost::new(PluginsConfig::default(), None).unwrap(), None).await
+}
+
+async fn engine_with(
+    config: EngineConfig,
+    dir: &std::path::Path,
+    plugins: Arc<PluginHost>,
+    hooks: Option<Arc<Hooks>>,
+) -> Engine {
     let agent = AgentProfile { command: Some(fake_claude()), ..Default::default() };
     Engine::start(EngineOptions {
         config,
@@ -35,7 +45,7 @@ async fn engine(config: EngineConfig, dir: &std::path::Path) -> Engine {
         project_dir: dir.to_path_buf(),
         tokens: Vec::new(),
         policies: Arc::new(Policies::new(plugins)),
-        hooks: None,
+        hooks,
         store: Store::open(&dir.join("jobs.db")).unwrap(),
         wiring: Default::default(),
     })
@@ -183,4 +193,75 @@ async fn main() {
         cleanup as f64 / grace.as_millis() as f64
     );
     engine_c.shutdown();
+
+    submit_with_hooks().await;
+}
+
+/// `engine.submit` while one job holds the only place (so submissions only
+/// queue): without hooks, with a `JobSubmit` command hook, with a WASM one.
+async fn submit_with_hooks() {
+    let plugins_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugins");
+    let mut plugins_config = PluginsConfig { dirs: vec![plugins_dir.clone()], ..Default::default() };
+    plugins_config.config.insert(
+        "deny-patterns".into(),
+        BTreeMap::from([("patterns".to_string(), ringmaster::config::ConfigValue::String("rm -rf /".into()))]),
+    );
+    let plugins = PluginHost::new(plugins_config, None).unwrap();
+    plugins.load(&plugins_dir.join("deny-patterns.wasm")).expect("deny-patterns is built by `cargo xtask bench`");
+    let configs = [
+        ("no hooks", None),
+        (
+            "a command hook (sh: read stdin, exit 0)",
+            Some(r#"{"hooks":{"JobSubmit":[{"hooks":[{"type":"command","command":"cat > /dev/null"}]}]}}"#),
+        ),
+        (
+            "a WASM hook (deny-patterns)",
+            Some(r#"{"hooks":{"JobSubmit":[{"hooks":[{"type":"wasm","plugin":"deny-patterns"}]}]}}"#),
+        ),
+    ];
+    println!(
+        "
+JobSubmit hooks, 300 submissions each (the job only queues)"
+    );
+    let mut baseline = None;
+    for (what, config) in configs {
+        let dir = tempfile::tempdir().unwrap();
+        let hooks = config.map(|text| {
+            std::fs::create_dir(dir.path().join("hooks")).unwrap();
+            std::fs::write(dir.path().join("hooks/bench.json"), text).unwrap();
+            Hooks::new(
+                HooksOptions {
+                    dirs: vec![dir.path().join("hooks")],
+                    project_dir: dir.path().to_path_buf(),
+                    command_timeout: Duration::from_secs(60),
+                },
+                plugins.clone(),
+            )
+        });
+        let engine = engine_with(
+            EngineConfig { max_concurrent: Some(1), ..Default::default() },
+            dir.path(),
+            plugins.clone(),
+            hooks,
+        )
+        .await;
+        let blocker = engine.submit(job("@hang")).await.unwrap().job_id;
+        let mut samples = Vec::new();
+        for i in 0..300 {
+            let begin = Instant::now();
+            engine.submit(job(&format!("queued {i}"))).await.unwrap();
+            samples.push(begin.elapsed());
+        }
+        let p50 = percentile(&mut samples, 0.5);
+        let p99 = percentile(&mut samples, 0.99);
+        let base = *baseline.get_or_insert(p50);
+        println!(
+            "  {what:<40} p50 {:>8.3} ms   p99 {:>8.3} ms   ({:.1}x)",
+            p50.as_secs_f64() * 1e3,
+            p99.as_secs_f64() * 1e3,
+            p50.as_secs_f64() / base.as_secs_f64()
+        );
+        engine.cancel(&blocker).await.unwrap();
+        engine.shutdown();
+    }
 }
