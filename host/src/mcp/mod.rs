@@ -7,6 +7,17 @@
 //! A tool that ran and failed (unknown job, refused submission) answers with
 //! an error result whose text says what was wrong and how to fix it; only a
 //! malformed request is a protocol error.
+//!
+//! * `tools` — the tools, and the server handler (prompts, resources, tasks,
+//!   logging, list-changed notifications).
+//! * `prompts` — slash commands as MCP prompts.
+//! * `resources` — job records, transcripts, statistics and plugins by URI.
+//! * `tasks` — `job_run` as an MCP task for clients of the tasks extension.
+//! * `logs` — plugin log lines as MCP log notifications.
+//!
+//! [`serve`] assembles a server: plugins, commands, hooks, the engine and its
+//! socket, and the watchers that reload them. Inside a job, [`forward`]
+//! carries the session to the root ringmaster instead.
 
 pub mod logs;
 mod prompts;
