@@ -48,12 +48,14 @@ async def test_job_run_sends_increasing_progress(session_factory):
         seen.append((progress, message))
 
     async with session_factory() as session:
-        result = await session.call_tool("job_run", {"prompt": "@sleep:1.5 migrate"}, progress_callback=on_progress)
+        result = await session.call_tool("job_run", {"prompt": "@sleep:2.5 migrate"}, progress_callback=on_progress)
         assert result.structured_content["status"] == "succeeded"
     assert seen, "no progress notifications"
     steps = [step for step, _ in seen]
     assert steps == sorted(steps) and len(set(steps)) == len(steps)
     assert any(message.startswith("running") for _, message in seen)
+    # The agent's activity shows while it works (at most once a second).
+    assert any("agent events" in message for _, message in seen), seen
 
 
 async def test_cancelling_job_run_cancels_the_job(session_factory):

@@ -97,6 +97,8 @@ struct Live {
     cancel: CancellationToken,
     /// Whether the next attempt resumes the last attempt's agent session.
     resume: bool,
+    /// What the agent has said or done so far (assistant and tool lines).
+    activity: u32,
 }
 
 type QueueKey = (Reverse<i64>, i64, String);
@@ -154,6 +156,8 @@ struct Inner {
     wake: Notify,
     /// Bumped on every status change; waiters watch it.
     changed: watch::Sender<u64>,
+    /// Bumped on every line of agent activity, for progress reports.
+    activity: watch::Sender<u64>,
     shutdown: CancellationToken,
 }
 
@@ -301,6 +305,7 @@ impl Engine {
             }),
             wake: Notify::new(),
             changed: watch::Sender::new(0),
+            activity: watch::Sender::new(0),
             shutdown: CancellationToken::new(),
         });
         let engine = Engine { inner };
@@ -591,6 +596,16 @@ impl Engine {
         inner.changed.send_modify(|n| *n += 1);
     }
 
+    /// A receiver that sees a change whenever an agent says or does something.
+    pub fn subscribe_activity(&self) -> watch::Receiver<u64> {
+        self.inner.activity.subscribe()
+    }
+
+    /// How many things the agent of unfinished job `id` has said or done.
+    pub fn activity(&self, id: &str) -> u32 {
+        self.inner.state.lock().unwrap().live.get(id).map_or(0, |live| live.activity)
+    }
+
     /// A receiver that sees a change whenever any job changes status.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.inner.changed.subscribe()
@@ -642,7 +657,8 @@ impl Inner {
         let cancel = self.shutdown.child_token();
         // After a restart, a job that has a session continues it.
         let resume = record.session_id.is_some();
-        state.live.insert(id, Live { spec, record, seq, rank, queued_at: Instant::now(), cancel, resume });
+        let live = Live { spec, record, seq, rank, queued_at: Instant::now(), cancel, resume, activity: 0 };
+        state.live.insert(id, live);
     }
 
     /// Deletes old finished jobs now and every [`PRUNE_EVERY`].
@@ -875,6 +891,12 @@ impl Inner {
                 run_attempt(&attempt_spec, &cancel, |line, event| {
                     if let Err(err) = store.append_transcript(&id, attempt, line) {
                         tracing::error!(job = %id, error = %err, "cannot store transcript line");
+                    }
+                    if *event == AgentEvent::Activity {
+                        if let Some(live) = self.state.lock().unwrap().live.get_mut(&id) {
+                            live.activity += 1;
+                        }
+                        self.activity.send_modify(|n| *n += 1);
                     }
                     if let AgentEvent::Init { session_id } = event {
                         tracing::debug!(job = %id, session = %session_id, "agent session started");

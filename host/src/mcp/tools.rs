@@ -33,6 +33,8 @@ const DEFAULT_WAIT_S: u64 = 60;
 /// Progress notifications come at least this often, keeping clients' idle
 /// timeouts from firing on long jobs.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+/// Agent activity is reported at most this often.
+const ACTIVITY_GAP: Duration = Duration::from_secs(1);
 
 /// A job to submit.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -243,8 +245,10 @@ impl Ringmaster {
         let token: Option<ProgressToken> = context.meta.get_progress_token();
         let deadline = tokio::time::Instant::now() + timeout;
         let mut changes = self.engine.subscribe();
+        let mut activity = self.engine.subscribe_activity();
         let mut step = 0.0;
-        let mut last_message = String::new();
+        let (mut last_status, mut last_message) = (String::new(), String::new());
+        let mut last_sent = tokio::time::Instant::now();
         loop {
             let mut records = Vec::with_capacity(ids.len());
             for id in ids {
@@ -253,18 +257,33 @@ impl Ringmaster {
             if records.iter().all(|r| r.status.is_terminal()) || tokio::time::Instant::now() >= deadline {
                 return Ok(records);
             }
+            // Status changes are reported at once; agent activity at most
+            // every ACTIVITY_GAP; something at least every PROGRESS_EVERY.
+            let mut activity_due = None;
             if let Some(token) = &token {
-                let message = self.progress_message(&records);
-                if message != last_message || step == 0.0 {
+                let status = self.progress_message(&records);
+                let message = match self.activity_count(&records) {
+                    0 => status.clone(),
+                    events => format!("{status}; {events} agent events"),
+                };
+                let now = tokio::time::Instant::now();
+                let heartbeat = now >= last_sent + PROGRESS_EVERY;
+                let activity_ready = message != last_message && now >= last_sent + ACTIVITY_GAP;
+                if step == 0.0 || status != last_status || activity_ready || heartbeat {
                     step += 1.0;
                     let param = ProgressNotificationParam::new(token.clone(), step).with_message(message.clone());
                     let _ = context.peer.notify_progress(param).await;
-                    last_message = message;
+                    (last_status, last_message, last_sent) = (status, message, now);
+                } else if message != last_message {
+                    activity_due = Some(last_sent + ACTIVITY_GAP);
                 }
             }
+            let heartbeat_at = last_sent + PROGRESS_EVERY;
             tokio::select! {
                 _ = changes.changed() => {}
-                () = tokio::time::sleep(PROGRESS_EVERY) => { last_message.clear(); }
+                _ = activity.changed(), if token.is_some() && activity_due.is_none() => {}
+                () = tokio::time::sleep_until(activity_due.unwrap_or(heartbeat_at)) => {}
+                () = tokio::time::sleep_until(heartbeat_at) => {}
                 () = tokio::time::sleep_until(deadline) => {}
                 () = context.ct.cancelled() => {
                     if cancel_on_abort {
@@ -275,6 +294,14 @@ impl Ringmaster {
                     return Ok(records);
                 }
             }
+        }
+    }
+
+    /// Agent activity in a single running job (none is counted for a set).
+    fn activity_count(&self, records: &[JobRecord]) -> u32 {
+        match records {
+            [record] if record.status == JobStatus::Running => self.engine.activity(&record.job_id),
+            _ => 0,
         }
     }
 
