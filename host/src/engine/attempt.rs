@@ -1,0 +1,406 @@
+//! One attempt of a started job, and what follows it: the `PreJobStart`
+//! hooks, timeouts from the estimator, the agent run through the executor
+//! with its transcript streamed into the store, then settling: the token
+//! slot and counters given back, and the job finished or handed to the retry
+//! policy, which may queue it again after a delay.
+
+use super::history::Finished;
+use super::job::{AttemptRecord, JobRecord, JobSpec, JobStatus, now_ms};
+use super::tokens::SlotOutcome;
+use super::{ENV_DEPTH, ENV_JOB_ID, ENV_ROOT_JOB_ID, ENV_SOCKET, Inner, blocking, events, job_info};
+use crate::executor::agent::Invocation;
+use crate::executor::stream::AgentEvent;
+use crate::executor::{AttemptReport, AttemptSpec, OUTRANKING_CREDENTIALS, Outcome, run_attempt};
+use crate::plugin::contract::JobInfo;
+use crate::policy::{Decision, Failure, FailureKind};
+use std::cmp::Reverse;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn failure_kind(outcome: &Outcome) -> FailureKind {
+    match outcome {
+        Outcome::TimedOut => FailureKind::Timeout,
+        Outcome::IdleTimedOut => FailureKind::IdleTimeout,
+        Outcome::RateLimited { .. } => FailureKind::RateLimited,
+        Outcome::AgentError => FailureKind::AgentError,
+        Outcome::CouldNotStart => FailureKind::CouldNotStart,
+        Outcome::Succeeded | Outcome::Cancelled | Outcome::Crashed => FailureKind::Crashed,
+    }
+}
+
+fn outcome_name(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Succeeded => "succeeded",
+        Outcome::AgentError => "agent_error",
+        Outcome::RateLimited { .. } => "rate_limited",
+        Outcome::TimedOut => "timed_out",
+        Outcome::IdleTimedOut => "idle_timed_out",
+        Outcome::Crashed => "crashed",
+        Outcome::CouldNotStart => "could_not_start",
+        Outcome::Cancelled => "cancelled",
+    }
+}
+
+impl Inner {
+    /// Runs one attempt of a started job and settles the job afterwards.
+    pub(super) async fn run_attempt(self: Arc<Self>, id: String, slot: usize) {
+        let (spec, record, cancel, token, resume) = {
+            let state = self.state.lock().unwrap();
+            let live = &state.live[&id];
+            let token = state.tokens.slots[slot].token.clone();
+            (live.spec.clone(), live.record.clone(), live.cancel.clone(), token, live.resume)
+        };
+        let info = job_info(&spec, &record);
+        if self.hooks.is_some() && !self.clone().pre_job_start(&id, slot, &spec, &record, &info).await {
+            return;
+        }
+        let requested_ms = record.timeout_s.map(|s| s * 1000);
+        let similar = {
+            let state = self.state.lock().unwrap();
+            state.durations.similar(&record.tags, &record.agent, record.model.as_deref(), spec.prompt.len())
+        };
+        let policies = self.policies.clone();
+        let timeouts = blocking(move || policies.estimate(&info, &similar, requested_ms)).await;
+
+        let settings = self.settings.load_full();
+        let profile = settings.agents.get(&record.agent).cloned().unwrap_or_default();
+        let resume = match record.attempts {
+            1 => spec.resume_session.clone(),
+            _ => record.session_id.clone().filter(|_| resume),
+        };
+        let attempt = record.attempts;
+        let mut history = AttemptRecord {
+            attempt,
+            started_at_ms: now_ms(),
+            finished_at_ms: None,
+            outcome: None,
+            message: None,
+            exit_code: None,
+            session_id: None,
+            token_slot: Some(slot as u32),
+            cost_usd: None,
+        };
+        let report = match profile.find_binary(&record.agent) {
+            Err(message) => AttemptReport::could_not_start(message),
+            Ok(program) => {
+                let mut env = vec![
+                    (ENV_JOB_ID.to_string(), id.clone()),
+                    (ENV_DEPTH.to_string(), record.depth.to_string()),
+                    (ENV_ROOT_JOB_ID.to_string(), record.root_job_id.clone()),
+                ];
+                if let Some(socket) = &self.wiring.socket {
+                    env.push((ENV_SOCKET.to_string(), socket.display().to_string()));
+                }
+                env.extend(profile.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+                env.extend(spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+                let mut env_remove = Vec::new();
+                if let Some(token) = &token {
+                    env.push(("CLAUDE_CODE_OAUTH_TOKEN".into(), token.expose().to_string()));
+                    env_remove.extend(OUTRANKING_CREDENTIALS.map(String::from));
+                }
+                let attempt_spec = AttemptSpec {
+                    program,
+                    args: profile.args(&Invocation {
+                        prompt: &spec.prompt,
+                        model: spec.model.as_deref(),
+                        resume_session: resume.as_deref(),
+                        max_turns: spec.max_turns,
+                        allowed_tools: &spec.allowed_tools,
+                        settings: self.wiring.settings.as_deref(),
+                        // Sub-jobs of a job at the maximum depth would be refused.
+                        mcp_config: self
+                            .wiring
+                            .mcp_config
+                            .as_deref()
+                            .filter(|_| profile.mcp && record.depth < settings.config.max_depth),
+                    }),
+                    cwd: spec.cwd.clone().unwrap_or_else(|| self.project_dir.clone()),
+                    env,
+                    env_remove,
+                    hard_timeout: Duration::from_millis(timeouts.hard_ms),
+                    idle_timeout: Duration::from_millis(timeouts.idle_ms),
+                    kill_grace: Duration::from_millis(settings.config.kill_grace_ms),
+                };
+                {
+                    let mut state = self.state.lock().unwrap();
+                    if let Some(live) = state.live.get_mut(&id) {
+                        live.record.timeout_s = Some(timeouts.hard_ms.div_ceil(1000));
+                    }
+                }
+                let store = &self.store;
+                run_attempt(&attempt_spec, &cancel, |line, event| {
+                    if let Err(err) = store.append_transcript(&id, attempt, line) {
+                        tracing::error!(job = %id, error = %err, "cannot store transcript line");
+                    }
+                    if *event == AgentEvent::Activity {
+                        if let Some(live) = self.state.lock().unwrap().live.get_mut(&id) {
+                            live.activity += 1;
+                        }
+                        self.activity.send_modify(|n| *n += 1);
+                    }
+                    if let AgentEvent::Init { session_id } = event {
+                        tracing::debug!(job = %id, session = %session_id, "agent session started");
+                    }
+                })
+                .await
+            }
+        };
+        history.finished_at_ms = Some(now_ms());
+        history.outcome = Some(outcome_name(&report.outcome).to_string());
+        history.message = Some(report.message.clone());
+        history.exit_code = report.exit_code;
+        history.session_id = report.session_id.clone();
+        history.cost_usd = report.result.as_ref().and_then(|r| r.total_cost_usd);
+        self.settle(id, slot, report, history).await;
+    }
+
+    /// The `PreJobStart` hooks; returns whether the attempt may go on. A
+    /// denied job fails without running; a delayed one waits and is queued
+    /// again, its attempt not counted.
+    async fn pre_job_start(
+        self: Arc<Self>,
+        id: &str,
+        slot: usize,
+        spec: &JobSpec,
+        record: &JobRecord,
+        info: &JobInfo,
+    ) -> bool {
+        let outcome = self.hook(|| events::about_job("PreJobStart", spec, record, info.clone())).await;
+        let delay = outcome.delay.filter(|d| !d.is_zero());
+        let refusal = outcome.refusal();
+        if refusal.is_none() && delay.is_none() {
+            return true;
+        }
+        let retry_at_ms = delay.filter(|_| refusal.is_none()).map(|d| now_ms() + d.as_millis() as u64);
+        let changed = {
+            let mut state = self.state.lock().unwrap();
+            state.release(record.depth, &record.root_job_id, slot, SlotOutcome::Ok, Instant::now());
+            let live = state.live.get_mut(id).expect("a started job is live");
+            live.record.attempts -= 1;
+            live.record.status = JobStatus::RetryWait;
+            live.record.retry_at_ms = retry_at_ms;
+            live.record.clone()
+        };
+        match (refusal, delay) {
+            (Some(reason), _) => {
+                tracing::info!(job = %id, reason = %reason, "PreJobStart hook denied a job");
+                let error = format!("a PreJobStart hook denied the job: {reason}");
+                self.conclude(id, JobStatus::Failed, |record| record.error = Some(error)).await;
+            }
+            (None, delay) => {
+                let delay = delay.expect("refused or delayed");
+                tracing::info!(job = %id, delay_ms = delay.as_millis() as u64, "PreJobStart hook delayed a job");
+                self.persist(&changed);
+                self.clone().requeue_after(id.to_string(), delay);
+            }
+        }
+        self.wake.notify_one();
+        false
+    }
+
+    /// Books the end of an attempt: counters, token slot, record; then the
+    /// job is done or goes to the retry policy.
+    async fn settle(self: Arc<Self>, id: String, slot: usize, report: AttemptReport, history: AttemptRecord) {
+        if report.outcome == Outcome::Cancelled && self.shutdown.is_cancelled() {
+            // Stopped by shutdown, not by a user: the job stays `running` in
+            // the store and is recovered as interrupted at the next start.
+            return;
+        }
+        let now = Instant::now();
+        {
+            let mut guard = self.state.lock().unwrap();
+            let state = &mut *guard;
+            let live = state.live.get_mut(&id).expect("a running job is live");
+            let (depth, root) = (live.record.depth, live.record.root_job_id.clone());
+            live.record.history.push(history);
+            live.record.exit_code = report.exit_code;
+            if let Some(session) = &report.session_id {
+                live.record.session_id = Some(session.clone());
+            }
+            if let Some(result) = &report.result {
+                live.record.cost_usd += result.total_cost_usd.unwrap_or(0.0);
+                live.record.usage = result.usage.clone();
+            }
+            let finished = Finished {
+                tags: &live.record.tags,
+                agent: &live.record.agent,
+                model: live.record.model.as_deref(),
+                prompt_bytes: live.spec.prompt.len(),
+                duration_ms: (!matches!(report.outcome, Outcome::TimedOut | Outcome::IdleTimedOut))
+                    .then_some(report.duration.as_millis() as u64),
+            };
+            let counts = !matches!(report.outcome, Outcome::Cancelled | Outcome::CouldNotStart);
+            if counts {
+                state.durations.record(finished);
+            }
+            let slot_outcome = match report.outcome {
+                Outcome::Succeeded => SlotOutcome::Ok,
+                Outcome::RateLimited { .. } => SlotOutcome::RateLimited,
+                _ => SlotOutcome::Failed,
+            };
+            state.release(depth, &root, slot, slot_outcome, now);
+            if let Outcome::RateLimited { resets_at_ms } = report.outcome {
+                let wait = resets_at_ms
+                    .map_or(Duration::from_secs(60), |at| Duration::from_millis(at.saturating_sub(now_ms())));
+                tracing::warn!(slot, cooldown_s = wait.as_secs(), "token slot rate limited; cooling down");
+                state.tokens.cool_down(slot, now + wait);
+                self.fire(|| {
+                    let message =
+                        format!("token slot {slot} hit its rate limit; cooling down for {} s", wait.as_secs());
+                    events::notification("rate_limited", message)
+                });
+            }
+        }
+        match report.outcome {
+            Outcome::Succeeded => {
+                let text = report.result.and_then(|r| r.result);
+                self.conclude(&id, JobStatus::Succeeded, |record| {
+                    record.result = text;
+                    record.error = None;
+                })
+                .await;
+            }
+            Outcome::Cancelled => {
+                self.conclude(&id, JobStatus::Cancelled, |record| record.error = Some("cancelled".into())).await
+            }
+            outcome => {
+                let resets = match outcome {
+                    Outcome::RateLimited { resets_at_ms } => resets_at_ms,
+                    _ => None,
+                };
+                let failure = (failure_kind(&outcome), report.message.clone(), report.exit_code, report.signal);
+                self.fail_attempt_with(&id, failure, report.stderr_tail, resets).await;
+            }
+        }
+        self.wake.notify_one();
+    }
+
+    /// A failed attempt without a report (interrupted by a restart).
+    pub(super) async fn fail_attempt(
+        self: Arc<Self>,
+        id: &str,
+        kind: FailureKind,
+        message: String,
+        resets: Option<u64>,
+    ) {
+        {
+            let mut state = self.state.lock().unwrap();
+            if let Some(live) = state.live.get_mut(id) {
+                live.record.history.push(AttemptRecord {
+                    attempt: live.record.attempts,
+                    started_at_ms: live.record.started_at_ms.unwrap_or(0),
+                    finished_at_ms: Some(now_ms()),
+                    outcome: Some("interrupted".into()),
+                    message: Some(message.clone()),
+                    exit_code: None,
+                    session_id: live.record.session_id.clone(),
+                    token_slot: live.record.token_slot,
+                    cost_usd: None,
+                });
+            }
+        }
+        self.fail_attempt_with(id, (kind, message, None, None), String::new(), resets).await;
+    }
+
+    async fn fail_attempt_with(
+        self: &Arc<Self>,
+        id: &str,
+        (kind, message, exit_code, signal): (FailureKind, String, Option<i32>, Option<i32>),
+        stderr_tail: String,
+        resets_at_ms: Option<u64>,
+    ) {
+        let Some((info, attempt, max_retries, has_session)) = ({
+            let state = self.state.lock().unwrap();
+            state.live.get(id).map(|l| {
+                (job_info(&l.spec, &l.record), l.record.attempts, l.record.max_retries, l.record.session_id.is_some())
+            })
+        }) else {
+            return;
+        };
+        let failure = Failure {
+            kind,
+            exit_code,
+            signal,
+            stderr_tail,
+            message: message.clone(),
+            has_session,
+            rate_limit_resets_at_ms: resets_at_ms,
+        };
+        let policies = self.policies.clone();
+        let decision = blocking(move || policies.decide(&info, attempt, max_retries, &failure)).await;
+        match decision {
+            Decision::Retry(retry) => {
+                let delay = Duration::from_millis(retry.delay_ms);
+                let changed = {
+                    let mut state = self.state.lock().unwrap();
+                    let Some(live) = state.live.get_mut(id) else { return };
+                    live.record.status = JobStatus::RetryWait;
+                    live.record.retry_at_ms = Some(now_ms() + retry.delay_ms);
+                    live.record.error = Some(message);
+                    live.resume = retry.resume_session;
+                    if let Some(priority) = retry.priority {
+                        live.record.priority = priority;
+                    }
+                    if let Some(ms) = retry.timeout_ms {
+                        live.record.timeout_s = Some(ms.div_ceil(1000));
+                    }
+                    (live.spec.clone(), live.record.clone())
+                };
+                let (spec, changed) = changed;
+                tracing::info!(job = %id, attempt, delay_ms = retry.delay_ms, "attempt failed; retrying");
+                self.persist(&changed);
+                self.fire(|| {
+                    let mut event = events::about_job("JobRetry", &spec, &changed, job_info(&spec, &changed));
+                    event.payload.insert("delay_ms".into(), retry.delay_ms.into());
+                    event
+                });
+                self.clone().requeue_after(id.to_string(), delay);
+            }
+            Decision::GiveUp(reason) => {
+                let status = if matches!(kind, FailureKind::Timeout | FailureKind::IdleTimeout) {
+                    JobStatus::TimedOut
+                } else {
+                    JobStatus::Failed
+                };
+                self.conclude(id, status, |record| record.error = Some(format!("{message} ({reason})"))).await;
+            }
+        }
+    }
+
+    /// Queues a job in `retry_wait` again after `delay`, unless it is cancelled first.
+    pub(super) fn requeue_after(self: Arc<Self>, id: String, delay: Duration) {
+        let cancel = match self.state.lock().unwrap().live.get(&id) {
+            Some(live) => live.cancel.clone(),
+            None => return,
+        };
+        tokio::spawn(async move {
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = cancel.cancelled() => return,
+            }
+            let (info, seq) = {
+                let state = self.state.lock().unwrap();
+                let Some(live) = state.live.get(&id) else { return };
+                (job_info(&live.spec, &live.record), live.seq)
+            };
+            let policies = self.policies.clone();
+            let rank = blocking(move || policies.rank(std::slice::from_ref(&info))[0]).await;
+            let record = {
+                let mut state = self.state.lock().unwrap();
+                let Some(live) = state.live.get_mut(&id) else { return };
+                if live.record.status != JobStatus::RetryWait {
+                    return;
+                }
+                live.rank = rank;
+                live.queued_at = Instant::now();
+                live.record.status = JobStatus::Queued;
+                live.record.retry_at_ms = None;
+                let record = live.record.clone();
+                state.queue.insert((Reverse(rank), seq, id.clone()));
+                record
+            };
+            self.persist(&record);
+            self.wake.notify_one();
+        });
+    }
+}

@@ -1,0 +1,135 @@
+//! The scheduling loop: whenever something may start (a submission, an
+//! attempt ending, a cooldown expiring), offer the best-ranked queued jobs
+//! that fit the concurrency limits to the scheduler policy, and start what it
+//! picks, checking the hard limits again whatever it answered.
+
+use super::job::{JobStatus, now_ms};
+use super::tokens::SlotOutcome;
+use super::{Inner, blocking, job_info};
+use crate::policy::{Candidate, RootLoad, ScheduleInput, Slot};
+use std::cmp::Reverse;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Candidates offered to the scheduler per round.
+const WINDOW: usize = 64;
+
+impl Inner {
+    pub(super) async fn scheduling_loop(self: Arc<Self>) {
+        loop {
+            tokio::select! {
+                () = self.wake.notified() => {}
+                // Cooldowns and rate windows expire without an event.
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                () = self.shutdown.cancelled() => return,
+            }
+            while self.clone().schedule_round().await {}
+        }
+    }
+
+    /// One scheduling decision; returns whether anything started.
+    async fn schedule_round(self: Arc<Self>) -> bool {
+        let settings = self.settings.load_full();
+        let input = {
+            let mut state = self.state.lock().unwrap();
+            let capacity = settings.max_concurrent.saturating_sub(state.running);
+            if capacity == 0 || state.queue.is_empty() {
+                return false;
+            }
+            let now = Instant::now();
+            let per_depth = settings.config.max_concurrent_per_depth;
+            let state = &mut *state;
+            let candidates: Vec<Candidate> = state
+                .queue
+                .iter()
+                .filter_map(|(Reverse(rank), _, id)| {
+                    let live = &state.live[id];
+                    let busy = state.running_by_depth.get(&live.record.depth).copied().unwrap_or(0);
+                    (busy < per_depth).then(|| Candidate {
+                        job: job_info(&live.spec, &live.record),
+                        rank: *rank,
+                        waited_ms: now.duration_since(live.queued_at).as_millis() as u64,
+                    })
+                })
+                .take(WINDOW)
+                .collect();
+            if candidates.is_empty() {
+                return false;
+            }
+            let slots: Vec<Slot> = (0..state.tokens.slots.len())
+                .map(|i| {
+                    let free = state.tokens.free(i, now);
+                    let slot = &state.tokens.slots[i];
+                    let count = |o: SlotOutcome| slot.recent.iter().filter(|(_, x)| *x == o).count() as u32;
+                    Slot {
+                        index: i as u32,
+                        running: slot.running,
+                        free,
+                        cooling_until_ms: slot
+                            .cooling_until
+                            .map(|until| now_ms() + until.saturating_duration_since(now).as_millis() as u64),
+                        recent_started: slot.recent.len() as u32,
+                        recent_failed: count(SlotOutcome::Failed) + count(SlotOutcome::RateLimited),
+                        recent_rate_limited: count(SlotOutcome::RateLimited),
+                    }
+                })
+                .collect();
+            let roots: BTreeSet<&str> = candidates.iter().map(|c| c.job.root_id.as_str()).collect();
+            let roots = roots
+                .into_iter()
+                .map(|r| RootLoad {
+                    root_id: r.to_string(),
+                    running: state.running_by_root.get(r).copied().unwrap_or(0),
+                })
+                .collect();
+            ScheduleInput {
+                candidates,
+                slots,
+                capacity,
+                roots,
+                queued_total: state.queue.len() as u32,
+                now_ms: now_ms(),
+            }
+        };
+        let policies = self.policies.clone();
+        let chosen = blocking(move || policies.select(&input)).await;
+
+        let mut started = false;
+        for assignment in chosen {
+            let mut guard = self.state.lock().unwrap();
+            let state = &mut *guard;
+            // The state may have moved while the scheduler thought: check again.
+            let Some(live) = state.live.get(&assignment.job_id) else { continue };
+            let depth = live.record.depth;
+            let key = (Reverse(live.rank), live.seq, assignment.job_id.clone());
+            let slot = assignment.slot as usize;
+            let fits = state.queue.contains(&key)
+                && state.running < settings.max_concurrent
+                && state.running_by_depth.get(&depth).copied().unwrap_or(0) < settings.config.max_concurrent_per_depth
+                && state.tokens.free(slot, Instant::now()) > 0;
+            if !fits {
+                continue;
+            }
+            state.queue.remove(&key);
+            state.running += 1;
+            *state.running_by_depth.entry(depth).or_default() += 1;
+            state.tokens.start(slot, Instant::now());
+            let live = state.live.get_mut(&assignment.job_id).expect("checked above");
+            *state.running_by_root.entry(live.record.root_job_id.clone()).or_default() += 1;
+            live.record.status = JobStatus::Running;
+            live.record.attempts += 1;
+            live.record.started_at_ms.get_or_insert(now_ms());
+            live.record.retry_at_ms = None;
+            live.record.token_slot = Some(slot as u32);
+            if let Err(err) = self.store.update(&live.record) {
+                tracing::error!(job = %assignment.job_id, error = %err, "cannot record job start");
+            }
+            drop(guard);
+            self.changed.send_modify(|n| *n += 1);
+            tokio::spawn(self.clone().run_attempt(assignment.job_id, slot));
+            started = true;
+        }
+        started
+    }
+}
