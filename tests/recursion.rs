@@ -285,3 +285,27 @@ async fn agents_get_ringmaster_as_an_mcp_server_except_at_the_maximum_depth() {
     let deepest = root.engine.wait(&[id], support::WAIT).await.unwrap().remove(0);
     assert!(!argv(&deepest).contains(&"--mcp-config".to_string()), "no sub-jobs are possible at the maximum depth");
 }
+
+#[tokio::test]
+async fn the_socket_answers_bad_requests_with_an_error_and_stays_up() {
+    let root = Root::start(EngineConfig::default()).await;
+    let socket = root.socket();
+    let replies = tokio::task::spawn_blocking(move || {
+        use std::io::{BufRead, Write};
+        let stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+        let mut writer = stream;
+        let mut ask = |line: &str| {
+            writeln!(writer, "{line}").unwrap();
+            let mut reply = String::new();
+            reader.read_line(&mut reply).unwrap();
+            serde_json::from_str::<serde_json::Value>(&reply).unwrap()
+        };
+        [ask("not json"), ask(r#"{"op":"status","job_id":"nope"}"#), ask(r#"{"op":"list","status":null,"limit":5}"#)]
+    })
+    .await
+    .unwrap();
+    assert!(replies[0]["error"].as_str().unwrap().starts_with("malformed request"), "{}", replies[0]);
+    assert!(replies[1]["error"].as_str().unwrap().contains("no job nope"), "{}", replies[1]);
+    assert_eq!(replies[2]["ok"], json!([]), "the connection still answers");
+}
