@@ -7,7 +7,7 @@ use ringmaster::config::{EngineConfig, PluginsConfig};
 use ringmaster::engine::job::{JobRecord, JobSpec, JobStatus};
 use ringmaster::engine::{Engine, EngineOptions, SubmitError};
 use ringmaster::executor::agent::AgentProfile;
-use ringmaster::hooks::{Hooks, HooksOptions};
+use ringmaster::hooks::Hooks;
 use ringmaster::plugin::registry::PluginHost;
 use ringmaster::policy::Policies;
 use ringmaster::store::Store;
@@ -30,18 +30,7 @@ impl Project {
 
     async fn with_plugins(files: &[(&str, &str)], plugins: Arc<PluginHost>) -> Project {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("hooks")).unwrap();
-        for (name, text) in files {
-            std::fs::write(dir.path().join("hooks").join(name), text).unwrap();
-        }
-        let hooks = Hooks::new(
-            HooksOptions {
-                dirs: vec![dir.path().join("hooks")],
-                project_dir: dir.path().to_path_buf(),
-                command_timeout: Duration::from_secs(60),
-            },
-            plugins.clone(),
-        );
+        let hooks = support::hooks_in(dir.path(), files, plugins.clone());
         let agent = AgentProfile { command: Some(env!("CARGO_BIN_EXE_fake-claude").into()), ..Default::default() };
         let engine = Engine::start(EngineOptions {
             config: EngineConfig { default_max_retries: 0, ..EngineConfig::default() },

@@ -9,7 +9,6 @@ use ringmaster::config::{EngineConfig, PluginsConfig};
 use ringmaster::engine::job::{JobRecord, JobSpec, JobStatus};
 use ringmaster::engine::{Engine, EngineOptions};
 use ringmaster::executor::agent::AgentProfile;
-use ringmaster::hooks::{Hooks, HooksOptions};
 use ringmaster::plugin::registry::PluginHost;
 use ringmaster::policy::Policies;
 use ringmaster::remote;
@@ -19,7 +18,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// An engine answering on a socket in a scratch state directory, as
 /// `ringmaster serve` runs it.
@@ -37,18 +35,7 @@ impl Root {
     /// A root whose `hooks/` holds `files`, relaying agents' tool hooks to them.
     async fn with_hooks(config: EngineConfig, files: &[(&str, &str)], plugins: Arc<PluginHost>) -> Root {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("hooks")).unwrap();
-        for (name, text) in files {
-            std::fs::write(dir.path().join("hooks").join(name), text).unwrap();
-        }
-        let hooks = Hooks::new(
-            HooksOptions {
-                dirs: vec![dir.path().join("hooks")],
-                project_dir: dir.path().to_path_buf(),
-                command_timeout: Duration::from_secs(60),
-            },
-            plugins.clone(),
-        );
+        let hooks = support::hooks_in(dir.path(), files, plugins.clone());
         let socket = remote::socket_path(dir.path());
         let bound = remote::server::bind(&socket).await.unwrap();
         let agent =

@@ -6,10 +6,15 @@
 //! records the new error beside the previous good parse, which stays in use,
 //! until the file parses again or is deleted.
 
+use crate::watch::Watched;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::Duration;
 use tokio::sync::watch;
+
+/// Quiet period after the last change in the directories before reloading.
+const DEBOUNCE: Duration = Duration::from_millis(50);
 
 /// One file of the set.
 #[derive(Debug, Clone)]
@@ -49,6 +54,13 @@ impl<T: Clone + PartialEq> FileSet<T> {
 
     pub fn dirs(&self) -> &[PathBuf] {
         &self.dirs
+    }
+
+    /// How to watch the set's directories for [`crate::watch::watch_dirs`].
+    /// Missing directories are not created: these are a project's optional
+    /// folders.
+    pub fn watched<'a>(&'a self, thread: &'a str, recursive: bool) -> Watched<'a> {
+        Watched { thread, dirs: &self.dirs, recursive, create_missing: false, debounce: DEBOUNCE }
     }
 
     /// A receiver that sees a change whenever a reload changed anything.

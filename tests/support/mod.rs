@@ -4,6 +4,7 @@
 pub mod mcp_client;
 
 use ringmaster::config::{Config, parse_yaml};
+use ringmaster::hooks::{Hooks, HooksOptions};
 use ringmaster::plugin::contract::JobInfo;
 use ringmaster::plugin::registry::{PluginEvent, PluginHost};
 use ringmaster::policy::{Failure, FailureKind, History, SimilarJobs, Slot};
@@ -113,6 +114,21 @@ pub fn wait_for(events: &mpsc::Receiver<PluginEvent>, want: impl Fn(&PluginEvent
 
 fn indent(text: &str) -> String {
     text.lines().map(|l| format!("  {l}\n")).collect()
+}
+
+/// A `hooks/` directory in `project` holding `files` (name, content), and
+/// the hook pipeline over it.
+pub fn hooks_in(project: &Path, files: &[(&str, &str)], plugins: Arc<PluginHost>) -> Arc<Hooks> {
+    std::fs::create_dir(project.join("hooks")).unwrap();
+    for (name, text) in files {
+        std::fs::write(project.join("hooks").join(name), text).unwrap();
+    }
+    let options = HooksOptions {
+        dirs: vec![project.join("hooks")],
+        project_dir: project.to_path_buf(),
+        command_timeout: Duration::from_secs(60),
+    };
+    Hooks::new(options, plugins)
 }
 
 /// A job as policies see it.

@@ -17,7 +17,7 @@ use crate::fileset::FileSet;
 use crate::plugin::contract::ExtensionPoint;
 use crate::plugin::contract::commands::{JobOptions, Outcome};
 use crate::plugin::registry::PluginHost;
-use crate::watch::{DirWatcher, Watched, watch_dirs};
+use crate::watch::{DirWatcher, watch_dirs};
 use markdown::MarkdownCommand;
 use render::RenderOptions;
 use serde::Serialize;
@@ -26,9 +26,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-
-/// Quiet period after the last change in a command directory before reloading.
-const RELOAD_DEBOUNCE: Duration = Duration::from_millis(50);
 
 /// One command as `command_list` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -106,14 +103,7 @@ impl Commands {
     pub fn watch(self: &Arc<Self>) -> notify::Result<DirWatcher> {
         let commands = self.clone();
         let is_command = |path: &Path| (!crate::watch::is_hidden_or_backup(path)).then_some(());
-        let watched = Watched {
-            thread: "commands-watch",
-            dirs: self.files.dirs(),
-            recursive: true,
-            create_missing: false,
-            debounce: RELOAD_DEBOUNCE,
-        };
-        watch_dirs(watched, is_command, move |()| commands.reload())
+        watch_dirs(self.files.watched("commands-watch", true), is_command, move |()| commands.reload())
     }
 
     /// Every command, markdown first (in directory order), then plugins'.

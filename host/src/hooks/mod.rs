@@ -19,7 +19,7 @@ pub mod run;
 
 use crate::fileset::FileSet;
 use crate::plugin::registry::PluginHost;
-use crate::watch::{DirWatcher, Watched, watch_dirs};
+use crate::watch::{DirWatcher, watch_dirs};
 use config::{Action, Handler};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -28,9 +28,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-
-/// Quiet period after the last change in a hook directory before reloading.
-const RELOAD_DEBOUNCE: Duration = Duration::from_millis(50);
 
 /// A handler's say on an event. Ordered by precedence: the highest wins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -186,14 +183,7 @@ impl Hooks {
     pub fn watch(self: &Arc<Self>) -> notify::Result<DirWatcher> {
         let hooks = self.clone();
         let is_config = |path: &Path| is_config_file(path).then_some(());
-        let watched = Watched {
-            thread: "hooks-watch",
-            dirs: self.files.dirs(),
-            recursive: false,
-            create_missing: false,
-            debounce: RELOAD_DEBOUNCE,
-        };
-        watch_dirs(watched, is_config, move |()| hooks.reload())
+        watch_dirs(self.files.watched("hooks-watch", false), is_config, move |()| hooks.reload())
     }
 
     /// Every configured handler, and every file that failed to parse.
