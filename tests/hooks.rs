@@ -253,18 +253,22 @@ async fn hook_configs_reload_live_and_a_broken_file_keeps_its_last_good_version(
     assert!(project.engine.submit(job("c")).await.is_ok());
 }
 
-/// Waits for a file a fire-and-forget hook writes.
-async fn written(path: &Path) -> String {
+/// Waits (with a generous bound) until `check` finds what it looks for.
+async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = tokio::time::Instant::now() + support::WAIT;
     loop {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            if text.ends_with('\n') {
-                return text;
-            }
+        if let Some(found) = check() {
+            return found;
         }
-        assert!(tokio::time::Instant::now() < deadline, "{} was not written in time", path.display());
+        assert!(tokio::time::Instant::now() < deadline, "{what} did not happen in time");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The content of a file a fire-and-forget hook writes, once complete.
+async fn written(path: &Path) -> String {
+    let read = || std::fs::read_to_string(path).ok().filter(|text| text.ends_with('\n'));
+    eventually(&format!("writing {}", path.display()), read).await
 }
 
 #[tokio::test]
@@ -297,4 +301,25 @@ async fn job_retry_notification_and_stop_events_reach_their_hooks() {
     project.engine.stop().await;
     let stop = event(std::fs::read_to_string(project.path().join("Stop.json")).unwrap());
     assert_eq!((stop["hook_event_name"].as_str(), stop["reason"].as_str()), (Some("Stop"), Some("shutdown")));
+}
+
+#[tokio::test]
+async fn cancelling_a_job_while_its_start_is_being_delayed_cancels_it() {
+    // The hook signals it is running, then waits for the test to let it
+    // answer with a long delay.
+    let script = r#"touch "$CLAUDE_PROJECT_DIR/started"
+while [ ! -f "$CLAUDE_PROJECT_DIR/go" ]; do sleep 0.05; done
+echo '{"hookSpecificOutput": {"delaySeconds": 600}}'"#;
+    let project = Project::new(&[("delay.json", &command_hook("PreJobStart", script))]).await;
+    let id = project.engine.submit(job("wait for it")).await.unwrap().job_id;
+    let started = project.path().join("started");
+    eventually("the hook starting", || started.exists().then_some(())).await;
+    let engine = project.engine.clone();
+    let cancelling = tokio::spawn(async move { engine.cancel(&id).await });
+    // Let the engine see the cancel while the hook still runs.
+    tokio::task::yield_now().await;
+    std::fs::write(project.path().join("go"), "").unwrap();
+    let record =
+        tokio::time::timeout(support::WAIT, cancelling).await.expect("cancel returned in time").unwrap().unwrap();
+    assert_eq!(record.status, JobStatus::Cancelled);
 }

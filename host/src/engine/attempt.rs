@@ -376,7 +376,16 @@ impl Inner {
         tokio::spawn(async move {
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
-                () = cancel.cancelled() => return,
+                () = cancel.cancelled() => {
+                    // Cancelled while it went from running to waiting, which
+                    // `Engine::cancel` (seeing it running) left to this task.
+                    // At shutdown it stays waiting, to be recovered.
+                    let waiting = self.state.lock().unwrap().live.get(&id).is_some_and(|l| l.record.status == JobStatus::RetryWait);
+                    if waiting && !self.shutdown.is_cancelled() {
+                        self.conclude(&id, JobStatus::Cancelled, |record| record.error = Some("cancelled".into())).await;
+                    }
+                    return;
+                }
             }
             let (info, seq) = {
                 let state = self.state.lock().unwrap();
