@@ -5,13 +5,9 @@ mod support;
 
 use ringmaster::config::{EngineConfig, PluginsConfig};
 use ringmaster::engine::job::{JobRecord, JobSpec, JobStatus};
-use ringmaster::engine::{Engine, EngineOptions, SubmitError};
-use ringmaster::executor::agent::AgentProfile;
+use ringmaster::engine::{Engine, SubmitError};
 use ringmaster::hooks::Hooks;
 use ringmaster::plugin::registry::PluginHost;
-use ringmaster::policy::Policies;
-use ringmaster::store::Store;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,19 +27,8 @@ impl Project {
     async fn with_plugins(files: &[(&str, &str)], plugins: Arc<PluginHost>) -> Project {
         let dir = tempfile::tempdir().unwrap();
         let hooks = support::hooks_in(dir.path(), files, plugins.clone());
-        let agent = AgentProfile { command: Some(env!("CARGO_BIN_EXE_fake-claude").into()), ..Default::default() };
-        let engine = Engine::start(EngineOptions {
-            config: EngineConfig { default_max_retries: 0, ..EngineConfig::default() },
-            agents: BTreeMap::from([("claude".to_string(), agent)]),
-            project_dir: dir.path().to_path_buf(),
-            tokens: Vec::new(),
-            policies: Arc::new(Policies::new(plugins)),
-            hooks: Some(hooks.clone()),
-            store: Store::in_memory().unwrap(),
-            wiring: Default::default(),
-        })
-        .await
-        .unwrap();
+        let config = EngineConfig::default();
+        let engine = support::fake_engine(dir.path(), config, plugins, Some(hooks.clone()), Default::default()).await;
         Project { dir, hooks, engine }
     }
 
@@ -52,10 +37,7 @@ impl Project {
     }
 
     async fn run(&self, spec: JobSpec) -> JobRecord {
-        let id = self.engine.submit(spec).await.unwrap().job_id;
-        let record = self.engine.wait(std::slice::from_ref(&id), support::WAIT).await.unwrap().remove(0);
-        assert!(record.status.is_terminal(), "job did not finish: {record:#?}");
-        record
+        support::run_job(&self.engine, spec).await
     }
 }
 

@@ -6,15 +6,11 @@
 mod support;
 
 use ringmaster::config::{EngineConfig, PluginsConfig};
+use ringmaster::engine::Engine;
 use ringmaster::engine::job::{JobRecord, JobSpec, JobStatus};
-use ringmaster::engine::{Engine, EngineOptions};
-use ringmaster::executor::agent::AgentProfile;
 use ringmaster::plugin::registry::PluginHost;
-use ringmaster::policy::Policies;
 use ringmaster::remote;
-use ringmaster::store::Store;
 use serde_json::json;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -38,20 +34,8 @@ impl Root {
         let hooks = support::hooks_in(dir.path(), files, plugins.clone());
         let socket = remote::socket_path(dir.path());
         let bound = remote::server::bind(&socket).await.unwrap();
-        let agent =
-            AgentProfile { command: Some(env!("CARGO_BIN_EXE_fake-claude").into()), mcp: true, ..Default::default() };
-        let engine = Engine::start(EngineOptions {
-            config: EngineConfig { default_max_retries: 0, ..config },
-            agents: BTreeMap::from([("claude".to_string(), agent)]),
-            project_dir: dir.path().to_path_buf(),
-            tokens: Vec::new(),
-            policies: Arc::new(Policies::new(plugins)),
-            hooks: Some(hooks.clone()),
-            store: Store::in_memory().unwrap(),
-            wiring: remote::wiring(Path::new(env!("CARGO_BIN_EXE_ringmaster")), &socket, true),
-        })
-        .await
-        .unwrap();
+        let wiring = remote::wiring(Path::new(env!("CARGO_BIN_EXE_ringmaster")), &socket, true);
+        let engine = support::fake_engine(dir.path(), config, plugins, Some(hooks.clone()), wiring).await;
         let listening = bound.serve(engine.clone(), Some(hooks), None);
         Root { dir, engine, _socket: listening }
     }
@@ -61,10 +45,7 @@ impl Root {
     }
 
     async fn run(&self, prompt: &str) -> JobRecord {
-        let id = self.engine.submit(JobSpec { prompt: prompt.into(), ..Default::default() }).await.unwrap().job_id;
-        let record = self.engine.wait(std::slice::from_ref(&id), support::WAIT).await.unwrap().remove(0);
-        assert!(record.status.is_terminal(), "job did not finish: {record:#?}");
-        record
+        support::run_job(&self.engine, JobSpec { prompt: prompt.into(), ..Default::default() }).await
     }
 
     /// Every job of the tree rooted at `root`, oldest first.

@@ -3,11 +3,16 @@
 
 pub mod mcp_client;
 
-use ringmaster::config::{Config, parse_yaml};
+use ringmaster::config::{Config, EngineConfig, parse_yaml};
+use ringmaster::engine::job::{JobRecord, JobSpec};
+use ringmaster::engine::{Engine, EngineOptions, Wiring};
+use ringmaster::executor::agent::AgentProfile;
 use ringmaster::hooks::{Hooks, HooksOptions};
 use ringmaster::plugin::contract::JobInfo;
 use ringmaster::plugin::registry::{PluginEvent, PluginHost};
-use ringmaster::policy::{Failure, FailureKind, History, SimilarJobs, Slot};
+use ringmaster::policy::{Failure, FailureKind, History, Policies, SimilarJobs, Slot};
+use ringmaster::store::Store;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
@@ -114,6 +119,40 @@ pub fn wait_for(events: &mpsc::Receiver<PluginEvent>, want: impl Fn(&PluginEvent
 
 fn indent(text: &str) -> String {
     text.lines().map(|l| format!("  {l}\n")).collect()
+}
+
+/// An engine in `project` whose agent is `fake-claude` (with ringmaster as
+/// its MCP server where `wiring` offers one), with no retries unless
+/// `config` asks, and a store in memory.
+pub async fn fake_engine(
+    project: &Path,
+    config: EngineConfig,
+    plugins: Arc<PluginHost>,
+    hooks: Option<Arc<Hooks>>,
+    wiring: Wiring,
+) -> Engine {
+    let agent =
+        AgentProfile { command: Some(env!("CARGO_BIN_EXE_fake-claude").into()), mcp: true, ..Default::default() };
+    Engine::start(EngineOptions {
+        config: EngineConfig { default_max_retries: 0, ..config },
+        agents: BTreeMap::from([("claude".to_string(), agent)]),
+        project_dir: project.to_path_buf(),
+        tokens: Vec::new(),
+        policies: Arc::new(Policies::new(plugins)),
+        hooks,
+        store: Store::in_memory().unwrap(),
+        wiring,
+    })
+    .await
+    .unwrap()
+}
+
+/// Submits `spec` and waits for it to finish.
+pub async fn run_job(engine: &Engine, spec: JobSpec) -> JobRecord {
+    let id = engine.submit(spec).await.unwrap().job_id;
+    let record = engine.wait(std::slice::from_ref(&id), WAIT).await.unwrap().remove(0);
+    assert!(record.status.is_terminal(), "job did not finish: {record:#?}");
+    record
 }
 
 /// A `hooks/` directory in `project` holding `files` (name, content), and
