@@ -47,6 +47,7 @@ async fn engine(setup: Setup) -> Engine {
         agents: agents(setup.agent),
         project_dir: std::env::temp_dir(),
         tokens: setup.tokens.into_iter().map(|t| Secret::new(t.into()).into()).collect(),
+        credential_vars: ringmaster::engine::tokens::credential_vars(&[]),
         policies: Arc::new(Policies::new(plugins)),
         hooks: None,
         store,

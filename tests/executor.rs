@@ -16,9 +16,11 @@ fn fake_claude() -> PathBuf {
 
 fn spec(prompt: &str) -> AttemptSpec {
     let profile = AgentProfile { command: Some(fake_claude()), ..Default::default() };
+    let call = Invocation { prompt, ..Default::default() };
     AttemptSpec {
         program: profile.find_binary("claude").unwrap(),
-        args: profile.args(&Invocation { prompt, ..Default::default() }),
+        args: profile.args(&call),
+        stdin: profile.stdin(&call),
         cwd: std::env::temp_dir(),
         env: vec![],
         env_remove: vec![],
@@ -184,6 +186,7 @@ fn shell_agent(dir: &Path, rest: &str) -> AttemptSpec {
     AttemptSpec {
         program: PathBuf::from("/bin/sh"),
         args: vec!["-c".into(), script],
+        stdin: None,
         cwd: dir.into(),
         env: vec![],
         env_remove: vec![],

@@ -44,6 +44,7 @@ async fn engine_with(
         agents: BTreeMap::from([("claude".to_string(), agent)]),
         project_dir: dir.to_path_buf(),
         tokens: Vec::new(),
+        credential_vars: ringmaster::engine::tokens::credential_vars(&[]),
         policies: Arc::new(Policies::new(plugins)),
         hooks,
         store: Store::open(&dir.join("jobs.db")).unwrap(),
@@ -234,6 +235,7 @@ JobSubmit hooks, 300 submissions each (the job only queues)"
                     dirs: vec![dir.path().join("hooks")],
                     project_dir: dir.path().to_path_buf(),
                     command_timeout: Duration::from_secs(60),
+                    shell: Arc::new(ringmaster::executor::shell::Shell::new(&Default::default())),
                 },
                 plugins.clone(),
             )

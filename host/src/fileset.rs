@@ -6,12 +6,16 @@
 //! records the new error beside the previous good parse, which stays in use,
 //! until the file parses again or is deleted.
 
+use crate::untrusted;
 use crate::watch::Watched;
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::watch;
+
+/// Files read per directory, at most.
+pub const MAX_FILES: usize = 10_000;
 
 /// Quiet period after the last change in the directories before reloading.
 const DEBOUNCE: Duration = Duration::from_millis(50);
@@ -69,24 +73,43 @@ impl<T: Clone + PartialEq> FileSet<T> {
     }
 
     /// Brings the set in line with the disk: `discover` lists a directory's
-    /// files, `parse(dir, path, bytes)` reads one. Returns whether anything
-    /// changed (and then notifies subscribers).
+    /// files, `parse(dir, path, bytes)` reads one. Files are read as
+    /// [`untrusted`] input: regular files only, at most
+    /// [`untrusted::MAX_TEXT_BYTES`] each, symlinks only within the set's
+    /// directories, at most [`MAX_FILES`] per directory. Reading and parsing
+    /// happen with no lock held. Returns whether anything changed (and then
+    /// notifies subscribers).
     pub fn reload(
         &self,
         discover: impl Fn(&Path) -> Vec<PathBuf>,
         parse: impl Fn(&Path, &Path, &[u8]) -> Result<T, String>,
     ) -> bool {
+        let read: Vec<Vec<(PathBuf, Result<T, String>)>> = self
+            .dirs
+            .iter()
+            .map(|dir| {
+                let mut found = discover(dir);
+                if found.len() > MAX_FILES {
+                    tracing::error!(dir = %dir.display(), "more than {MAX_FILES} {}s; only the first {MAX_FILES} are read", self.what);
+                    found.truncate(MAX_FILES);
+                }
+                found
+                    .into_iter()
+                    .map(|path| {
+                        let parsed = untrusted::read(&path, Some(&self.dirs), untrusted::MAX_TEXT_BYTES)
+                            .and_then(|bytes| parse(dir, &path, &bytes));
+                        (path, parsed)
+                    })
+                    .collect()
+            })
+            .collect();
         let mut changed = false;
-        let mut all = self.files.lock().unwrap();
-        for (dir, files) in self.dirs.iter().zip(all.iter_mut()) {
-            let found = discover(dir);
+        let mut all = self.files.lock();
+        for (files, found) in all.iter_mut().zip(read) {
             let before = files.len();
-            files.retain(|path, _| found.contains(path));
+            files.retain(|path, _| found.iter().any(|(p, _)| p == path));
             changed |= files.len() != before;
-            for path in found {
-                let parsed = std::fs::read(&path)
-                    .map_err(|err| format!("cannot read the file: {err}"))
-                    .and_then(|bytes| parse(dir, &path, &bytes));
+            for (path, parsed) in found {
                 let entry = files.entry(path.clone()).or_insert(Entry { good: None, error: None });
                 match parsed {
                     Ok(value) => {
@@ -114,7 +137,7 @@ impl<T: Clone + PartialEq> FileSet<T> {
 
     /// Every file: (directory, path, entry), earliest directory first, then by path.
     pub fn snapshot(&self) -> Vec<(PathBuf, PathBuf, Entry<T>)> {
-        let all = self.files.lock().unwrap();
+        let all = self.files.lock();
         self.dirs
             .iter()
             .zip(all.iter())

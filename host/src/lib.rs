@@ -19,6 +19,8 @@
 //! * [`cli`] — the command line.
 //! * [`fileset`] — files parsed from directories, last good version kept.
 //! * [`watch`] — debounced directory watching for everything that hot-reloads.
+//! * [`panic`] — containing a panic to the one piece of work that raised it.
+//! * [`untrusted`] — reading files from outside: regular files only, bounded, confined.
 
 pub mod cli;
 pub mod commands;
@@ -28,8 +30,10 @@ pub mod executor;
 pub mod fileset;
 pub mod hooks;
 pub mod mcp;
+pub mod panic;
 pub mod plugin;
 pub mod policy;
 pub mod remote;
 pub mod store;
+pub mod untrusted;
 pub mod watch;

@@ -4,9 +4,9 @@
 //! written. Tokens are never stored: records name token slots by index.
 
 use crate::engine::job::{JobRecord, JobSpec};
+use parking_lot::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
-use std::sync::Mutex;
 
 /// A stored job: what was asked and where it stands.
 #[derive(Debug, Clone)]
@@ -69,7 +69,7 @@ impl Store {
 
     /// Adds a new job; returns its sequence number (submission order).
     pub fn insert(&self, spec: &JobSpec, record: &JobRecord) -> Result<i64, StoreError> {
-        let conn = self.conn.lock().unwrap();
+        let conn = self.conn.lock();
         conn.execute(
             "INSERT INTO jobs (id, status, root_id, created_at_ms, spec, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
@@ -86,21 +86,21 @@ impl Store {
 
     /// Jobs ever submitted in the tree of root job `root`.
     pub fn count_in_tree(&self, root: &str) -> Result<usize, StoreError> {
-        let conn = self.conn.lock().unwrap();
+        let conn = self.conn.lock();
         let count: i64 = conn.query_row("SELECT COUNT(*) FROM jobs WHERE root_id = ?1", [root], |r| r.get(0))?;
         Ok(count as usize)
     }
 
     /// How many jobs have each status.
     pub fn count_by_status(&self) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
-        let conn = self.conn.lock().unwrap();
+        let conn = self.conn.lock();
         let mut stmt = conn.prepare("SELECT status, COUNT(*) FROM jobs GROUP BY status")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     pub fn update(&self, record: &JobRecord) -> Result<(), StoreError> {
-        self.conn.lock().unwrap().execute(
+        self.conn.lock().execute(
             "UPDATE jobs SET status = ?2, record = ?3 WHERE id = ?1",
             params![record.job_id, record.status.as_str(), serde_json::to_string(record)?],
         )?;
@@ -108,7 +108,7 @@ impl Store {
     }
 
     pub fn get(&self, id: &str) -> Result<Option<StoredJob>, StoreError> {
-        let conn = self.conn.lock().unwrap();
+        let conn = self.conn.lock();
         let row = conn
             .query_row("SELECT seq, spec, record FROM jobs WHERE id = ?1", [id], |r| {
                 Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
@@ -122,7 +122,7 @@ impl Store {
 
     /// Jobs not yet finished, in submission order (for recovery after a restart).
     pub fn unfinished(&self) -> Result<Vec<StoredJob>, StoreError> {
-        let conn = self.conn.lock().unwrap();
+        let conn = self.conn.lock();
         let mut stmt = conn.prepare(
             "SELECT seq, spec, record FROM jobs WHERE status IN ('queued', 'running', 'retry_wait') ORDER BY seq",
         )?;
@@ -137,7 +137,7 @@ impl Store {
 
     /// Records, newest first, optionally only with `status`.
     pub fn list(&self, status: Option<&str>, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
-        let conn = self.conn.lock().unwrap();
+        let conn = self.conn.lock();
         let mut stmt =
             conn.prepare("SELECT record FROM jobs WHERE (?1 IS NULL OR status = ?1) ORDER BY seq DESC LIMIT ?2")?;
         let rows = stmt.query_map(params![status, limit as i64], |r| r.get::<_, String>(0))?;
@@ -149,7 +149,7 @@ impl Store {
     }
 
     pub fn append_transcript(&self, job_id: &str, attempt: u32, line: &str) -> Result<(), StoreError> {
-        self.conn.lock().unwrap().execute(
+        self.conn.lock().execute(
             "INSERT INTO transcript (job_id, line_no, attempt, line)
              VALUES (?1, (SELECT COALESCE(MAX(line_no), -1) + 1 FROM transcript WHERE job_id = ?1), ?2, ?3)",
             params![job_id, attempt, line],
@@ -161,7 +161,7 @@ impl Store {
     /// `created_before_ms`, or beyond the newest `keep` jobs. Unfinished jobs
     /// are never deleted. Returns how many went.
     pub fn prune(&self, created_before_ms: u64, keep: usize) -> Result<usize, StoreError> {
-        let mut conn = self.conn.lock().unwrap();
+        let mut conn = self.conn.lock();
         let tx = conn.transaction()?;
         let ids: Vec<String> = {
             let mut stmt = tx.prepare(
@@ -186,7 +186,7 @@ impl Store {
 
     /// Transcript lines `offset..offset+limit` of a job: (attempt, line).
     pub fn transcript(&self, job_id: &str, offset: usize, limit: usize) -> Result<Vec<(u32, String)>, StoreError> {
-        let conn = self.conn.lock().unwrap();
+        let conn = self.conn.lock();
         let mut stmt = conn.prepare(
             "SELECT attempt, line FROM transcript WHERE job_id = ?1 AND line_no >= ?2 ORDER BY line_no LIMIT ?3",
         )?;

@@ -105,7 +105,11 @@ fn debounce_loop<K: Eq + Hash + Clone>(
         let ready: Vec<K> = due.iter().filter(|(_, at)| **at <= now).map(|(k, _)| k.clone()).collect();
         for k in ready {
             due.remove(&k);
-            on_change(k);
+            // A reload that panics (a bug) must not end the watching: the
+            // last good version stays in force and the next change retries.
+            if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| on_change(k))) {
+                tracing::error!("a reload panicked (a bug in ringmaster): {}", crate::panic::message(&*panic));
+            }
         }
     }
 }

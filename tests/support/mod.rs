@@ -138,6 +138,7 @@ pub async fn fake_engine(
         agents: BTreeMap::from([("claude".to_string(), agent)]),
         project_dir: project.to_path_buf(),
         tokens: Vec::new(),
+        credential_vars: ringmaster::engine::tokens::credential_vars(&[]),
         policies: Arc::new(Policies::new(plugins)),
         hooks,
         store: Store::in_memory().unwrap(),
@@ -166,6 +167,7 @@ pub fn hooks_in(project: &Path, files: &[(&str, &str)], plugins: Arc<PluginHost>
         dirs: vec![project.join("hooks")],
         project_dir: project.to_path_buf(),
         command_timeout: Duration::from_secs(60),
+        shell: Arc::new(ringmaster::executor::shell::Shell::new(&Default::default())),
     };
     Hooks::new(options, plugins)
 }

@@ -1,5 +1,6 @@
 //! `fake-claude`: a stand-in for the `claude` CLI's headless mode, faithful
-//! to its contract (`claude -p PROMPT --output-format stream-json --verbose`),
+//! to its contract (`claude -p [PROMPT] --output-format stream-json --verbose`,
+//! the prompt on stdin when not given),
 //! with behaviour scripted by directives anywhere in the prompt:
 //!
 //! | directive | behaviour |
@@ -77,6 +78,10 @@ fn parse_args() -> Result<Args, String> {
                 value(&flag)?;
             }
             "--strict-mcp-config" | "--dangerously-skip-permissions" | "-c" | "--continue" => {}
+            // Everything after `--` is the prompt.
+            "--" => {
+                args.prompt = Some(iter.by_ref().collect::<Vec<_>>().join(" "));
+            }
             other if other.starts_with('-') => return Err(format!("error: unknown option '{other}'")),
             _ => args.prompt = Some(arg),
         }
@@ -209,7 +214,7 @@ fn use_tool(args: &Args, session: &str, cwd: &str, name: &str, input: &str) -> R
         match output.status.code() {
             Some(2) => return Err(String::from_utf8_lossy(&output.stderr).trim().to_string()),
             Some(0) => {
-                let verdict = hooks::run::read_stdout(&stdout);
+                let verdict = hooks::run::read_stdout(&stdout).unwrap_or_default();
                 if verdict.permission == Some(hooks::Permission::Deny) {
                     return Err(verdict.reason.unwrap_or_else(|| "denied by a hook".into()));
                 }
@@ -228,7 +233,13 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let Some(prompt) = args.prompt.clone() else {
+    // As the real CLI: with no prompt argument, the prompt is stdin.
+    let prompt = args.prompt.clone().or_else(|| {
+        let mut text = String::new();
+        let piped = !std::io::IsTerminal::is_terminal(&std::io::stdin());
+        (piped && std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).is_ok()).then_some(text)
+    });
+    let Some(prompt) = prompt.filter(|p| !p.trim().is_empty()) else {
         eprintln!("Error: Input must be provided either through stdin or as a prompt argument when using --print");
         return ExitCode::from(1);
     };

@@ -97,6 +97,7 @@ async fn batch(
         agents: BTreeMap::from([("claude".to_string(), agent)]),
         project_dir: state.path().to_path_buf(),
         tokens: Vec::new(),
+        credential_vars: crate::engine::tokens::credential_vars(&[]),
         policies,
         hooks: None,
         store: Store::open(&state.path().join("jobs.db"))?,

@@ -16,8 +16,14 @@ use std::path::Path;
 use std::process::ExitCode;
 
 pub fn run(event: &str, state_dir: &Path) -> anyhow::Result<ExitCode> {
+    // No more than the engine would take in one request.
+    let max = crate::remote::server::MAX_LINE as u64;
     let mut input = String::new();
-    std::io::stdin().read_to_string(&mut input)?;
+    std::io::stdin().take(max + 1).read_to_string(&mut input)?;
+    if input.len() as u64 > max {
+        eprintln!("ringmaster hook-relay: the hook event is larger than {max} bytes; not relayed");
+        return Ok(ExitCode::from(1));
+    }
     let payload: Map<String, Value> = match serde_json::from_str(&input) {
         Ok(Value::Object(map)) => map,
         _ => {

@@ -12,18 +12,34 @@
 //! Review `git diff $ARGUMENTS...HEAD`.
 //! ```
 //!
-//! Claude Code ignores keys it does not know, so files written for it carry
-//! keys of later versions; we do the same, with a warning, rather than
-//! refusing a file a user copied in unchanged.
+//! Claude Code reads frontmatter leniently, and files in the wild rely on
+//! it: `argument-hint: [pr-number] [priority]` is not valid YAML, and
+//! `argument-hint: [project-name]` is a YAML list, yet both are meant as
+//! text. So do we: each key's value is taken from the YAML when the
+//! frontmatter parses and the value has the expected shape, and otherwise as
+//! the text written after the key. Claude Code also ignores keys it does not
+//! know, so files written for it carry keys of later versions; we do the
+//! same, with a warning, rather than refusing a file a user copied in
+//! unchanged. Only ringmaster's own keys, which no file written for Claude
+//! Code carries, are strict: a `priority` that is not a number is an error.
+//!
+//! A skill (`NAME/SKILL.md`, the format Claude Code now prefers for
+//! commands) is a command named after its folder; the other files of a
+//! skill's folder are its material, not commands.
 
-use serde::Deserialize;
+use crate::engine::job::bounds;
+use serde_yaml::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+/// A skill's file name.
+pub const SKILL_FILE: &str = "SKILL.md";
 
 /// A parsed command file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MarkdownCommand {
-    /// The name users type after `/`: the file name without `.md`.
+    /// The name users type after `/`: the file name without `.md`, or a
+    /// skill's folder name.
     pub name: String,
     /// Subfolder path under the command directory (`frontend`, `a:b`), if any.
     pub namespace: Option<String>,
@@ -32,7 +48,7 @@ pub struct MarkdownCommand {
     pub options: CommandOptions,
     /// The prompt template.
     pub body: String,
-    /// Frontmatter keys that were ignored.
+    /// What was ignored or read leniently.
     pub warnings: Vec<String>,
 }
 
@@ -48,52 +64,145 @@ pub struct CommandOptions {
     pub max_retries: Option<u32>,
 }
 
-/// Claude Code writes lists either as YAML lists or as one comma-separated string.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum ListOrString {
-    List(Vec<String>),
-    String(String),
+/// Keys Claude Code reads (or accepts) that mean nothing for a job.
+const CLAUDE_CODE_KEYS: [&str; 5] = ["disable-model-invocation", "name", "version", "license", "user-invocable"];
+
+/// One frontmatter key: its YAML value when the frontmatter is YAML, and
+/// the text written after it (with the items of a block list below it).
+#[derive(Debug, Default)]
+struct Field {
+    yaml: Option<Value>,
+    text: String,
+    items: Vec<String>,
 }
 
-impl ListOrString {
-    fn into_vec(self) -> Vec<String> {
-        match self {
-            ListOrString::List(items) => items,
-            ListOrString::String(text) => {
-                text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
-            }
+impl Field {
+    /// The value as text: a YAML scalar, else what was written.
+    fn text(&self) -> Option<String> {
+        match &self.yaml {
+            Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Bool(b)) => Some(b.to_string()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => Some(unquote(&self.text).to_string()).filter(|t| !t.is_empty()),
         }
+    }
+
+    /// The value as a list: a YAML list, or a comma-separated string (the
+    /// two ways Claude Code's files write `allowed-tools`).
+    fn list(&self) -> Vec<String> {
+        let split = |text: &str| -> Vec<String> {
+            text.split(',').map(|s| unquote(s.trim()).to_string()).filter(|s| !s.is_empty()).collect()
+        };
+        match &self.yaml {
+            Some(Value::Sequence(items)) => {
+                items.iter().filter_map(|item| Field { yaml: Some(item.clone()), ..Field::default() }.text()).collect()
+            }
+            Some(Value::Null) => Vec::new(),
+            Some(_) => self.text().map(|t| split(&t)).unwrap_or_default(),
+            None if !self.items.is_empty() => self.items.iter().map(|i| unquote(i).to_string()).collect(),
+            None => split(self.text.trim().trim_start_matches('[').trim_end_matches(']')),
+        }
+    }
+
+    /// A whole number within `range` (ringmaster's keys: strict).
+    fn number<T: TryFrom<i64>>(&self, key: &str, range: std::ops::RangeInclusive<i64>) -> Result<Option<T>, String> {
+        let Some(text) = self.text() else { return Ok(None) };
+        let n: i128 = text.trim().parse().map_err(|_| format!("`{key}` must be a whole number, not {text:?}"))?;
+        let in_range = i64::try_from(n).ok().filter(|n| range.contains(n));
+        let Some(n) = in_range else {
+            return Err(format!("`{key}` is {n}; it must be between {} and {}", range.start(), range.end()));
+        };
+        T::try_from(n).map(Some).map_err(|_| format!("`{key}` is out of range"))
     }
 }
 
-#[derive(Debug, Deserialize, Default)]
-#[serde(default)]
-struct Frontmatter {
-    description: Option<String>,
-    #[serde(rename = "argument-hint")]
-    argument_hint: Option<String>,
-    #[serde(rename = "allowed-tools")]
-    allowed_tools: Option<ListOrString>,
-    model: Option<String>,
-    /// Claude Code's; meaningless for a job, accepted so copied files stay quiet.
-    #[serde(rename = "disable-model-invocation")]
-    _disable_model_invocation: Option<bool>,
-    agent: Option<String>,
-    priority: Option<i32>,
-    tags: Option<ListOrString>,
-    #[serde(alias = "timeout-s")]
-    timeout_s: Option<u64>,
-    #[serde(alias = "max-retries")]
-    max_retries: Option<u32>,
-    #[serde(flatten)]
-    unknown: BTreeMap<String, serde_yaml::Value>,
+/// The surrounding quotes of a value written as `"text"` or `'text'`.
+fn unquote(text: &str) -> &str {
+    let text = text.trim();
+    for quote in ['"', '\''] {
+        if let Some(inner) = text.strip_prefix(quote).and_then(|t| t.strip_suffix(quote)) {
+            return inner;
+        }
+    }
+    text
+}
+
+/// The frontmatter's keys. The YAML parse supplies typed values when the
+/// whole frontmatter is YAML; a line-by-line reading supplies the text of
+/// every top-level key either way (`key: text`, then indented continuation
+/// lines or `- item` lines).
+fn fields(yaml: &str, warnings: &mut Vec<String>) -> Result<BTreeMap<String, Field>, String> {
+    crate::untrusted::check_yaml_nesting(yaml).map_err(|e| format!("bad frontmatter: {e}"))?;
+    let mut fields: BTreeMap<String, Field> = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in yaml.lines() {
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let top_level = !line.starts_with([' ', '\t']);
+        match trimmed.split_once(':').filter(|_| top_level) {
+            Some((key, rest)) if !key.is_empty() && !key.contains(char::is_whitespace) => {
+                let text = rest.trim();
+                // Block scalar markers: the text is on the following lines.
+                let text = if matches!(text, "|" | ">" | "|-" | ">-" | "|+" | ">+") { "" } else { text };
+                fields.insert(key.to_string(), Field { text: text.to_string(), ..Field::default() });
+                current = Some(key.to_string());
+            }
+            _ => {
+                let Some(field) = current.as_ref().and_then(|k| fields.get_mut(k)) else { continue };
+                match trimmed.strip_prefix("- ") {
+                    Some(item) => field.items.push(item.trim().to_string()),
+                    None if field.text.is_empty() => field.text = trimmed.to_string(),
+                    None => {
+                        field.text.push(' ');
+                        field.text.push_str(trimmed);
+                    }
+                }
+            }
+        }
+    }
+    match serde_yaml::from_str::<Value>(yaml) {
+        Ok(Value::Mapping(map)) => {
+            for (key, value) in map {
+                if let Value::String(key) = key {
+                    fields.entry(key).or_default().yaml = Some(value);
+                }
+            }
+        }
+        Ok(Value::Null) => {}
+        Ok(_) => warnings.push("the frontmatter is not a list of `key: value` lines; read line by line".into()),
+        Err(err) => {
+            let at = err.location().map(|l| format!(" (line {})", l.line() + 1)).unwrap_or_default();
+            warnings.push(format!("the frontmatter is not valid YAML{at}; read line by line, as Claude Code does"));
+        }
+    }
+    Ok(fields)
+}
+
+/// A number under `key` or its `alias`, within `range`.
+fn number<T: TryFrom<i64>>(
+    fields: &BTreeMap<String, Field>,
+    [key, alias]: [&str; 2],
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<Option<T>, String> {
+    fields.get(key).or_else(|| fields.get(alias)).map_or(Ok(None), |field| field.number(key, range))
 }
 
 /// Parses `bytes`, the content of `path`; `namespace` comes from its folder.
 /// Errors name the line (1-based, in the whole file) and what was wrong.
 pub fn parse(path: &Path, namespace: Option<String>, bytes: &[u8]) -> Result<MarkdownCommand, String> {
-    let name = path.file_stem().and_then(|s| s.to_str()).ok_or("the file name is not valid UTF-8")?.to_string();
+    let stem = path.file_stem().and_then(|s| s.to_str()).ok_or("the file name is not valid UTF-8")?;
+    let name = match path.file_name().and_then(|n| n.to_str()) {
+        Some(SKILL_FILE) => path
+            .parent()
+            .and_then(Path::file_name)
+            .and_then(|n| n.to_str())
+            .ok_or("a skill's folder name is not valid UTF-8")?,
+        _ => stem,
+    }
+    .to_string();
     let text = std::str::from_utf8(bytes).map_err(|err| {
         let line = bytes[..err.valid_up_to()].iter().filter(|b| **b == b'\n').count() + 1;
         format!("line {line}: the file is not valid UTF-8; save it as UTF-8")
@@ -103,35 +212,46 @@ pub fn parse(path: &Path, namespace: Option<String>, bytes: &[u8]) -> Result<Mar
         return Err("the file is empty; a command file holds the prompt to send (after optional frontmatter)".into());
     }
     let (frontmatter, body) = split_frontmatter(text)?;
-    let meta: Frontmatter = match frontmatter {
-        None => Frontmatter::default(),
-        Some(yaml) if yaml.trim().is_empty() => Frontmatter::default(),
-        Some(yaml) => serde_yaml::from_str(yaml).map_err(|err| match err.location() {
-            // +1: the opening `---` line.
-            Some(loc) => format!("line {}: bad frontmatter: {err}", loc.line() + 1),
-            None => format!("bad frontmatter: {err}"),
-        })?,
+    let mut warnings = Vec::new();
+    let fields = match frontmatter {
+        Some(yaml) => fields(yaml, &mut warnings)?,
+        None => BTreeMap::new(),
     };
     let body = body.trim().to_string();
     if body.is_empty() {
         return Err("the command has no prompt after its frontmatter".into());
     }
-    let description = meta.description.clone().unwrap_or_else(|| first_line(&body));
-    let warnings = meta.unknown.keys().map(|key| format!("unknown frontmatter key `{key}` ignored")).collect();
+    let text = |key: &str| fields.get(key).and_then(Field::text);
+    let list = |key: &str| fields.get(key).map(Field::list).unwrap_or_default();
+    if let Some(declared) = text("name").filter(|n| *n != name) {
+        warnings.push(format!(
+            "`name: {declared}` differs from the command's name `{name}` (from its file or folder), which is used"
+        ));
+    }
+    for key in fields.keys() {
+        let known = ["description", "argument-hint", "allowed-tools", "model", "agent", "priority", "tags"]
+            .contains(&key.as_str())
+            || ["timeout_s", "timeout-s", "max_retries", "max-retries"].contains(&key.as_str())
+            || CLAUDE_CODE_KEYS.contains(&key.as_str());
+        if !known {
+            warnings.push(format!("unknown frontmatter key `{key}` ignored"));
+        }
+    }
+    let timeout = bounds::TIMEOUT_S;
     Ok(MarkdownCommand {
+        description: text("description").unwrap_or_else(|| first_line(&body)),
+        argument_hint: text("argument-hint"),
+        options: CommandOptions {
+            allowed_tools: list("allowed-tools"),
+            model: text("model"),
+            agent: text("agent"),
+            priority: number(&fields, ["priority", "priority"], i64::from(i32::MIN)..=i64::from(i32::MAX))?,
+            tags: list("tags"),
+            timeout_s: number(&fields, ["timeout_s", "timeout-s"], *timeout.start() as i64..=*timeout.end() as i64)?,
+            max_retries: number(&fields, ["max_retries", "max-retries"], 0..=i64::from(bounds::MAX_RETRIES))?,
+        },
         name,
         namespace,
-        description,
-        argument_hint: meta.argument_hint,
-        options: CommandOptions {
-            allowed_tools: meta.allowed_tools.map(ListOrString::into_vec).unwrap_or_default(),
-            model: meta.model,
-            agent: meta.agent,
-            priority: meta.priority,
-            tags: meta.tags.map(ListOrString::into_vec).unwrap_or_default(),
-            timeout_s: meta.timeout_s,
-            max_retries: meta.max_retries,
-        },
         body,
         warnings,
     })
@@ -161,8 +281,11 @@ fn first_line(body: &str) -> String {
     line.chars().take(120).collect()
 }
 
-/// The `.md` files under `dir` and its subfolders, in a stable order.
-/// Hidden files and folders are skipped.
+/// The commands under `dir` and its subfolders, in a stable order: `.md`
+/// files, and for a folder holding a `SKILL.md`, that file alone (the rest
+/// is the skill's material). Hidden files and folders are skipped; symlinked
+/// folders are not entered. Every entry that is not a folder is listed, so
+/// that a FIFO or a device named `x.md` is reported rather than passed over.
 pub fn discover(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     walk(dir, &mut found);
@@ -171,6 +294,10 @@ pub fn discover(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
+    if dir.join(SKILL_FILE).symlink_metadata().is_ok() {
+        found.push(dir.join(SKILL_FILE));
+        return;
+    }
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let path = entry.path();
@@ -231,8 +358,6 @@ mod tests {
 
     #[test]
     fn bad_input_names_the_line() {
-        let err = parse_text("---\ndescription: x\ntags: [a\n---\nbody").unwrap_err();
-        assert!(err.starts_with("line 4: bad frontmatter"), "{err}");
         let err = parse_text("---\ndescription: x\nbody").unwrap_err();
         assert!(err.contains("never closed"), "{err}");
         let err = parse_text(" \n\n").unwrap_err();
@@ -241,6 +366,68 @@ mod tests {
         assert!(err.starts_with("line 3:") && err.contains("UTF-8"), "{err}");
         let err = parse_text("---\ndescription: x\n---\n").unwrap_err();
         assert!(err.contains("no prompt"), "{err}");
+        let deep = format!("---\ndescription: {}\n---\nbody", "[".repeat(100_000));
+        let err = parse_text(&deep).unwrap_err();
+        assert!(err.contains("nest more than 64"), "{err}");
+    }
+
+    #[test]
+    fn frontmatter_that_is_not_yaml_is_read_line_by_line() {
+        // Unquoted hints as Claude Code's docs and plugins write them: the
+        // first is not YAML at all, the second is a YAML list.
+        let command = parse_text(
+            "---\ndescription: Fix issue #12: the parser\nargument-hint: [pr-number] [priority]\n\
+             allowed-tools: Bash(gh pr view:*), Read\ntags: [a\n---\nFix $0",
+        )
+        .unwrap();
+        assert_eq!(command.description, "Fix issue #12: the parser");
+        assert_eq!(command.argument_hint.as_deref(), Some("[pr-number] [priority]"));
+        assert_eq!(command.options.allowed_tools, ["Bash(gh pr view:*)", "Read"]);
+        assert_eq!(command.options.tags, ["a"]);
+        assert!(command.warnings[0].contains("not valid YAML (line"), "{:?}", command.warnings);
+        let command = parse_text("---\ndescription: New app\nargument-hint: [project-name]\n---\nbody").unwrap();
+        assert_eq!(command.argument_hint.as_deref(), Some("[project-name]"));
+        assert!(command.warnings.is_empty(), "{:?}", command.warnings);
+    }
+
+    #[test]
+    fn lists_in_every_form_and_folded_text() {
+        let command = parse_text(
+            "---\ndescription: >\n  Folded over\n  two lines\nallowed-tools:\n  - Read\n  - \"Bash(git log:*)\"\n---\nbody",
+        )
+        .unwrap();
+        assert_eq!(command.description, "Folded over two lines\n");
+        assert_eq!(command.options.allowed_tools, ["Read", "Bash(git log:*)"]);
+        // The same, not YAML (a tab), read line by line.
+        let command =
+            parse_text("---\ndescription:\n  Over\n\tlines\nallowed-tools:\n- Read\n- Grep\n---\nbody").unwrap();
+        assert_eq!((command.description.as_str(), command.options.allowed_tools.len()), ("Over lines", 2));
+    }
+
+    #[test]
+    fn ringmaster_keys_are_strict() {
+        let err = parse_text("---\npriority: high\n---\nbody").unwrap_err();
+        assert!(err.contains("`priority` must be a whole number"), "{err}");
+        let err = parse_text("---\ntimeout_s: 18446744073709551615\n---\nbody").unwrap_err();
+        assert!(err.contains("`timeout_s`") && err.contains("86400"), "{err}");
+    }
+
+    #[test]
+    fn a_skill_is_named_after_its_folder() {
+        let text = "---\nname: pdf-tools\ndescription: Work with PDFs\nversion: 1.0.0\n---\nUse the PDF tools.";
+        let skill = parse(Path::new("/skills/pdf/SKILL.md"), None, text.as_bytes()).unwrap();
+        assert_eq!((skill.name.as_str(), skill.description.as_str()), ("pdf", "Work with PDFs"));
+        assert_eq!(skill.warnings.len(), 1, "{:?}", skill.warnings);
+        assert!(skill.warnings[0].contains("`name: pdf-tools` differs"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let skill_dir = dir.path().join("skills/pdf");
+        std::fs::create_dir_all(skill_dir.join("reference")).unwrap();
+        std::fs::write(skill_dir.join(SKILL_FILE), text).unwrap();
+        std::fs::write(skill_dir.join("forms.md"), "material").unwrap();
+        std::fs::write(skill_dir.join("reference/api.md"), "material").unwrap();
+        std::fs::write(dir.path().join("review.md"), "a command").unwrap();
+        assert_eq!(discover(dir.path()), [dir.path().join("review.md"), skill_dir.join(SKILL_FILE)]);
     }
 
     #[test]

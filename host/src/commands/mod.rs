@@ -13,6 +13,7 @@ pub mod markdown;
 pub mod render;
 
 use crate::engine::job::JobSpec;
+use crate::executor::shell::Shell;
 use crate::fileset::FileSet;
 use crate::plugin::contract::ExtensionPoint;
 use crate::plugin::contract::commands::{JobOptions, Outcome};
@@ -58,8 +59,8 @@ pub struct CommandsOptions {
     /// Command directories, earliest winning a name clash.
     pub dirs: Vec<PathBuf>,
     pub project_dir: PathBuf,
-    /// `Some(timeout)` when `` !`cmd` `` may run.
-    pub shell: Option<Duration>,
+    /// Runs `` !`cmd` ``, when it may run, with its timeout.
+    pub shell: Option<(Arc<Shell>, Duration)>,
 }
 
 /// The live set of commands.
@@ -87,7 +88,12 @@ impl Commands {
     /// version; deleted files go.
     pub fn reload(&self) {
         self.files.reload(markdown::discover, |dir, path, bytes| {
-            let namespace = path.parent().and_then(|p| p.strip_prefix(dir).ok()).and_then(|rel| {
+            // A skill's folder is its name; the namespace is what holds it.
+            let folder = match path.file_name().is_some_and(|n| n == markdown::SKILL_FILE) {
+                true => path.parent().and_then(Path::parent),
+                false => path.parent(),
+            };
+            let namespace = folder.and_then(|p| p.strip_prefix(dir).ok()).and_then(|rel| {
                 let parts: Vec<String> = rel.iter().map(|c| c.to_string_lossy().into_owned()).collect();
                 (!parts.is_empty()).then(|| parts.join(":"))
             });
@@ -157,7 +163,8 @@ impl Commands {
     pub async fn prepare(&self, name: &str, arguments: &str) -> Result<Prepared, String> {
         let name = name.trim_start_matches('/');
         if let Some(command) = self.markdown(name) {
-            let options = RenderOptions { project_dir: &self.options.project_dir, shell: self.options.shell };
+            let shell = self.options.shell.as_ref().map(|(shell, timeout)| (&**shell, *timeout));
+            let options = RenderOptions { project_dir: &self.options.project_dir, shell };
             let prompt =
                 render::render(&command.body, arguments, &options).await.map_err(|e| format!("/{name}: {e}"))?;
             let o = command.options;

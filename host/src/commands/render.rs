@@ -14,13 +14,19 @@
 //!   leads outside it is an error. Other `@words` stay as they are.
 //! * `` !`cmd` `` runs `cmd` through `sh -c` in the project directory and
 //!   inlines its output, only when `commands.allow-shell` is on, with a
-//!   timeout. Arguments substituted into `cmd` are shell-quoted.
+//!   timeout. Arguments never become part of the command's text, where some
+//!   quoting context could always be escaped: they are passed as positional
+//!   parameters (`$N` becomes `"${N+1}"`) and `$ARGUMENTS` as the variable
+//!   `RINGMASTER_ARGUMENTS` (or `"$@"` where it stands unquoted, so it
+//!   splits into the arguments), each reference quoted to fit the context it
+//!   sits in. The shell expands a parameter's value without reading it as
+//!   code, whatever it holds.
 //!
 //! `@path` and `` !`cmd` `` are only recognised in the command file itself,
 //! never in the arguments, so arguments can neither read files nor run
 //! commands.
 
-use crate::executor::shell::{self, ShellError};
+use crate::executor::shell::{Run, Shell, ShellError};
 use regex::{Captures, Regex};
 use std::path::Path;
 use std::sync::LazyLock;
@@ -39,8 +45,8 @@ static DIRECTIVE: LazyLock<Regex> =
 pub struct RenderOptions<'a> {
     /// Root for `@path`; files outside it are refused.
     pub project_dir: &'a Path,
-    /// `Some(timeout)` when `` !`cmd` `` may run.
-    pub shell: Option<Duration>,
+    /// The shell and timeout for `` !`cmd` ``, when it may run.
+    pub shell: Option<(&'a Shell, Duration)>,
 }
 
 /// Splits an argument string with shell-style quoting.
@@ -57,17 +63,17 @@ pub async fn render(template: &str, arguments: &str, options: &RenderOptions<'_>
     let mut last = 0;
     for caps in DIRECTIVE.captures_iter(template) {
         let whole = caps.get(0).expect("match");
-        out.push_str(&substitute(&template[last..whole.start()], arguments, &args, false));
+        out.push_str(&substitute(&template[last..whole.start()], arguments, &args));
         last = whole.end();
         if let Some(command) = caps.get(1) {
-            let command = substitute(command.as_str(), arguments, &args, true);
-            out.push_str(&run_shell(&command, options).await?);
+            let command = shell_references(command.as_str());
+            out.push_str(&run_shell(&command, arguments.trim(), &args, options).await?);
         } else {
             out.push_str(&caps[2]);
             out.push_str(&include(&caps[3], options.project_dir)?);
         }
     }
-    out.push_str(&substitute(&template[last..], arguments, &args, false));
+    out.push_str(&substitute(&template[last..], arguments, &args));
     if !uses_arguments && !arguments.trim().is_empty() {
         out.push_str("\n\nARGUMENTS: ");
         out.push_str(arguments.trim());
@@ -75,27 +81,87 @@ pub async fn render(template: &str, arguments: &str, options: &RenderOptions<'_>
     Ok(out)
 }
 
-/// Replaces the argument placeholders in `text`; `quote` shell-quotes what is
-/// put in (for text that will run through a shell).
-fn substitute(text: &str, raw: &str, args: &[String], quote: bool) -> String {
-    let put = |value: &str| -> String {
-        if quote { shlex::try_quote(value).map_or_else(|_| "''".into(), |q| q.into_owned()) } else { value.to_string() }
-    };
+/// Replaces the argument placeholders in `text`.
+fn substitute(text: &str, raw: &str, args: &[String]) -> String {
     PLACEHOLDER
         .replace_all(text, |caps: &Captures| {
             if let Some(index) = caps.get(1) {
                 let index: usize = index.as_str().parse().unwrap_or(usize::MAX);
-                args.get(index).map(|a| put(a)).unwrap_or_default()
+                args.get(index).cloned().unwrap_or_default()
             } else if let Some(index) = caps.get(2) {
                 let index: usize = index.as_str().parse().unwrap_or(usize::MAX);
-                args.get(index).map_or_else(|| caps[0].to_string(), |a| put(a))
-            } else if quote {
-                args.iter().map(|a| put(a)).collect::<Vec<_>>().join(" ")
+                args.get(index).cloned().unwrap_or_else(|| caps[0].to_string())
             } else {
                 raw.trim().to_string()
             }
         })
         .into_owned()
+}
+
+/// The environment variable holding `$ARGUMENTS` for a shell snippet.
+const ARGUMENTS_VAR: &str = "RINGMASTER_ARGUMENTS";
+
+/// Where a position in a shell command stands, as far as quoting goes.
+#[derive(Clone, Copy, PartialEq)]
+enum Quoting {
+    None,
+    Single,
+    Double,
+}
+
+/// `command` with every placeholder replaced by a reference to the shell
+/// parameter that holds its value, quoted for the context it sits in (see
+/// the module doc). Only references are inserted, never values.
+fn shell_references(command: &str) -> String {
+    let mut out = String::with_capacity(command.len() + 16);
+    let mut quoting = Quoting::None;
+    let mut last = 0;
+    for caps in PLACEHOLDER.captures_iter(command) {
+        let whole = caps.get(0).expect("match");
+        let before = &command[last..whole.start()];
+        quoting = quoting_after(quoting, before);
+        out.push_str(before);
+        last = whole.end();
+        let parameter = match caps.get(1).or_else(|| caps.get(2)) {
+            Some(index) => match index.as_str().parse::<u64>() {
+                Ok(n) => format!("${{{}}}", n + 1),
+                Err(_) => String::new(),
+            },
+            None if quoting == Quoting::None => {
+                // Unquoted, as the old quoting did: one word per argument.
+                out.push_str("\"$@\"");
+                continue;
+            }
+            None => format!("${{{ARGUMENTS_VAR}}}"),
+        };
+        match quoting {
+            Quoting::None => out.push_str(&format!("\"{parameter}\"")),
+            Quoting::Double => out.push_str(&parameter),
+            // Close the single quotes, expand in double quotes, reopen.
+            Quoting::Single => out.push_str(&format!("'\"{parameter}\"'")),
+        }
+    }
+    out.push_str(&command[last..]);
+    out
+}
+
+/// The quoting in force after `text`, starting in `quoting` (POSIX sh:
+/// backslash escapes outside single quotes; no escapes inside them).
+fn quoting_after(mut quoting: Quoting, text: &str) -> Quoting {
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        quoting = match (quoting, c) {
+            (Quoting::None | Quoting::Double, '\\') => {
+                chars.next();
+                quoting
+            }
+            (Quoting::None, '\'') => Quoting::Single,
+            (Quoting::None, '"') => Quoting::Double,
+            (Quoting::Single, '\'') | (Quoting::Double, '"') => Quoting::None,
+            (quoting, _) => quoting,
+        };
+    }
+    quoting
 }
 
 /// The content of `@path`, when `path` names a file in the project; the
@@ -127,15 +193,19 @@ fn include(token: &str, project_dir: &Path) -> Result<String, String> {
     Ok(format!("<file path=\"{path}\">\n{}\n</file>{suffix}", content.trim_end()))
 }
 
-/// Runs `` !`command` ``; its stdout (and stderr, as Claude Code shows both).
-async fn run_shell(command: &str, options: &RenderOptions<'_>) -> Result<String, String> {
-    let Some(timeout) = options.shell else {
+/// Runs `` !`command` `` with the arguments as its positional parameters
+/// and `raw` as `$RINGMASTER_ARGUMENTS`; its stdout (and stderr, as Claude
+/// Code shows both).
+async fn run_shell(command: &str, raw: &str, args: &[String], options: &RenderOptions<'_>) -> Result<String, String> {
+    let Some((shell, timeout)) = options.shell else {
         return Err(format!(
             "the command runs a shell command (!`{command}`), which is off by default; \
              set commands.allow-shell: true in ringmaster.yaml to allow it"
         ));
     };
-    let output = shell::run_shell(command, options.project_dir, &[], b"", timeout).await.map_err(|err| match err {
+    let env = [(ARGUMENTS_VAR.to_string(), raw.to_string())];
+    let run = Run { command, args, cwd: options.project_dir, env: &env, stdin: b"", timeout };
+    let output = shell.run(run).await.map_err(|err| match err {
         ShellError::Timeout { .. } => format!("{err} (commands.shell-timeout-s)"),
         err => err.to_string(),
     })?;
@@ -183,14 +253,55 @@ mod tests {
         let err = go("!`echo hi`", "").await.unwrap_err();
         assert!(err.contains("commands.allow-shell"), "{err}");
         let dir = tempfile::tempdir().unwrap();
-        let options = RenderOptions { project_dir: dir.path(), shell: Some(Duration::from_secs(10)) };
+        let shell = Shell::new(&Default::default());
+        let options = RenderOptions { project_dir: dir.path(), shell: Some((&shell, Duration::from_secs(10))) };
         let out = render("out: !`printf '%s|' $ARGUMENTS`", "a 'b; rm -rf x'", &options).await.unwrap();
         assert_eq!(out, "out: a|b; rm -rf x|");
         let err = render("!`exit 3`", "", &options).await.unwrap_err();
         assert!(err.contains("failed"), "{err}");
-        let options = RenderOptions { shell: Some(Duration::from_millis(200)), ..options };
+        let options = RenderOptions { shell: Some((&shell, Duration::from_millis(200))), ..options };
         let err = render("!`sleep 30`", "", &options).await.unwrap_err();
         assert!(err.contains("did not finish") && err.contains("shell-timeout-s"), "{err}");
+    }
+
+    /// Arguments an attacker would type, against every quoting context a
+    /// template can put a placeholder in: nothing runs, and the output is
+    /// the argument as typed.
+    #[tokio::test]
+    async fn hostile_arguments_never_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let shell = Shell::new(&Default::default());
+        let options = RenderOptions { project_dir: dir.path(), shell: Some((&shell, Duration::from_secs(10))) };
+        let hostile = [
+            "$(touch${IFS}pwned)",
+            "`touch pwned`",
+            "x'; touch pwned; echo '",
+            "\"; touch pwned; echo \"",
+            "\\\"; touch pwned #",
+            "$((6*7)) ${HOME} $0 $@",
+            "a\ntouch pwned",
+            "'$(touch pwned)'",
+            "*",
+            "-n",
+        ];
+        let templates = [
+            ("!`printf '%s' \"$ARGUMENTS\"`", true),
+            ("!`printf '%s' '$ARGUMENTS'`", true),
+            ("!`printf '%s' \"[$0]\"`", false),
+            ("!`printf '%s' '[$0]'`", false),
+            ("!`printf '%s' [$ARGUMENTS[0]]`", false),
+            ("!`git log --grep \"$ARGUMENTS\" 2>/dev/null; printf '%s' \"$ARGUMENTS\"`", true),
+        ];
+        for argument in hostile {
+            // One argument holding the whole hostile text.
+            let typed = format!("'{}'", argument.replace('\'', "'\\''"));
+            for (template, whole) in templates {
+                let out = render(template, &typed, &options).await.unwrap();
+                assert!(!dir.path().join("pwned").exists(), "{template} with {argument:?} ran a command");
+                let expected = if whole { typed.clone() } else { format!("[{argument}]") };
+                assert_eq!(out, expected.trim_end(), "{template} with {argument:?}");
+            }
+        }
     }
 
     #[tokio::test]

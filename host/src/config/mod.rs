@@ -22,6 +22,7 @@ use crate::executor::agent::AgentProfile;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 /// The whole configuration file.
@@ -36,6 +37,7 @@ pub struct Config {
     pub agents: BTreeMap<String, AgentProfile>,
     pub commands: CommandsConfig,
     pub hooks: HooksConfig,
+    pub shell: ShellConfig,
     /// Where to read agent tokens, before the environment's
     /// `CLAUDE_CODE_OAUTH_TOKEN`, `CLAUDE_CODE_TOKEN`, `CLAUDE_CODE_TOKEN1..10`.
     pub tokens: Vec<crate::engine::tokens::TokenConfig>,
@@ -78,6 +80,25 @@ pub struct HooksConfig {
 impl Default for HooksConfig {
     fn default() -> Self {
         HooksConfig { dirs: Vec::new(), command_timeout_s: 60, in_agents: false }
+    }
+}
+
+/// The `shell:` section: how hook commands and `` !`cmd` `` snippets run
+/// (see [`crate::executor::shell`]).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct ShellConfig {
+    /// Commands running at once; more wait their turn.
+    pub max_processes: u32,
+    /// Variables of ringmaster's environment passed to commands, besides
+    /// the always-passed ones (`PATH`, `HOME`, locale...). Credentials are
+    /// refused here.
+    pub pass_env: Vec<String>,
+}
+
+impl Default for ShellConfig {
+    fn default() -> Self {
+        ShellConfig { max_processes: 32, pass_env: Vec::new() }
     }
 }
 
@@ -138,30 +159,65 @@ impl Default for EngineConfig {
 
 impl EngineConfig {
     /// Honours the older Python servers' variables, so their users can switch
-    /// without rewriting their setup. A value that is not a number is an error.
+    /// without rewriting their setup. A value that is not a number in its
+    /// range is an error.
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        let number = |name: &str| -> Result<Option<u64>, ConfigError> {
-            match get(name) {
-                None => Ok(None),
-                Some(text) => text.trim().parse().map(Some).map_err(|_| ConfigError::Invalid {
-                    path: PathBuf::from(format!("${name}")),
-                    message: format!("expected a whole number, got {text:?}"),
-                }),
-            }
+        let number = |name: &str, range: RangeInclusive<u64>| -> Result<Option<u64>, ConfigError> {
+            let Some(text) = get(name) else { return Ok(None) };
+            let invalid = |message: String| ConfigError::Invalid { path: PathBuf::from(format!("${name}")), message };
+            let n: u64 = text.trim().parse().map_err(|_| invalid(format!("expected a whole number, got {text:?}")))?;
+            check(name, n, range).map_err(invalid)?;
+            Ok(Some(n))
         };
-        if let Some(n) = number("CLAUDE_MAX_RECURSION_DEPTH")? {
+        if let Some(n) = number("CLAUDE_MAX_RECURSION_DEPTH", ranges::MAX_DEPTH)? {
             self.max_depth = n as u32;
         }
-        if let Some(n) = number("CLAUDE_MAX_CONCURRENT_AT_DEPTH")? {
+        if let Some(n) = number("CLAUDE_MAX_CONCURRENT_AT_DEPTH", ranges::CONCURRENCY)? {
             self.max_concurrent_per_depth = n as u32;
         }
-        if let Some(n) = number("CLAUDE_MAX_TOTAL_JOBS")? {
+        if let Some(n) = number("CLAUDE_MAX_TOTAL_JOBS", ranges::JOBS_PER_ROOT)? {
             self.max_jobs_per_root = n as u32;
         }
-        if let Some(n) = number("CLAUDE_TIMEOUT_SECONDS")? {
+        if let Some(n) = number("CLAUDE_TIMEOUT_SECONDS", ranges::TIMEOUT_S)? {
             self.default_timeout_s = Some(n);
         }
         Ok(())
+    }
+}
+
+/// The ranges of the configuration's numbers. Values outside them are
+/// errors naming the key, so no setting can overflow a duration or a count.
+pub mod ranges {
+    use std::ops::RangeInclusive;
+
+    pub const MAX_QUEUE: RangeInclusive<u64> = 1..=1_000_000;
+    pub const MAX_DEPTH: RangeInclusive<u64> = 0..=32;
+    /// Any count of jobs running at once.
+    pub const CONCURRENCY: RangeInclusive<u64> = 1..=10_000;
+    pub const JOBS_PER_ROOT: RangeInclusive<u64> = 1..=1_000_000;
+    pub const STARTS_PER_MINUTE: RangeInclusive<u64> = 0..=100_000;
+    pub const RETRIES: RangeInclusive<u64> = 0..=100;
+    /// A job's timeout, or a hook command's, in seconds: up to a day.
+    pub const TIMEOUT_S: RangeInclusive<u64> = 1..=86_400;
+    pub const SHELL_TIMEOUT_S: RangeInclusive<u64> = 1..=3_600;
+    pub const KILL_GRACE_MS: RangeInclusive<u64> = 0..=600_000;
+    /// Up to 2 MiB: a prompt must fit in a request line however it is escaped.
+    pub const PROMPT_BYTES: RangeInclusive<u64> = 1..=2 << 20;
+    pub const KEEP_DAYS: RangeInclusive<u64> = 0..=36_500;
+    pub const KEEP_JOBS: RangeInclusive<u64> = 0..=100_000_000;
+    pub const DEADLINE_MS: RangeInclusive<u64> = 1..=600_000;
+    pub const MEMORY_MIB: RangeInclusive<u64> = 1..=65_536;
+    pub const DEBOUNCE_MS: RangeInclusive<u64> = 0..=60_000;
+    pub const CIRCUIT_FAILURES: RangeInclusive<u64> = 1..=1_000;
+    pub const BACKOFF_MS: RangeInclusive<u64> = 0..=86_400_000;
+    pub const SHELL_PROCESSES: RangeInclusive<u64> = 1..=1_024;
+}
+
+/// `Err` naming `key` and its range when `value` is outside it.
+fn check(key: &str, value: u64, range: RangeInclusive<u64>) -> Result<(), String> {
+    match range.contains(&value) {
+        true => Ok(()),
+        false => Err(format!("{key} is {value}; it must be between {} and {}", range.start(), range.end())),
     }
 }
 
@@ -313,8 +369,6 @@ impl fmt::Display for ConfigValue {
 /// A configuration file that could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
 }
@@ -325,6 +379,8 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned + Default>(path: &Path, text: &
     if text.trim().is_empty() {
         return Ok(T::default());
     }
+    crate::untrusted::check_yaml_nesting(text)
+        .map_err(|message| ConfigError::Invalid { path: path.to_path_buf(), message })?;
     serde_yaml::from_str(text).map_err(|err| ConfigError::Invalid {
         path: path.to_path_buf(),
         message: match err.location() {
@@ -348,6 +404,7 @@ impl Config {
             (plugins_besides_policies(self) != plugins_besides_policies(other), "plugins (other than policies)"),
             (self.commands != other.commands, "commands"),
             (self.hooks != other.hooks, "hooks"),
+            (self.shell != other.shell, "shell"),
             (self.tokens != other.tokens, "tokens"),
             (token_limits(self) != token_limits(other), "engine.per-token-concurrency/token-starts-per-minute"),
         ] {
@@ -358,11 +415,63 @@ impl Config {
         changed
     }
 
+    /// Checks every number against its range in [`ranges`].
+    pub fn validate(&self) -> Result<(), String> {
+        use ranges::*;
+        let (e, p) = (&self.engine, &self.plugins);
+        let mut checks: Vec<(&str, u64, RangeInclusive<u64>)> = vec![
+            ("engine.max-queue", e.max_queue as u64, MAX_QUEUE),
+            ("engine.max-depth", e.max_depth.into(), MAX_DEPTH),
+            ("engine.max-concurrent-per-depth", e.max_concurrent_per_depth.into(), CONCURRENCY),
+            ("engine.max-jobs-per-root", e.max_jobs_per_root.into(), JOBS_PER_ROOT),
+            ("engine.per-token-concurrency", e.per_token_concurrency.into(), CONCURRENCY),
+            ("engine.token-starts-per-minute", e.token_starts_per_minute.into(), STARTS_PER_MINUTE),
+            ("engine.default-max-retries", e.default_max_retries.into(), RETRIES),
+            ("engine.kill-grace-ms", e.kill_grace_ms, KILL_GRACE_MS),
+            ("engine.max-prompt-bytes", e.max_prompt_bytes as u64, PROMPT_BYTES),
+            ("engine.keep-days", e.keep_days, KEEP_DAYS),
+            ("engine.keep-jobs", e.keep_jobs as u64, KEEP_JOBS),
+            ("commands.shell-timeout-s", self.commands.shell_timeout_s, SHELL_TIMEOUT_S),
+            ("hooks.command-timeout-s", self.hooks.command_timeout_s, TIMEOUT_S),
+            ("shell.max-processes", self.shell.max_processes.into(), SHELL_PROCESSES),
+            ("plugins.limits.policy-deadline-ms", p.limits.policy_deadline_ms, DEADLINE_MS),
+            ("plugins.limits.hook-deadline-ms", p.limits.hook_deadline_ms, DEADLINE_MS),
+            ("plugins.limits.max-deadline-ms", p.limits.max_deadline_ms, DEADLINE_MS),
+            ("plugins.limits.memory-mib", p.limits.memory_mib, MEMORY_MIB),
+            ("plugins.limits.max-memory-mib", p.limits.max_memory_mib, MEMORY_MIB),
+            ("plugins.reload-debounce-ms", p.reload_debounce_ms, DEBOUNCE_MS),
+            ("plugins.circuit.failures", p.circuit.failures.into(), CIRCUIT_FAILURES),
+            ("plugins.circuit.backoff-ms", p.circuit.backoff_ms, BACKOFF_MS),
+            ("plugins.circuit.max-backoff-ms", p.circuit.max_backoff_ms, BACKOFF_MS),
+        ];
+        if let Some(n) = e.max_concurrent {
+            checks.push(("engine.max-concurrent", n.into(), CONCURRENCY));
+        }
+        if let Some(s) = e.default_timeout_s {
+            checks.push(("engine.default-timeout-s", s, TIMEOUT_S));
+        }
+        for token in &self.tokens {
+            if let Some(n) = token.concurrency {
+                checks.push(("tokens[].concurrency", n.into(), CONCURRENCY));
+            }
+            if let Some(n) = token.starts_per_minute {
+                checks.push(("tokens[].starts-per-minute", n.into(), STARTS_PER_MINUTE));
+            }
+        }
+        checks.into_iter().try_for_each(|(key, value, range)| check(key, value, range))?;
+        let credentials = crate::engine::tokens::credential_vars(&self.tokens);
+        if let Some(name) = self.shell.pass_env.iter().find(|name| credentials.contains(name)) {
+            return Err(format!("shell.pass-env names {name}, a credential; hook commands and snippets never get one"));
+        }
+        Ok(())
+    }
+
     /// Reads and validates `path`, resolving relative paths against its directory.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = crate::untrusted::read_text(path, None, crate::untrusted::MAX_TEXT_BYTES)
+            .map_err(|message| ConfigError::Invalid { path: path.to_path_buf(), message })?;
         let mut config: Config = parse_yaml(path, &text)?;
+        config.validate().map_err(|message| ConfigError::Invalid { path: path.to_path_buf(), message })?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.resolve_paths(base);
         Ok(config)
@@ -465,6 +574,29 @@ mod tests {
         let bad = |name: &str| (name == "CLAUDE_MAX_CONCURRENT_AT_DEPTH").then(|| "ten".to_string());
         let err = engine.apply_env(bad).unwrap_err().to_string();
         assert!(err.contains("$CLAUDE_MAX_CONCURRENT_AT_DEPTH") && err.contains("\"ten\""), "{err}");
+        // 2^32 + 1 would wrap to 1 as a u32.
+        let huge = |name: &str| (name == "CLAUDE_MAX_TOTAL_JOBS").then(|| "4294967297".to_string());
+        let err = engine.apply_env(huge).unwrap_err().to_string();
+        assert!(err.contains("between 1 and 1000000"), "{err}");
+        assert_eq!(engine.max_jobs_per_root, 7);
+    }
+
+    #[test]
+    fn numbers_out_of_range_are_errors_naming_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.yaml");
+        for (yaml, key) in [
+            ("engine: { kill-grace-ms: 18446744073709551615 }", "engine.kill-grace-ms"),
+            ("engine: { default-timeout-s: 0 }", "engine.default-timeout-s"),
+            ("plugins: { limits: { memory-mib: 17592186044416 } }", "plugins.limits.memory-mib"),
+            ("hooks: { command-timeout-s: 100000000 }", "hooks.command-timeout-s"),
+            ("engine: { max-concurrent: 0 }", "engine.max-concurrent"),
+        ] {
+            std::fs::write(&path, yaml).unwrap();
+            let err = Config::load(&path).unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains("must be between"), "{yaml}: {err}");
+        }
+        Config::default().validate().unwrap();
     }
 
     #[test]

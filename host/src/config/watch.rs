@@ -7,8 +7,9 @@
 
 use super::Config;
 use crate::watch::{DirWatcher, Watched, watch_dirs};
+use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -42,7 +43,7 @@ impl LiveConfig {
 
     /// Why the file on disk is not in force, if it is not.
     pub fn error(&self) -> Option<String> {
-        self.error.lock().unwrap().clone()
+        self.error.lock().clone()
     }
 
     /// Re-reads the file; if it parses, hands it to `apply`, which may still
@@ -52,10 +53,10 @@ impl LiveConfig {
         match loaded.and_then(|new| apply(&new).map(|()| new)) {
             Err(err) => {
                 tracing::error!("{err}; the previous configuration stays in force");
-                *self.error.lock().unwrap() = Some(err);
+                *self.error.lock() = Some(err);
             }
             Ok(new) => {
-                let mut current = self.current.lock().unwrap();
+                let mut current = self.current.lock();
                 let restart = current.restart_only_changes(&new);
                 if !restart.is_empty() {
                     tracing::warn!(
@@ -66,7 +67,7 @@ impl LiveConfig {
                 }
                 tracing::info!(file = %self.path.display(), "configuration reloaded");
                 *current = new;
-                *self.error.lock().unwrap() = None;
+                *self.error.lock() = None;
             }
         }
         self.reloads.send_modify(|n| *n += 1);
@@ -115,13 +116,13 @@ mod tests {
         live.reload(&mut apply);
         let error = live.error().unwrap();
         assert!(error.contains("line 2") && error.contains("max-depht"), "{error}");
-        assert_eq!(live.current.lock().unwrap().engine.max_depth, 3);
+        assert_eq!(live.current.lock().engine.max_depth, 3);
 
         let mut refuse = |_: &Config| Err("CLAUDE_MAX_RECURSION_DEPTH: expected a whole number".to_string());
         std::fs::write(&path, "engine: { max-depth: 5 }\n").unwrap();
         live.reload(&mut refuse);
         assert!(live.error().unwrap().contains("CLAUDE_MAX_RECURSION_DEPTH"));
-        assert_eq!(live.current.lock().unwrap().engine.max_depth, 3);
+        assert_eq!(live.current.lock().engine.max_depth, 3);
 
         live.reload(&mut apply);
         assert_eq!((applied.as_slice(), live.error()), ([3, 5].as_slice(), None));

@@ -7,15 +7,24 @@
 use super::history::Finished;
 use super::job::{AttemptRecord, JobRecord, JobSpec, JobStatus, now_ms};
 use super::tokens::SlotOutcome;
+use super::tokens::{OUTRANKING_CREDENTIALS, Secret};
 use super::{ENV_DEPTH, ENV_JOB_ID, ENV_ROOT_JOB_ID, ENV_SOCKET, Inner, blocking, events, job_info};
-use crate::executor::agent::Invocation;
+use crate::executor::agent::{AgentProfile, Auth, Invocation};
 use crate::executor::stream::AgentEvent;
-use crate::executor::{AttemptReport, AttemptSpec, OUTRANKING_CREDENTIALS, Outcome, run_attempt};
+use crate::executor::{AttemptReport, AttemptSpec, Outcome, run_attempt};
 use crate::plugin::contract::JobInfo;
 use crate::policy::{Decision, Failure, FailureKind};
+use futures::FutureExt;
 use std::cmp::Reverse;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// How long a slot rests after a rate limit that names no reset time.
+const DEFAULT_COOLDOWN: Duration = Duration::from_secs(60);
+/// The longest a slot rests, whatever reset time the agent reported (usage
+/// limits reset within a week).
+const MAX_COOLDOWN: Duration = Duration::from_secs(7 * 24 * 3600);
 
 fn failure_kind(outcome: &Outcome) -> FailureKind {
     match outcome {
@@ -42,21 +51,44 @@ fn outcome_name(outcome: &Outcome) -> &'static str {
 }
 
 impl Inner {
+    /// Runs an attempt of started job `id` as a task of its own. Should it
+    /// panic (a bug), the job does not stay `running` holding its place: it
+    /// ends `failed` with the panic's message, its place and slot given back.
+    pub(super) fn spawn_attempt(self: &Arc<Self>, id: String, slot: usize) {
+        let inner = self.clone();
+        tokio::spawn(async move {
+            let attempt = AssertUnwindSafe(inner.clone().run_attempt(id.clone(), slot)).catch_unwind();
+            if let Err(panic) = attempt.await {
+                inner.attempt_panicked(&id, &crate::panic::message(&*panic));
+            }
+        });
+    }
+
+    /// Ends job `id`, whose attempt panicked. No hooks run: they may be what
+    /// panicked.
+    fn attempt_panicked(&self, id: &str, message: &str) {
+        tracing::error!(job = %id, "an attempt panicked (a bug in ringmaster): {message}");
+        self.state.lock().release(id, SlotOutcome::Failed, Instant::now());
+        let error = format!("internal error: the attempt panicked: {message}");
+        self.finish(id, JobStatus::Failed, |record| record.error = Some(error));
+        self.wake.notify_one();
+    }
+
     /// Runs one attempt of a started job and settles the job afterwards.
     pub(super) async fn run_attempt(self: Arc<Self>, id: String, slot: usize) {
         let (spec, record, cancel, token, resume) = {
-            let state = self.state.lock().unwrap();
+            let state = self.state.lock();
             let live = &state.live[&id];
             let token = state.tokens.slots[slot].token.clone();
             (live.spec.clone(), live.record.clone(), live.cancel.clone(), token, live.resume)
         };
         let info = job_info(&spec, &record);
-        if self.hooks.is_some() && !self.clone().pre_job_start(&id, slot, &spec, &record, &info).await {
+        if self.hooks.is_some() && !self.clone().pre_job_start(&id, &spec, &record, &info).await {
             return;
         }
-        let requested_ms = record.timeout_s.map(|s| s * 1000);
+        let requested_ms = record.timeout_s.map(|s| s.saturating_mul(1000));
         let similar = {
-            let state = self.state.lock().unwrap();
+            let state = self.state.lock();
             state.durations.similar(&record.tags, &record.agent, record.model.as_deref(), spec.prompt.len())
         };
         let policies = self.policies.clone();
@@ -83,37 +115,25 @@ impl Inner {
         let report = match profile.find_binary(&record.agent) {
             Err(message) => AttemptReport::could_not_start(message),
             Ok(program) => {
-                let mut env = vec![
-                    (ENV_JOB_ID.to_string(), id.clone()),
-                    (ENV_DEPTH.to_string(), record.depth.to_string()),
-                    (ENV_ROOT_JOB_ID.to_string(), record.root_job_id.clone()),
-                ];
-                if let Some(socket) = &self.wiring.socket {
-                    env.push((ENV_SOCKET.to_string(), socket.display().to_string()));
-                }
-                env.extend(profile.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-                env.extend(spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-                let mut env_remove = Vec::new();
-                if let Some(token) = &token {
-                    env.push(("CLAUDE_CODE_OAUTH_TOKEN".into(), token.expose().to_string()));
-                    env_remove.extend(OUTRANKING_CREDENTIALS.map(String::from));
-                }
+                let (env, env_remove) = self.agent_env(&id, &record, &spec, &profile, token.as_ref());
+                let invocation = Invocation {
+                    prompt: &spec.prompt,
+                    model: spec.model.as_deref(),
+                    resume_session: resume.as_deref(),
+                    max_turns: spec.max_turns,
+                    allowed_tools: &spec.allowed_tools,
+                    settings: self.wiring.settings.as_deref(),
+                    // Sub-jobs of a job at the maximum depth would be refused.
+                    mcp_config: self
+                        .wiring
+                        .mcp_config
+                        .as_deref()
+                        .filter(|_| profile.mcp && record.depth < settings.config.max_depth),
+                };
                 let attempt_spec = AttemptSpec {
                     program,
-                    args: profile.args(&Invocation {
-                        prompt: &spec.prompt,
-                        model: spec.model.as_deref(),
-                        resume_session: resume.as_deref(),
-                        max_turns: spec.max_turns,
-                        allowed_tools: &spec.allowed_tools,
-                        settings: self.wiring.settings.as_deref(),
-                        // Sub-jobs of a job at the maximum depth would be refused.
-                        mcp_config: self
-                            .wiring
-                            .mcp_config
-                            .as_deref()
-                            .filter(|_| profile.mcp && record.depth < settings.config.max_depth),
-                    }),
+                    args: profile.args(&invocation),
+                    stdin: profile.stdin(&invocation),
                     cwd: spec.cwd.clone().unwrap_or_else(|| self.project_dir.clone()),
                     env,
                     env_remove,
@@ -122,18 +142,18 @@ impl Inner {
                     kill_grace: Duration::from_millis(settings.config.kill_grace_ms),
                 };
                 {
-                    let mut state = self.state.lock().unwrap();
+                    let mut state = self.state.lock();
                     if let Some(live) = state.live.get_mut(&id) {
                         live.record.timeout_s = Some(timeouts.hard_ms.div_ceil(1000));
                     }
                 }
                 let store = &self.store;
-                run_attempt(&attempt_spec, &cancel, |line, event| {
+                let report = run_attempt(&attempt_spec, &cancel, |line, event| {
                     if let Err(err) = store.append_transcript(&id, attempt, line) {
                         tracing::error!(job = %id, error = %err, "cannot store transcript line");
                     }
                     if *event == AgentEvent::Activity {
-                        if let Some(live) = self.state.lock().unwrap().live.get_mut(&id) {
+                        if let Some(live) = self.state.lock().live.get_mut(&id) {
                             live.activity += 1;
                         }
                         self.activity.send_modify(|n| *n += 1);
@@ -142,7 +162,10 @@ impl Inner {
                         tracing::debug!(job = %id, session = %session_id, "agent session started");
                     }
                 })
-                .await
+                .await;
+                let (name, value) = crate::executor::attempt_marker(&id, attempt);
+                crate::executor::sweep::soon(format!("{name}={value}"));
+                report
             }
         };
         history.finished_at_ms = Some(now_ms());
@@ -154,27 +177,56 @@ impl Inner {
         self.settle(id, slot, report, history).await;
     }
 
+    /// The environment an agent gets on top of ringmaster's, and what it must
+    /// not inherit from it: no credential ringmaster knows of, but exactly
+    /// its slot's token (or, with `auth: api-key`, the API keys); then the
+    /// profile's and the job's variables; then the `RINGMASTER_*` variables
+    /// that tie it to this job, which nothing else may set.
+    fn agent_env(
+        &self,
+        id: &str,
+        record: &JobRecord,
+        spec: &JobSpec,
+        profile: &AgentProfile,
+        token: Option<&Secret>,
+    ) -> (Vec<(String, String)>, Vec<String>) {
+        let mut remove = self.credential_vars.clone();
+        let mut env = Vec::new();
+        match profile.auth {
+            Auth::Token => {
+                if let Some(token) = token {
+                    env.push(("CLAUDE_CODE_OAUTH_TOKEN".to_string(), token.expose().to_string()));
+                }
+            }
+            Auth::ApiKey => remove.retain(|name| !OUTRANKING_CREDENTIALS.contains(&name.as_str())),
+        }
+        env.extend(profile.env.iter().chain(&spec.env).map(|(k, v)| (k.clone(), v.clone())));
+        env.extend([
+            (ENV_JOB_ID.to_string(), id.to_string()),
+            (ENV_DEPTH.to_string(), record.depth.to_string()),
+            (ENV_ROOT_JOB_ID.to_string(), record.root_job_id.clone()),
+            crate::executor::attempt_marker(id, record.attempts),
+        ]);
+        if let Some(socket) = &self.wiring.socket {
+            env.push((ENV_SOCKET.to_string(), socket.display().to_string()));
+        }
+        (env, remove)
+    }
+
     /// The `PreJobStart` hooks; returns whether the attempt may go on. A
     /// denied job fails without running; a delayed one waits and is queued
     /// again, its attempt not counted.
-    async fn pre_job_start(
-        self: Arc<Self>,
-        id: &str,
-        slot: usize,
-        spec: &JobSpec,
-        record: &JobRecord,
-        info: &JobInfo,
-    ) -> bool {
+    async fn pre_job_start(self: Arc<Self>, id: &str, spec: &JobSpec, record: &JobRecord, info: &JobInfo) -> bool {
         let outcome = self.hook(|| events::about_job("PreJobStart", spec, record, info.clone())).await;
         let delay = outcome.delay.filter(|d| !d.is_zero());
         let refusal = outcome.refusal();
         if refusal.is_none() && delay.is_none() {
             return true;
         }
-        let retry_at_ms = delay.filter(|_| refusal.is_none()).map(|d| now_ms() + d.as_millis() as u64);
+        let retry_at_ms = delay.filter(|_| refusal.is_none()).map(|d| now_ms().saturating_add(d.as_millis() as u64));
         let changed = {
-            let mut state = self.state.lock().unwrap();
-            state.release(record.depth, &record.root_job_id, slot, SlotOutcome::Ok, Instant::now());
+            let mut state = self.state.lock();
+            state.release(id, SlotOutcome::Ok, Instant::now());
             let live = state.live.get_mut(id).expect("a started job is live");
             live.record.attempts -= 1;
             live.record.status = JobStatus::RetryWait;
@@ -208,10 +260,9 @@ impl Inner {
         }
         let now = Instant::now();
         {
-            let mut guard = self.state.lock().unwrap();
+            let mut guard = self.state.lock();
             let state = &mut *guard;
             let live = state.live.get_mut(&id).expect("a running job is live");
-            let (depth, root) = (live.record.depth, live.record.root_job_id.clone());
             live.record.history.push(history);
             live.record.exit_code = report.exit_code;
             if let Some(session) = &report.session_id {
@@ -238,10 +289,12 @@ impl Inner {
                 Outcome::RateLimited { .. } => SlotOutcome::RateLimited,
                 _ => SlotOutcome::Failed,
             };
-            state.release(depth, &root, slot, slot_outcome, now);
+            state.release(&id, slot_outcome, now);
             if let Outcome::RateLimited { resets_at_ms } = report.outcome {
+                // The agent's word on when its limit resets, within reason.
                 let wait = resets_at_ms
-                    .map_or(Duration::from_secs(60), |at| Duration::from_millis(at.saturating_sub(now_ms())));
+                    .map_or(DEFAULT_COOLDOWN, |at| Duration::from_millis(at.saturating_sub(now_ms())))
+                    .min(MAX_COOLDOWN);
                 tracing::warn!(slot, cooldown_s = wait.as_secs(), "token slot rate limited; cooling down");
                 state.tokens.cool_down(slot, now + wait);
                 self.fire(|| {
@@ -284,7 +337,7 @@ impl Inner {
         resets: Option<u64>,
     ) {
         {
-            let mut state = self.state.lock().unwrap();
+            let mut state = self.state.lock();
             if let Some(live) = state.live.get_mut(id) {
                 live.record.history.push(AttemptRecord {
                     attempt: live.record.attempts,
@@ -310,7 +363,7 @@ impl Inner {
         resets_at_ms: Option<u64>,
     ) {
         let Some((info, attempt, max_retries, has_session)) = ({
-            let state = self.state.lock().unwrap();
+            let state = self.state.lock();
             state.live.get(id).map(|l| {
                 (job_info(&l.spec, &l.record), l.record.attempts, l.record.max_retries, l.record.session_id.is_some())
             })
@@ -332,10 +385,10 @@ impl Inner {
             Decision::Retry(retry) => {
                 let delay = Duration::from_millis(retry.delay_ms);
                 let changed = {
-                    let mut state = self.state.lock().unwrap();
+                    let mut state = self.state.lock();
                     let Some(live) = state.live.get_mut(id) else { return };
                     live.record.status = JobStatus::RetryWait;
-                    live.record.retry_at_ms = Some(now_ms() + retry.delay_ms);
+                    live.record.retry_at_ms = Some(now_ms().saturating_add(retry.delay_ms));
                     live.record.error = Some(message);
                     live.resume = retry.resume_session;
                     if let Some(priority) = retry.priority {
@@ -369,7 +422,7 @@ impl Inner {
 
     /// Queues a job in `retry_wait` again after `delay`, unless it is cancelled first.
     pub(super) fn requeue_after(self: Arc<Self>, id: String, delay: Duration) {
-        let cancel = match self.state.lock().unwrap().live.get(&id) {
+        let cancel = match self.state.lock().live.get(&id) {
             Some(live) => live.cancel.clone(),
             None => return,
         };
@@ -380,7 +433,7 @@ impl Inner {
                     // Cancelled while it went from running to waiting, which
                     // `Engine::cancel` (seeing it running) left to this task.
                     // At shutdown it stays waiting, to be recovered.
-                    let waiting = self.state.lock().unwrap().live.get(&id).is_some_and(|l| l.record.status == JobStatus::RetryWait);
+                    let waiting = self.state.lock().live.get(&id).is_some_and(|l| l.record.status == JobStatus::RetryWait);
                     if waiting && !self.shutdown.is_cancelled() {
                         self.conclude(&id, JobStatus::Cancelled, |record| record.error = Some("cancelled".into())).await;
                     }
@@ -388,14 +441,13 @@ impl Inner {
                 }
             }
             let (info, seq) = {
-                let state = self.state.lock().unwrap();
+                let state = self.state.lock();
                 let Some(live) = state.live.get(&id) else { return };
                 (job_info(&live.spec, &live.record), live.seq)
             };
-            let policies = self.policies.clone();
-            let rank = blocking(move || policies.rank(std::slice::from_ref(&info))[0]).await;
+            let rank = self.rank(info).await;
             let record = {
-                let mut state = self.state.lock().unwrap();
+                let mut state = self.state.lock();
                 let Some(live) = state.live.get_mut(&id) else { return };
                 if live.record.status != JobStatus::RetryWait {
                     return;

@@ -32,6 +32,138 @@ pub struct JobSpec {
     pub parent_job_id: Option<String>,
 }
 
+/// Ranges of a job's numbers and sizes, checked at submission (see [`JobSpec::validate`]).
+pub mod bounds {
+    /// Hard timeout per attempt, seconds: up to a day (the host's ceiling for
+    /// any estimate too).
+    pub const TIMEOUT_S: std::ops::RangeInclusive<u64> = 1..=86_400;
+    pub const MAX_RETRIES: u32 = 100;
+    pub const MAX_TURNS: std::ops::RangeInclusive<u32> = 1..=10_000;
+    pub const MAX_TAGS: usize = 64;
+    pub const MAX_TAG_CHARS: usize = 128;
+    pub const MAX_TOOLS: usize = 256;
+    pub const MAX_TOOL_CHARS: usize = 1024;
+    pub const MAX_ENV: usize = 256;
+    pub const MAX_ENV_VALUE_BYTES: usize = 128 * 1024;
+    /// Names in the job's `env` that only ringmaster sets.
+    pub const RESERVED_ENV_PREFIX: &str = "RINGMASTER_";
+}
+
+impl JobSpec {
+    /// Checks everything about the spec that needs no engine state: numbers
+    /// within [`bounds`], no NUL bytes anywhere (they cannot reach a process),
+    /// and the values handed to the agent's command line in a form that can
+    /// never be read as an option. `max_prompt_bytes` is the configured limit.
+    pub fn validate(&self, max_prompt_bytes: usize) -> Result<(), String> {
+        if self.prompt.trim().is_empty() {
+            return Err("the prompt is empty".into());
+        }
+        if self.prompt.len() > max_prompt_bytes {
+            return Err(format!(
+                "the prompt is {} bytes, more than the {max_prompt_bytes} allowed (engine.max-prompt-bytes)",
+                self.prompt.len()
+            ));
+        }
+        no_nul("prompt", &self.prompt)?;
+        if let Some(s) = self.timeout_s.filter(|s| !bounds::TIMEOUT_S.contains(s)) {
+            return Err(format!(
+                "timeout_s is {s}; it must be between {} and {} seconds",
+                bounds::TIMEOUT_S.start(),
+                bounds::TIMEOUT_S.end()
+            ));
+        }
+        if let Some(n) = self.max_retries.filter(|n| *n > bounds::MAX_RETRIES) {
+            return Err(format!("max_retries is {n}; it must be between 0 and {}", bounds::MAX_RETRIES));
+        }
+        if let Some(n) = self.max_turns.filter(|n| !bounds::MAX_TURNS.contains(n)) {
+            return Err(format!(
+                "max_turns is {n}; it must be between {} and {}",
+                bounds::MAX_TURNS.start(),
+                bounds::MAX_TURNS.end()
+            ));
+        }
+        if let Some(agent) = &self.agent {
+            word("agent", agent, 64, |c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))?;
+        }
+        if let Some(model) = &self.model {
+            // Model names and aliases: `sonnet`, `claude-opus-4-1[1m]`, `us.anthropic.claude-...:0`.
+            word("model", model, 128, |c| c.is_ascii_alphanumeric() || "._:/@[]-".contains(c))?;
+        }
+        if let Some(session) = &self.resume_session {
+            word("resume_session", session, 128, |c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))?;
+        }
+        if let Some(cwd) = &self.cwd {
+            no_nul("cwd", &cwd.to_string_lossy())?;
+        }
+        if let Some(parent) = &self.parent_job_id {
+            no_nul("parent_job_id", parent)?;
+        }
+        if self.tags.len() > bounds::MAX_TAGS {
+            return Err(format!("{} tags; at most {} are allowed", self.tags.len(), bounds::MAX_TAGS));
+        }
+        for tag in &self.tags {
+            if tag.is_empty() || tag.chars().count() > bounds::MAX_TAG_CHARS || tag.chars().any(char::is_control) {
+                return Err(format!(
+                    "tag {tag:?} is not allowed: tags are 1 to {} characters, no control characters",
+                    bounds::MAX_TAG_CHARS
+                ));
+            }
+        }
+        if self.allowed_tools.len() > bounds::MAX_TOOLS {
+            return Err(format!(
+                "{} allowed_tools; at most {} are allowed",
+                self.allowed_tools.len(),
+                bounds::MAX_TOOLS
+            ));
+        }
+        for tool in &self.allowed_tools {
+            if tool.trim().is_empty() || tool.starts_with('-') || tool.len() > bounds::MAX_TOOL_CHARS {
+                return Err(format!(
+                    "allowed_tools entry {tool:?} is not a tool: give names like `Read` or `Bash(git diff:*)`"
+                ));
+            }
+            no_nul("allowed_tools", tool)?;
+        }
+        if self.env.len() > bounds::MAX_ENV {
+            return Err(format!("{} env variables; at most {} are allowed", self.env.len(), bounds::MAX_ENV));
+        }
+        for (name, value) in &self.env {
+            let valid_name = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid_name {
+                return Err(format!("env name {name:?} is not a variable name ([A-Za-z_][A-Za-z0-9_]*)"));
+            }
+            if name.starts_with(bounds::RESERVED_ENV_PREFIX) {
+                return Err(format!("env may not set {name}: ringmaster sets the RINGMASTER_* variables itself"));
+            }
+            if value.len() > bounds::MAX_ENV_VALUE_BYTES {
+                return Err(format!("env {name} is longer than {} bytes", bounds::MAX_ENV_VALUE_BYTES));
+            }
+            no_nul(name, value)?;
+        }
+        Ok(())
+    }
+}
+
+fn no_nul(what: &str, value: &str) -> Result<(), String> {
+    match value.contains('\0') {
+        true => Err(format!("{what} contains a NUL byte, which no process can be given")),
+        false => Ok(()),
+    }
+}
+
+/// A value that goes to the agent's command line as an option's argument:
+/// a short word from `allowed` characters that cannot be read as an option.
+fn word(what: &str, value: &str, max: usize, allowed: impl Fn(char) -> bool) -> Result<(), String> {
+    if value.is_empty() || value.len() > max || value.starts_with('-') || !value.chars().all(allowed) {
+        return Err(format!(
+            "{what} {value:?} is not valid: expected up to {max} letters, digits and punctuation such as \
+             `-` and `.`, not starting with `-`"
+        ));
+    }
+    Ok(())
+}
+
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -126,6 +258,7 @@ pub fn preview(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
 }
 
+/// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }

@@ -39,10 +39,11 @@ use crate::store::{Store, StoreError};
 use arc_swap::ArcSwap;
 use history::Durations;
 use job::{JobRecord, JobSpec, JobStatus, now_ms, preview};
+use parking_lot::Mutex;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokens::{SlotOutcome, Token, TokenPool};
 use tokio::sync::{Notify, watch};
@@ -55,6 +56,9 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 pub const ENV_JOB_ID: &str = "RINGMASTER_JOB_ID";
 pub const ENV_DEPTH: &str = "RINGMASTER_DEPTH";
 pub const ENV_ROOT_JOB_ID: &str = "RINGMASTER_ROOT_JOB_ID";
+/// Which attempt of which job a process belongs to (`JOB_ID:N`), so what
+/// escaped the attempt's process group can be found when it ends.
+pub const ENV_ATTEMPT: &str = "RINGMASTER_ATTEMPT";
 /// The root engine's socket, through which a job submits sub-jobs.
 pub const ENV_SOCKET: &str = "RINGMASTER_SOCKET";
 
@@ -103,6 +107,9 @@ struct Live {
     resume: bool,
     /// What the agent has said or done so far (assistant and tool lines).
     activity: u32,
+    /// The token slot of the started attempt, while it holds a place in the
+    /// running counts (see [`State::release`]).
+    slot: Option<usize>,
 }
 
 type QueueKey = (Reverse<i64>, i64, String);
@@ -125,14 +132,18 @@ impl Settings {
 }
 
 impl State {
-    /// Gives back what a started attempt held: its place in the running
-    /// counts and its token slot.
-    fn release(&mut self, depth: u32, root: &str, slot: usize, outcome: SlotOutcome, now: Instant) {
+    /// Gives back what job `id`'s started attempt holds: its place in the
+    /// running counts and its token slot. Does nothing when it holds none, so
+    /// whoever ends an attempt (normally, or after a panic) may call it.
+    fn release(&mut self, id: &str, outcome: SlotOutcome, now: Instant) {
+        let Some(live) = self.live.get_mut(id) else { return };
+        let Some(slot) = live.slot.take() else { return };
+        let (depth, root) = (live.record.depth, live.record.root_job_id.clone());
         self.running -= 1;
         if let Some(n) = self.running_by_depth.get_mut(&depth) {
             *n -= 1;
         }
-        if let Some(n) = self.running_by_root.get_mut(root) {
+        if let Some(n) = self.running_by_root.get_mut(&root) {
             *n -= 1;
         }
         self.tokens.finish(slot, outcome, now);
@@ -152,11 +163,14 @@ struct Inner {
     /// Token slots x their concurrency, fixed at start.
     token_capacity: u32,
     project_dir: PathBuf,
+    credential_vars: Vec<String>,
     policies: Arc<Policies>,
     hooks: Option<Arc<Hooks>>,
     store: Store,
     wiring: Wiring,
     state: Mutex<State>,
+    /// Held from a submission's limit checks to its insert (see [`Engine::submit`]).
+    admission: tokio::sync::Mutex<()>,
     wake: Notify,
     /// Bumped on every status change; waiters watch it.
     changed: watch::Sender<u64>,
@@ -204,6 +218,9 @@ pub struct EngineOptions {
     /// Default working directory of agents.
     pub project_dir: PathBuf,
     pub tokens: Vec<Token>,
+    /// Variables holding credentials, never inherited by agents (see
+    /// [`tokens::credential_vars`]).
+    pub credential_vars: Vec<String>,
     pub policies: Arc<Policies>,
     /// The hook pipeline; `None` runs no hooks.
     pub hooks: Option<Arc<Hooks>>,
@@ -257,7 +274,8 @@ impl Engine {
     /// queued again (those that were running are handed to the retry policy
     /// as interrupted), and the scheduling loop starts.
     pub async fn start(options: EngineOptions) -> Result<Engine, StoreError> {
-        let EngineOptions { config, agents, project_dir, tokens, policies, hooks, store, wiring } = options;
+        let EngineOptions { config, agents, project_dir, tokens, credential_vars, policies, hooks, store, wiring } =
+            options;
         let tokens = TokenPool::new(
             tokens,
             config.per_token_concurrency,
@@ -270,6 +288,7 @@ impl Engine {
             settings: ArcSwap::from_pointee(Settings::new(config, agents, token_capacity)),
             token_capacity,
             project_dir,
+            credential_vars,
             policies,
             hooks,
             store,
@@ -283,6 +302,7 @@ impl Engine {
                 tokens,
                 durations: Durations::default(),
             }),
+            admission: tokio::sync::Mutex::new(()),
             wake: Notify::new(),
             changed: watch::Sender::new(0),
             activity: watch::Sender::new(0),
@@ -324,13 +344,14 @@ impl Engine {
         Ok(())
     }
 
-    /// Queues a job. Refused only past the depth limit, the tree's total or
-    /// the queue size; otherwise it waits for capacity, however long.
+    /// Queues a job. Refused only when invalid, past the depth limit, the
+    /// tree's total or the queue size; otherwise it waits for capacity,
+    /// however long.
     pub async fn submit(&self, mut spec: JobSpec) -> Result<JobRecord, SubmitError> {
         let inner = &self.inner;
         let settings = inner.settings.load_full();
         let (config, agents) = (&settings.config, &settings.agents);
-        inner.check_prompt(&spec.prompt)?;
+        inner.check(&mut spec)?;
         let id = uuid::Uuid::new_v4().to_string();
         let (depth, root) = match &spec.parent_job_id {
             None => (0, id.clone()),
@@ -354,9 +375,12 @@ impl Engine {
                 spec.prompt.push_str("\n\n");
                 spec.prompt.push_str(context);
             }
+            // Again: a hook may have rewritten it.
+            inner.check(&mut spec).map_err(|err| match err {
+                SubmitError::Invalid(why) => SubmitError::Invalid(format!("after the JobSubmit hooks' rewrite: {why}")),
+                other => other,
+            })?;
         }
-        // Again: a hook may have rewritten it.
-        inner.check_prompt(&spec.prompt)?;
         let agent = spec.agent.clone().unwrap_or_else(|| config.default_agent.clone());
         if agent != "claude" && !agents.contains_key(&agent) {
             let known: Vec<&str> =
@@ -365,14 +389,6 @@ impl Engine {
                 "unknown agent {agent:?}; configured agents: {}",
                 known.join(", ")
             )));
-        }
-        let tree = inner.store.count_in_tree(&root)?;
-        if tree >= config.max_jobs_per_root as usize {
-            return Err(SubmitError::TreeFull { root, count: tree as u32 });
-        }
-        let queued = inner.state.lock().unwrap().queue.len();
-        if queued >= config.max_queue {
-            return Err(SubmitError::QueueFull { depth: queued, max: config.max_queue });
         }
         let record = JobRecord {
             job_id: id.clone(),
@@ -402,15 +418,27 @@ impl Engine {
             notes: Vec::new(),
             history: Vec::new(),
         };
+        let rank = inner.rank(job_info(&spec, &record)).await;
+        // Admission is atomic: the checks, the insert and the queueing happen
+        // under one lock, so concurrent submissions cannot overshoot a limit.
+        let _admission = inner.admission.lock().await;
+        let tree = inner.store.count_in_tree(&record.root_job_id)?;
+        if tree >= config.max_jobs_per_root as usize {
+            return Err(SubmitError::TreeFull { root: record.root_job_id, count: tree as u32 });
+        }
+        let queued = inner.state.lock().queue.len();
+        if queued >= config.max_queue {
+            return Err(SubmitError::QueueFull { depth: queued, max: config.max_queue });
+        }
         let seq = inner.store.insert(&spec, &record)?;
-        inner.adopt(crate::store::StoredJob { seq, spec, record: record.clone() }).await;
+        inner.adopt_ranked(crate::store::StoredJob { seq, spec, record: record.clone() }, rank);
         inner.wake.notify_one();
         Ok(record)
     }
 
     /// The job's record.
     pub async fn status(&self, id: &str) -> Result<JobRecord, EngineError> {
-        if let Some(live) = self.inner.state.lock().unwrap().live.get(id) {
+        if let Some(live) = self.inner.state.lock().live.get(id) {
             return Ok(live.record.clone());
         }
         self.inner.store.get(id)?.map(|stored| stored.record).ok_or_else(|| EngineError::UnknownJob(id.into()))
@@ -418,13 +446,13 @@ impl Engine {
 
     /// A live job as policies and hook plugins see it.
     pub fn job_info(&self, id: &str) -> Option<JobInfo> {
-        let state = self.inner.state.lock().unwrap();
+        let state = self.inner.state.lock();
         state.live.get(id).map(|live| job_info(&live.spec, &live.record))
     }
 
     /// 1-based position in the queue, for a queued job.
     pub fn queue_position(&self, id: &str) -> Option<usize> {
-        let state = self.inner.state.lock().unwrap();
+        let state = self.inner.state.lock();
         state.queue.iter().position(|(_, _, queued)| queued == id).map(|p| p + 1)
     }
 
@@ -434,7 +462,7 @@ impl Engine {
     /// job has finished yet to go by.
     pub fn estimated_start(&self, id: &str) -> Option<Duration> {
         let capacity = self.inner.settings.load().max_concurrent;
-        let state = self.inner.state.lock().unwrap();
+        let state = self.inner.state.lock();
         let position = state.queue.iter().position(|(_, _, queued)| queued == id)? as u32 + 1;
         let free = capacity.saturating_sub(state.running);
         if position <= free {
@@ -445,7 +473,7 @@ impl Engine {
             return None;
         }
         let waves = (position - free).div_ceil(capacity);
-        Some(Duration::from_millis(typical.p50_ms * u64::from(waves)))
+        Some(Duration::from_millis(typical.p50_ms.saturating_mul(u64::from(waves))))
     }
 
     /// Records, newest first.
@@ -462,7 +490,7 @@ impl Engine {
     /// has stopped. Cancelling a finished job changes nothing.
     pub async fn cancel(&self, id: &str) -> Result<JobRecord, EngineError> {
         let running = {
-            let mut state = self.inner.state.lock().unwrap();
+            let mut state = self.inner.state.lock();
             match state.live.get(id).map(|l| (l.record.status, l.rank, l.seq)) {
                 None => None,
                 Some((JobStatus::Running, ..)) => {
@@ -498,7 +526,7 @@ impl Engine {
         let mut finished: HashMap<&str, JobRecord> = HashMap::new();
         loop {
             for id in ids {
-                if !finished.contains_key(id.as_str()) && !self.inner.state.lock().unwrap().live.contains_key(id) {
+                if !finished.contains_key(id.as_str()) && !self.inner.state.lock().live.contains_key(id) {
                     let record = self.status(id).await?;
                     if record.status.is_terminal() {
                         finished.insert(id, record);
@@ -525,7 +553,7 @@ impl Engine {
         let settings = self.inner.settings.load();
         let by_status = self.inner.store.count_by_status()?;
         let recent = stats::Breakdown::of(&self.inner.store.list(None, STATS_WINDOW)?);
-        let mut state = self.inner.state.lock().unwrap();
+        let mut state = self.inner.state.lock();
         let now = Instant::now();
         let slots = (0..state.tokens.slots.len())
             .map(|i| {
@@ -583,7 +611,7 @@ impl Engine {
 
     /// How many things the agent of unfinished job `id` has said or done.
     pub fn activity(&self, id: &str) -> u32 {
-        self.inner.state.lock().unwrap().live.get(id).map_or(0, |live| live.activity)
+        self.inner.state.lock().live.get(id).map_or(0, |live| live.activity)
     }
 
     /// A receiver that sees a change whenever any job changes status.
@@ -600,7 +628,7 @@ impl Engine {
     /// Runs the `Stop` hooks, then shuts down.
     pub async fn stop(&self) {
         let (queued, running) = {
-            let state = self.inner.state.lock().unwrap();
+            let state = self.inner.state.lock();
             (state.queue.len(), state.running)
         };
         self.inner.hook(|| events::stop(queued, running)).await;
@@ -609,27 +637,34 @@ impl Engine {
 }
 
 impl Inner {
-    fn check_prompt(&self, prompt: &str) -> Result<(), SubmitError> {
-        let max = self.settings.load().config.max_prompt_bytes;
-        if prompt.trim().is_empty() {
-            return Err(SubmitError::Invalid("the prompt is empty".into()));
-        }
-        if prompt.len() > max {
-            return Err(SubmitError::Invalid(format!(
-                "the prompt is {} bytes, more than the {max} allowed (engine.max-prompt-bytes)",
-                prompt.len(),
-            )));
+    /// Validates `spec` (see [`JobSpec::validate`]) and resolves its `cwd`
+    /// against the project, which must then be an existing directory.
+    fn check(&self, spec: &mut JobSpec) -> Result<(), SubmitError> {
+        spec.validate(self.settings.load().config.max_prompt_bytes).map_err(SubmitError::Invalid)?;
+        if let Some(cwd) = &mut spec.cwd {
+            *cwd = self.project_dir.join(&*cwd);
+            if !cwd.is_dir() {
+                return Err(SubmitError::Invalid(format!("cwd {} is not an existing directory", cwd.display())));
+            }
         }
         Ok(())
     }
 
-    /// Takes a stored, unfinished job under the engine's care.
-    async fn adopt(self: &Arc<Self>, stored: crate::store::StoredJob) {
-        let crate::store::StoredJob { seq, spec, record } = stored;
-        let info = job_info(&spec, &record);
+    /// The scheduler's rank for a job about to be queued.
+    async fn rank(&self, info: JobInfo) -> i64 {
         let policies = self.policies.clone();
-        let rank = blocking(move || policies.rank(std::slice::from_ref(&info))[0]).await;
-        let mut state = self.state.lock().unwrap();
+        blocking(move || policies.rank(std::slice::from_ref(&info))[0]).await
+    }
+
+    /// Takes a stored, unfinished job under the engine's care.
+    async fn adopt(&self, stored: crate::store::StoredJob) {
+        let rank = self.rank(job_info(&stored.spec, &stored.record)).await;
+        self.adopt_ranked(stored, rank);
+    }
+
+    fn adopt_ranked(&self, stored: crate::store::StoredJob, rank: i64) {
+        let crate::store::StoredJob { seq, spec, record } = stored;
+        let mut state = self.state.lock();
         if record.status == JobStatus::Queued {
             state.queue.insert((Reverse(rank), seq, record.job_id.clone()));
         }
@@ -637,7 +672,7 @@ impl Inner {
         let cancel = self.shutdown.child_token();
         // After a restart, a job that has a session continues it.
         let resume = record.session_id.is_some();
-        let live = Live { spec, record, seq, rank, queued_at: Instant::now(), cancel, resume, activity: 0 };
+        let live = Live { spec, record, seq, rank, queued_at: Instant::now(), cancel, resume, activity: 0, slot: None };
         state.live.insert(id, live);
     }
 
@@ -669,7 +704,7 @@ impl Inner {
     /// the live set, so a reader never finds it in neither.
     fn finish(&self, id: &str, status: JobStatus, update: impl FnOnce(&mut JobRecord)) {
         {
-            let mut state = self.state.lock().unwrap();
+            let mut state = self.state.lock();
             let Some(live) = state.live.get_mut(id) else { return };
             live.record.status = status;
             live.record.finished_at_ms = Some(now_ms());
@@ -687,8 +722,7 @@ impl Inner {
     /// ones, for a failure) have seen its final record; the context they
     /// attach lands in its notes before any waiter sees it finished.
     async fn conclude(&self, id: &str, status: JobStatus, update: impl FnOnce(&mut JobRecord)) {
-        let Some((spec, mut record)) =
-            self.state.lock().unwrap().live.get(id).map(|l| (l.spec.clone(), l.record.clone()))
+        let Some((spec, mut record)) = self.state.lock().live.get(id).map(|l| (l.spec.clone(), l.record.clone()))
         else {
             return;
         };

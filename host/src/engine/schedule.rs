@@ -7,8 +7,10 @@ use super::job::{JobStatus, now_ms};
 use super::tokens::SlotOutcome;
 use super::{Inner, blocking, job_info};
 use crate::policy::{Candidate, RootLoad, ScheduleInput, Slot};
+use futures::FutureExt;
 use std::cmp::Reverse;
 use std::collections::BTreeSet;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,7 +26,10 @@ impl Inner {
                 () = tokio::time::sleep(Duration::from_secs(1)) => {}
                 () = self.shutdown.cancelled() => return,
             }
-            while self.clone().schedule_round().await {}
+            // A round that panics (a bug) is logged; the next event starts another.
+            while let Ok(true) = AssertUnwindSafe(self.clone().schedule_round()).catch_unwind().await.map_err(|panic| {
+                tracing::error!("a scheduling round panicked (a bug in ringmaster): {}", crate::panic::message(&*panic))
+            }) {}
         }
     }
 
@@ -32,7 +37,7 @@ impl Inner {
     async fn schedule_round(self: Arc<Self>) -> bool {
         let settings = self.settings.load_full();
         let input = {
-            let mut state = self.state.lock().unwrap();
+            let mut state = self.state.lock();
             let capacity = settings.max_concurrent.saturating_sub(state.running);
             if capacity == 0 || state.queue.is_empty() {
                 return false;
@@ -97,7 +102,7 @@ impl Inner {
 
         let mut started = false;
         for assignment in chosen {
-            let mut guard = self.state.lock().unwrap();
+            let mut guard = self.state.lock();
             let state = &mut *guard;
             // The state may have moved while the scheduler thought: check again.
             let Some(live) = state.live.get(&assignment.job_id) else { continue };
@@ -122,12 +127,13 @@ impl Inner {
             live.record.started_at_ms.get_or_insert(now_ms());
             live.record.retry_at_ms = None;
             live.record.token_slot = Some(slot as u32);
+            live.slot = Some(slot);
             if let Err(err) = self.store.update(&live.record) {
                 tracing::error!(job = %assignment.job_id, error = %err, "cannot record job start");
             }
             drop(guard);
             self.changed.send_modify(|n| *n += 1);
-            tokio::spawn(self.clone().run_attempt(assignment.job_id, slot));
+            self.spawn_attempt(assignment.job_id, slot);
             started = true;
         }
         started

@@ -49,6 +49,27 @@ impl From<Secret> for Token {
     }
 }
 
+/// The variables the environment's tokens are read from, in order.
+fn token_vars() -> Vec<String> {
+    let mut names = vec!["CLAUDE_CODE_OAUTH_TOKEN".to_string(), "CLAUDE_CODE_TOKEN".to_string()];
+    names.extend((1..=10).map(|i| format!("CLAUDE_CODE_TOKEN{i}")));
+    names
+}
+
+/// Every variable that holds a credential ringmaster knows of: the token
+/// variables, those the config reads tokens from, and the API keys that
+/// outrank them. No child inherits these; an agent is given its own token.
+pub fn credential_vars(configured: &[TokenConfig]) -> Vec<String> {
+    let mut names = token_vars();
+    names.extend(OUTRANKING_CREDENTIALS.map(String::from));
+    names.extend(configured.iter().filter_map(|t| t.env.clone()));
+    names
+}
+
+/// Variables a child never inherits when ringmaster hands it a token: they
+/// outrank `CLAUDE_CODE_OAUTH_TOKEN` and would bypass rotation.
+pub const OUTRANKING_CREDENTIALS: [&str; 2] = ["ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"];
+
 /// The configured tokens, then the environment's, duplicates removed.
 pub fn tokens(configured: &[TokenConfig], get: impl Fn(&str) -> Option<String>) -> Result<Vec<Token>, String> {
     let mut tokens: Vec<Token> = Vec::new();
@@ -58,9 +79,7 @@ pub fn tokens(configured: &[TokenConfig], get: impl Fn(&str) -> Option<String>) 
             tokens.push(token);
         }
     }
-    let mut names = vec!["CLAUDE_CODE_OAUTH_TOKEN".to_string(), "CLAUDE_CODE_TOKEN".to_string()];
-    names.extend((1..=10).map(|i| format!("CLAUDE_CODE_TOKEN{i}")));
-    for value in names.iter().filter_map(|name| get(name)).filter(|v| !v.trim().is_empty()) {
+    for value in token_vars().iter().filter_map(|name| get(name)).filter(|v| !v.trim().is_empty()) {
         let secret = Secret::new(value.trim().to_string());
         if !tokens.iter().any(|t| t.secret == secret) {
             tokens.push(secret.into());
@@ -68,6 +87,9 @@ pub fn tokens(configured: &[TokenConfig], get: impl Fn(&str) -> Option<String>) 
     }
     Ok(tokens)
 }
+
+/// The most a token file may hold.
+const MAX_TOKEN_FILE_BYTES: u64 = 64 * 1024;
 
 /// A `tokens:` entry of `ringmaster.yaml`: where to read a token, and its
 /// slot's limits. Tokens themselves never go in the config.
@@ -89,7 +111,7 @@ impl TokenConfig {
     fn read(&self, get: &impl Fn(&str) -> Option<String>) -> Result<Token, String> {
         let value = match (&self.env, &self.file) {
             (Some(name), None) => get(name).ok_or_else(|| format!("the environment variable {name} is not set"))?,
-            (None, Some(path)) => std::fs::read_to_string(path)
+            (None, Some(path)) => crate::untrusted::read_text(path, None, MAX_TOKEN_FILE_BYTES)
                 .map_err(|err| format!("cannot read the token file {}: {err}", path.display()))?,
             _ => return Err("give exactly one of `env` (a variable name) or `file` (a path)".into()),
         };

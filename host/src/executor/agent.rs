@@ -1,10 +1,19 @@
 //! Agent profiles: which CLI a job runs, and with what arguments.
 //!
 //! The default profile, `claude`, runs Claude Code headless:
-//! `claude -p PROMPT --output-format stream-json --verbose [--model M]
-//! [--resume S] [--max-turns N] [--allowedTools A,B] [--append-system-prompt T]`.
-//! The prompt is one argv element and never goes through a shell. A profile
-//! can point `command` at any other CLI that speaks the same stream-json.
+//! `claude -p --output-format stream-json --verbose [--model M]
+//! [--resume S] [--max-turns N] [--allowedTools A,B] [--append-system-prompt T]`
+//! with the prompt on its stdin. On stdin, a prompt can never be read as an
+//! option (a prompt `--dangerously-skip-permissions` stays text) and is not
+//! bound by the kernel's limit on arguments. It never goes through a shell.
+//! A profile can point `command` at any other CLI that speaks the same
+//! stream-json; one that does not read stdin takes the prompt as its last
+//! argument, after `--` (`prompt: argument`).
+//!
+//! Credentials: an agent gets exactly the token of its slot, as
+//! `CLAUDE_CODE_OAUTH_TOKEN`, and inherits no other credential ringmaster
+//! knows of. A profile with `auth: api-key` instead inherits
+//! `ANTHROPIC_API_KEY` / `ANTHROPIC_AUTH_TOKEN` and gets no slot token.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -34,6 +43,32 @@ pub struct AgentProfile {
     /// Give the agent ringmaster as an MCP server (`--mcp-config`), so it can
     /// submit sub-jobs itself; never at the maximum depth.
     pub mcp: bool,
+    /// How the agent gets the prompt.
+    pub prompt: PromptVia,
+    /// Which credentials the agent runs with.
+    pub auth: Auth,
+}
+
+/// How an agent is given its prompt.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PromptVia {
+    /// On stdin (Claude Code's `-p` reads it there).
+    #[default]
+    Stdin,
+    /// As the last argument, after `--`.
+    Argument,
+}
+
+/// Which credentials an agent runs with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Auth {
+    /// The token of its slot (`CLAUDE_CODE_OAUTH_TOKEN`), when there is one.
+    #[default]
+    Token,
+    /// ringmaster's `ANTHROPIC_API_KEY` / `ANTHROPIC_AUTH_TOKEN`, and no slot token.
+    ApiKey,
 }
 
 /// What one attempt asks of the agent.
@@ -54,7 +89,7 @@ impl AgentProfile {
     /// The argument list (without the program) for one attempt.
     pub fn args(&self, call: &Invocation<'_>) -> Vec<String> {
         let mut args: Vec<String> =
-            vec!["-p".into(), call.prompt.into(), "--output-format".into(), "stream-json".into(), "--verbose".into()];
+            vec!["-p".into(), "--output-format".into(), "stream-json".into(), "--verbose".into()];
         if let Some(model) = call.model.or(self.model.as_deref()) {
             args.extend(["--model".into(), model.into()]);
         }
@@ -78,7 +113,15 @@ impl AgentProfile {
             args.extend(["--mcp-config".into(), config.into()]);
         }
         args.extend(self.args.iter().cloned());
+        if self.prompt == PromptVia::Argument {
+            args.extend(["--".into(), call.prompt.into()]);
+        }
         args
+    }
+
+    /// What the agent reads on stdin: the prompt, unless it is an argument.
+    pub fn stdin(&self, call: &Invocation<'_>) -> Option<String> {
+        (self.prompt == PromptVia::Stdin).then(|| call.prompt.to_string())
     }
 
     /// Finds the agent's binary the way its users expect: an explicit path;
@@ -144,7 +187,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn claude_arguments_carry_the_prompt_as_one_element() {
+    fn the_prompt_goes_on_stdin_or_after_the_options() {
+        let call = Invocation { prompt: "--dangerously-skip-permissions", ..Default::default() };
+        let profile = AgentProfile::default();
+        assert_eq!(profile.args(&call), ["-p", "--output-format", "stream-json", "--verbose"]);
+        assert_eq!(profile.stdin(&call).as_deref(), Some("--dangerously-skip-permissions"));
+        let profile = AgentProfile { prompt: PromptVia::Argument, args: vec!["--x".into()], ..Default::default() };
+        let args = profile.args(&call);
+        assert_eq!(args[args.len() - 3..], ["--x", "--", "--dangerously-skip-permissions"]);
+        assert_eq!(profile.stdin(&call), None);
+    }
+
+    #[test]
+    fn claude_arguments() {
         let profile = AgentProfile {
             append_system_prompt: Some("You review code.".into()),
             model: Some("sonnet".into()),
@@ -164,7 +219,6 @@ mod tests {
             profile.args(&call),
             [
                 "-p",
-                "fix it; rm -rf / $(x)",
                 "--output-format",
                 "stream-json",
                 "--verbose",

@@ -12,7 +12,9 @@
 pub mod agent;
 pub mod shell;
 pub mod stream;
+pub mod sweep;
 
+use crate::untrusted::{Line, Lines};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use std::collections::VecDeque;
@@ -21,22 +23,23 @@ use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 use stream::{AgentEvent, ResultLine, parse_line};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
 /// Bytes of stderr kept for the failure report.
 const STDERR_TAIL: usize = 4096;
-
-/// Environment variables a child never inherits when ringmaster hands it a
-/// token: they outrank `CLAUDE_CODE_OAUTH_TOKEN` and would bypass rotation.
-pub const OUTRANKING_CREDENTIALS: [&str; 2] = ["ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"];
+/// The longest line of agent output kept; a longer one is dropped (and
+/// noted in the transcript), so an agent cannot make ringmaster hold more.
+pub const MAX_LINE: usize = 8 << 20;
 
 /// Everything needed to start one attempt.
 #[derive(Debug, Clone)]
 pub struct AttemptSpec {
     pub program: PathBuf,
     pub args: Vec<String>,
+    /// Written to the agent's stdin, which is then closed (the prompt).
+    pub stdin: Option<String>,
     pub cwd: PathBuf,
     /// Variables set for the child on top of the inherited environment.
     pub env: Vec<(String, String)>,
@@ -121,7 +124,7 @@ pub async fn run_attempt(
     command
         .args(&spec.args)
         .current_dir(&spec.cwd)
-        .stdin(Stdio::null())
+        .stdin(if spec.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
@@ -138,11 +141,27 @@ pub async fn run_attempt(
         }
     };
     let group = child.id().map(|pid| Pid::from_raw(pid as i32));
+    // Written on the side: an agent may print before it has read it all.
+    let writer = match (child.stdin.take(), spec.stdin.clone()) {
+        (Some(mut stdin), Some(text)) => Some(tokio::spawn(async move {
+            let _ = stdin.write_all(text.as_bytes()).await;
+        })),
+        _ => None,
+    };
     let stderr = tokio::spawn(read_tail(child.stderr.take()));
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
+    let mut lines = Lines::new(BufReader::new(child.stdout.take().expect("stdout is piped")), MAX_LINE);
     let mut rate_limited: Option<Option<u64>> = None;
 
-    let mut handle = |line: &str, report: &mut AttemptReport| {
+    let mut handle = |line: Line, report: &mut AttemptReport| {
+        let line = match line {
+            Line::Text(text) => text,
+            // Kept in the transcript as a note of what was dropped.
+            Line::TooLong { bytes } => {
+                serde_json::json!({"type": "ringmaster", "subtype": "line_dropped", "bytes": bytes, "max": MAX_LINE})
+                    .to_string()
+            }
+        };
+        let line = line.as_str();
         let event = parse_line(line);
         match &event {
             AgentEvent::Init { session_id } => report.session_id = Some(session_id.clone()),
@@ -175,7 +194,7 @@ pub async fn run_attempt(
             line = lines.next_line(), if stdout_open => match line {
                 Ok(Some(line)) => {
                     idle_deadline = tokio::time::Instant::now() + spec.idle_timeout;
-                    handle(&line, &mut report);
+                    handle(line, &mut report);
                 }
                 _ => stdout_open = false,
             },
@@ -191,7 +210,10 @@ pub async fn run_attempt(
     };
     // Whatever the agent printed before it ended still counts.
     while let Ok(Ok(Some(line))) = tokio::time::timeout(Duration::from_secs(2), lines.next_line()).await {
-        handle(&line, &mut report);
+        handle(line, &mut report);
+    }
+    if let Some(writer) = writer {
+        writer.abort();
     }
     report.stderr_tail = stderr.await.unwrap_or_default();
     report.duration = started.elapsed();
@@ -255,30 +277,29 @@ async fn terminate(child: &mut Child, group: Option<Pid>, grace: Duration) -> Op
     status
 }
 
+/// The marker every process of attempt `attempt` of job `job_id` carries,
+/// swept up once the attempt ended (see [`sweep`]). Not `RINGMASTER_JOB_ID`,
+/// which the job's hook commands carry too.
+pub fn attempt_marker(job_id: &str, attempt: u32) -> (String, String) {
+    (crate::engine::ENV_ATTEMPT.to_string(), format!("{job_id}:{attempt}"))
+}
+
+/// The marker every process of job `job_id` carries (see [`sweep`]).
+pub fn job_marker(job_id: &str) -> String {
+    format!("{}={job_id}", crate::engine::ENV_JOB_ID)
+}
+
 /// Processes (on this machine, of this user) started for job `job_id`: the
-/// agent and everything it started, found by the `RINGMASTER_JOB_ID` every
-/// agent inherits. Empty where `/proc` does not exist.
+/// agent and everything it started. Empty where `/proc` does not exist.
 pub fn job_processes(job_id: &str) -> Vec<i32> {
-    let needle = format!("{}={job_id}", crate::engine::ENV_JOB_ID);
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
-    entries
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ"))
-                .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == needle.as_bytes()))
-        })
-        .collect()
+    sweep::marked(&[job_marker(job_id)])
 }
 
 /// Kills what is left of an attempt whose host died (`kill -9`, a crash):
 /// its agent and the agent's children, which kept running without it.
 /// Returns how many processes were signalled.
 pub fn kill_leftovers(job_id: &str) -> usize {
-    let pids = job_processes(job_id);
-    for pid in &pids {
-        let _ = nix::sys::signal::kill(Pid::from_raw(*pid), Signal::SIGKILL);
-    }
-    pids.len()
+    sweep::now(&[job_marker(job_id)])
 }
 
 /// The last [`STDERR_TAIL`] bytes of a stream.

@@ -57,7 +57,7 @@ pub fn parse_line(line: &str) -> AgentEvent {
             AgentEvent::RateLimit {
                 rejected: field("status").and_then(Value::as_str) == Some("rejected"),
                 // `resetsAt` is in Unix seconds.
-                resets_at_ms: field("resetsAt").and_then(Value::as_u64).map(|s| s * 1000),
+                resets_at_ms: field("resetsAt").and_then(Value::as_u64).and_then(|s| s.checked_mul(1000)),
             }
         }
         (Some("result"), _) => AgentEvent::Result(ResultLine {

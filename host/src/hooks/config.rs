@@ -36,6 +36,9 @@ pub const EVENTS: [&str; 10] = [
     "SubagentStop",
 ];
 
+/// The longest `timeout` a handler may set, in seconds (a day).
+pub const MAX_TIMEOUT_S: f64 = 86_400.0;
+
 /// What a handler runs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Action {
@@ -83,6 +86,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<Handler>, String> {
     }
     let yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
     let settings: Settings = if yaml {
+        crate::untrusted::check_yaml_nesting(text)?;
         serde_yaml::from_str(text).map_err(|err| match err.location() {
             Some(loc) => format!("line {}: {err}", loc.line()),
             None => err.to_string(),
@@ -90,9 +94,8 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<Handler>, String> {
     } else {
         serde_json::from_str(text).map_err(|err| format!("line {}: {err}", err.line()))?
     };
-    let Some(events) = settings.hooks else {
-        return Err("no `hooks` key; a hook config holds {\"hooks\": {EVENT: [groups]}}".into());
-    };
+    // A Claude Code settings file without hooks is still a settings file.
+    let Some(events) = settings.hooks else { return Ok(Vec::new()) };
     let mut handlers = Vec::new();
     for (event, groups) in events {
         if !EVENTS.contains(&event.as_str()) {
@@ -127,8 +130,12 @@ fn handler(raw: &Value) -> Result<(Action, Option<Duration>), String> {
     let timeout = match field("timeout") {
         None | Some(Value::Null) => None,
         Some(value) => match value.as_f64() {
-            Some(s) if s > 0.0 => Some(Duration::from_secs_f64(s)),
-            _ => return Err(format!("`timeout` must be a positive number of seconds, not {value}")),
+            Some(s) if s > 0.0 && s <= MAX_TIMEOUT_S => Some(Duration::from_secs_f64(s)),
+            _ => {
+                return Err(format!(
+                    "`timeout` must be a number of seconds above 0 and at most {MAX_TIMEOUT_S}, not {value}"
+                ));
+            }
         },
     };
     let action = match kind {
@@ -188,8 +195,9 @@ mod tests {
         assert!(err.contains("hooks.Stop[0].hooks[0]") && err.contains("`command`"), "{err}");
         let err = parse(Path::new("h.yaml"), b"hooks:\n  Stop:\n    - matcher: \"a(\"\n      hooks: []\n").unwrap_err();
         assert!(err.contains("not a valid regex"), "{err}");
-        let err = parse(Path::new("h.json"), b"{\"model\": \"x\"}").unwrap_err();
-        assert!(err.contains("no `hooks` key"), "{err}");
+        assert_eq!(parse(Path::new("settings.json"), b"{\"model\": \"x\"}"), Ok(Vec::new()));
+        let deep = format!("hooks: {}", "{a: ".repeat(100_000));
+        assert!(parse(Path::new("h.yaml"), deep.as_bytes()).unwrap_err().contains("nest more than"));
         let err = parse(Path::new("h.json"), b"  ").unwrap_err();
         assert!(err.contains("empty"), "{err}");
         let err = parse(
@@ -197,6 +205,12 @@ mod tests {
             b"hooks:\n  Stop:\n    - hooks:\n      - {type: command, command: x, timeout: -1}\n",
         )
         .unwrap_err();
-        assert!(err.contains("positive number"), "{err}");
+        assert!(err.contains("above 0"), "{err}");
+        for huge in ["1e300", "86401", "1e19"] {
+            let text =
+                format!("hooks:\n  Stop:\n    - hooks:\n      - {{type: command, command: x, timeout: {huge}}}\n");
+            let err = parse(Path::new("h.yaml"), text.as_bytes()).unwrap_err();
+            assert!(err.contains("at most 86400"), "{huge}: {err}");
+        }
     }
 }

@@ -17,6 +17,7 @@ pub mod config;
 pub mod matcher;
 pub mod run;
 
+use crate::executor::shell::Shell;
 use crate::fileset::FileSet;
 use crate::plugin::registry::PluginHost;
 use crate::watch::{DirWatcher, watch_dirs};
@@ -153,6 +154,8 @@ pub struct HooksOptions {
     pub project_dir: PathBuf,
     /// For command handlers that set no timeout.
     pub command_timeout: Duration,
+    /// Runs the command handlers.
+    pub shell: Arc<Shell>,
 }
 
 /// The live hook pipeline.
@@ -261,6 +264,7 @@ impl Hooks {
                 input: &input,
                 project_dir: &self.options.project_dir,
                 default_timeout: self.options.command_timeout,
+                shell: &self.options.shell,
                 plugins: &self.plugins,
             };
             run::run(handler, context)
@@ -284,11 +288,16 @@ fn is_config_file(path: &Path) -> bool {
         && path.extension().is_some_and(|e| e == "json" || e == "yaml" || e == "yml")
 }
 
-/// The hook configs in `dir`, by name.
+/// The hook configs in `dir`, by name: every entry but folders, so that a
+/// FIFO or a device named `x.json` is reported rather than passed over.
 fn discover(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
-    let mut paths: Vec<PathBuf> =
-        entries.flatten().map(|e| e.path()).filter(|p| p.is_file() && is_config_file(p)).collect();
+    let mut paths: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| !t.is_dir()))
+        .map(|e| e.path())
+        .filter(|p| is_config_file(p))
+        .collect();
     paths.sort();
     paths
 }

@@ -8,7 +8,7 @@
 
 use super::config::{Action, Handler};
 use super::{Event, Permission, Verdict};
-use crate::executor::shell::run_shell;
+use crate::executor::shell::{Run, Shell};
 use crate::plugin::contract::ExtensionPoint;
 use crate::plugin::contract::hook_handler;
 use crate::plugin::registry::PluginHost;
@@ -24,6 +24,7 @@ pub struct Context<'a> {
     pub input: &'a [u8],
     pub project_dir: &'a Path,
     pub default_timeout: Duration,
+    pub shell: &'a Shell,
     pub plugins: &'a Arc<PluginHost>,
 }
 
@@ -49,10 +50,10 @@ async fn run_command(command: &str, timeout: Duration, context: &Context<'_>) ->
         env.push((crate::engine::ENV_DEPTH.to_string(), job.depth.to_string()));
         env.push((crate::engine::ENV_ROOT_JOB_ID.to_string(), job.root_id.clone()));
     }
-    let output =
-        run_shell(command, context.project_dir, &env, context.input, timeout).await.map_err(|e| e.to_string())?;
+    let run = Run { command, args: &[], cwd: context.project_dir, env: &env, stdin: context.input, timeout };
+    let output = context.shell.run(run).await.map_err(|e| e.to_string())?;
     match output.code {
-        Some(0) => Ok(read_stdout(&output.stdout)),
+        Some(0) => read_stdout(&output.stdout).map_err(|err| format!("`{command}` answered {err}")),
         Some(2) => {
             let reason = output.stderr.trim();
             let reason = if reason.is_empty() { format!("`{command}` exited with 2") } else { reason.to_string() };
@@ -66,11 +67,16 @@ async fn run_command(command: &str, timeout: Duration, context: &Context<'_>) ->
     }
 }
 
-/// A successful command's stdout: JSON decision fields, or context text.
-pub fn read_stdout(stdout: &str) -> Verdict {
+/// The longest start delay a hook may ask for (`delaySeconds`): a day.
+pub const MAX_DELAY_S: f64 = 86_400.0;
+
+/// A successful command's stdout: JSON decision fields, or context text. A
+/// field out of its range makes the whole answer invalid: the handler then
+/// has no say, rather than a say nobody meant.
+pub fn read_stdout(stdout: &str) -> Result<Verdict, String> {
     let Ok(Value::Object(json)) = serde_json::from_str::<Value>(stdout.trim()) else {
         let text = stdout.trim();
-        return Verdict { additional_context: (!text.is_empty()).then(|| text.to_string()), ..Verdict::default() };
+        return Ok(Verdict { additional_context: (!text.is_empty()).then(|| text.to_string()), ..Verdict::default() });
     };
     let text = |map: &Map<String, Value>, key: &str| map.get(key).and_then(Value::as_str).map(String::from);
     let mut verdict = Verdict { system_message: text(&json, "systemMessage"), ..Verdict::default() };
@@ -87,15 +93,20 @@ pub fn read_stdout(stdout: &str) -> Verdict {
             verdict.updated_input = Some(input.clone());
         }
         verdict.additional_context = text(specific, "additionalContext");
-        verdict.delay =
-            specific.get("delaySeconds").and_then(Value::as_f64).map(|s| Duration::from_secs_f64(s.max(0.0)));
+        verdict.delay = match specific.get("delaySeconds") {
+            None | Some(Value::Null) => None,
+            Some(value) => match value.as_f64() {
+                Some(s) if (0.0..=MAX_DELAY_S).contains(&s) => Some(Duration::from_secs_f64(s)),
+                _ => return Err(format!("delaySeconds {value}, which is not between 0 and {MAX_DELAY_S} seconds")),
+            },
+        };
     }
     // `continue: false` stops everything, whatever else was said.
     if json.get("continue") == Some(&Value::Bool(false)) {
         verdict.permission = Some(Permission::Deny);
         verdict.reason = text(&json, "stopReason").or(verdict.reason).or_else(|| Some("a hook stopped it".into()));
     }
-    verdict
+    Ok(verdict)
 }
 
 async fn run_wasm(plugin: &str, context: &Context<'_>) -> Result<Verdict, String> {
@@ -139,9 +150,13 @@ async fn run_wasm(plugin: &str, context: &Context<'_>) -> Result<Verdict, String
 mod tests {
     use super::*;
 
+    fn read(stdout: &str) -> Verdict {
+        read_stdout(stdout).unwrap()
+    }
+
     #[test]
     fn json_output_fields() {
-        let v = read_stdout(
+        let v = read(
             r#"{"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "deny",
                 "permissionDecisionReason": "no rm", "updatedInput": {"command": "ls"}, "additionalContext": "ctx",
                 "delaySeconds": 2}, "systemMessage": "careful"}"#,
@@ -156,14 +171,24 @@ mod tests {
 
     #[test]
     fn block_continue_and_plain_text() {
-        let v = read_stdout(r#"{"decision": "block", "reason": "tests fail"}"#);
+        let v = read(r#"{"decision": "block", "reason": "tests fail"}"#);
         assert_eq!((v.permission, v.reason.as_deref()), (Some(Permission::Deny), Some("tests fail")));
-        let v = read_stdout(r#"{"continue": false, "stopReason": "frozen", "decision": "approve"}"#);
+        let v = read(r#"{"continue": false, "stopReason": "frozen", "decision": "approve"}"#);
         assert_eq!((v.permission, v.reason.as_deref()), (Some(Permission::Deny), Some("frozen")));
-        let v = read_stdout("remember the style guide\n");
+        let v = read("remember the style guide\n");
         assert_eq!((v.permission, v.additional_context.as_deref()), (None, Some("remember the style guide")));
-        assert_eq!(read_stdout(""), Verdict::default());
-        let v = read_stdout(r#"{"hookSpecificOutput": {"permissionDecision": "ask"}}"#);
+        assert_eq!(read(""), Verdict::default());
+        let v = read(r#"{"hookSpecificOutput": {"permissionDecision": "ask"}}"#);
         assert_eq!((v.permission, v.reason), (Some(Permission::Ask), None));
+    }
+
+    #[test]
+    fn a_delay_out_of_range_invalidates_the_answer() {
+        for delay in ["1e300", "-1", "86401", "\"soon\""] {
+            let out = format!(r#"{{"hookSpecificOutput": {{"delaySeconds": {delay}}}}}"#);
+            let err = read_stdout(&out).unwrap_err();
+            assert!(err.contains("delaySeconds") && err.contains("86400"), "{delay}: {err}");
+        }
+        assert_eq!(read(r#"{"hookSpecificOutput": {"delaySeconds": 0.5}}"#).delay, Some(Duration::from_millis(500)));
     }
 }

@@ -14,6 +14,7 @@
 //! * `resources` — job records, transcripts, statistics and plugins by URI.
 //! * `tasks` — `job_run` as an MCP task for clients of the tasks extension.
 //! * `logs` — plugin log lines as MCP log notifications.
+//! * `transport` — the boundary every client message crosses first.
 //!
 //! [`serve`] assembles a server: plugins, commands, hooks, the engine and its
 //! socket, and the watchers that reload them. Inside a job, [`forward`]
@@ -24,12 +25,14 @@ mod prompts;
 mod resources;
 mod tasks;
 mod tools;
+pub mod transport;
 
 use crate::commands::{Commands, CommandsOptions};
 use crate::config::Config;
 use crate::config::watch::LiveConfig;
 use crate::engine::tokens;
 use crate::engine::{Engine, EngineOptions};
+use crate::executor::shell::Shell;
 use crate::hooks::{Hooks, HooksOptions};
 use crate::plugin::registry::{PluginEvent, PluginHost};
 use crate::plugin::watch::watch;
@@ -38,7 +41,6 @@ use crate::remote;
 use crate::remote::server::McpSessions;
 use crate::store::Store;
 use anyhow::Context;
-use rmcp::ServiceExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,11 +66,15 @@ pub async fn serve(
     std::thread::Builder::new().name("plugin-load".into()).spawn(move || loading.load_all())?;
     let _plugin_watcher = watch(plugins.clone()).context("cannot watch the plugin directories")?;
 
+    let shell = Arc::new(Shell::new(&config.shell));
     let commands = Commands::new(
         CommandsOptions {
             dirs: config.command_dirs(&project_dir),
             project_dir: project_dir.clone(),
-            shell: config.commands.allow_shell.then(|| Duration::from_secs(config.commands.shell_timeout_s)),
+            shell: config
+                .commands
+                .allow_shell
+                .then(|| (shell.clone(), Duration::from_secs(config.commands.shell_timeout_s))),
         },
         plugins.clone(),
     );
@@ -78,6 +84,7 @@ pub async fn serve(
             dirs: config.hook_dirs(&project_dir),
             project_dir: project_dir.clone(),
             command_timeout: Duration::from_secs(config.hooks.command_timeout_s),
+            shell,
         },
         plugins.clone(),
     );
@@ -95,6 +102,7 @@ pub async fn serve(
         project_dir,
         tokens: tokens::tokens(&config.tokens, |name| std::env::var(name).ok())
             .map_err(|err| anyhow::anyhow!("ringmaster.yaml {err}"))?,
+        credential_vars: tokens::credential_vars(&config.tokens),
         policies: policies.clone(),
         hooks: Some(hooks.clone()),
         store: Store::open(&store_path)
@@ -112,19 +120,15 @@ pub async fn serve(
     let mcp: McpSessions = Arc::new(move |read, write, job| {
         let session = sessions.for_job(job);
         tokio::spawn(async move {
-            match session.serve((read, write)).await {
-                Ok(service) => {
-                    let _ = service.waiting().await;
-                }
-                Err(err) => tracing::warn!(error = %err, "MCP session from inside a job failed to start"),
+            if let Err(err) = transport::serve(session, read, write).await {
+                tracing::warn!(error = %err, "an MCP session from inside a job ended with an error");
             }
         });
     });
     let _socket = bound.serve(engine.clone(), Some(hooks), Some(mcp));
     tracing::info!(state = %state_dir.display(), "ringmaster serving MCP on stdio");
 
-    let service = server.serve(rmcp::transport::stdio()).await?;
-    service.waiting().await?;
+    transport::serve(server, tokio::io::stdin(), tokio::io::stdout()).await?;
     engine.stop().await;
     Ok(())
 }

@@ -6,6 +6,7 @@ use crate::engine::job::{JobRecord, JobSpec, JobStatus};
 use crate::engine::{Engine, EngineError};
 use crate::hooks::Hooks;
 use crate::plugin::registry::PluginHost;
+use parking_lot::Mutex;
 use rmcp::handler::server::{router::tool::ToolRouter, tool::ToolCallContext, wrapper::Parameters};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, ContentBlock, CreateTaskResult,
@@ -22,7 +23,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -161,6 +162,11 @@ pub struct Ringmaster {
     tool_router: ToolRouter<Self>,
 }
 
+/// A time no wait reaches (a disabled `select!` branch still needs one).
+fn far_future() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(86_400 * 365)
+}
+
 fn ok(text: String, value: Value) -> Result<CallToolResult, ErrorData> {
     let mut result = CallToolResult::structured(value);
     result.content = vec![ContentBlock::text(text)];
@@ -233,17 +239,20 @@ impl Ringmaster {
         }))
     }
 
-    /// Waits for `ids`, sending progress notifications when the client asked
-    /// for them; cancels the jobs if `cancel_on_abort` and the request is cancelled.
+    /// Waits for `ids` (at most `timeout`, when given), sending progress
+    /// notifications when the client asked for them; cancels the jobs if
+    /// `cancel_on_abort` and the request is cancelled. Between events it
+    /// sleeps: only a status change, agent activity (with a progress token),
+    /// a due notification or the deadline wakes it.
     async fn wait_with_progress(
         &self,
         ids: &[String],
-        timeout: Duration,
+        timeout: Option<Duration>,
         context: &RequestContext<RoleServer>,
         cancel_on_abort: bool,
     ) -> Result<Vec<JobRecord>, EngineError> {
         let token: Option<ProgressToken> = context.meta.get_progress_token();
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         let mut changes = self.engine.subscribe();
         let mut activity = self.engine.subscribe_activity();
         let mut step = 0.0;
@@ -254,12 +263,14 @@ impl Ringmaster {
             for id in ids {
                 records.push(self.engine.status(id).await?);
             }
-            if records.iter().all(|r| r.status.is_terminal()) || tokio::time::Instant::now() >= deadline {
+            if records.iter().all(|r| r.status.is_terminal())
+                || deadline.is_some_and(|d| tokio::time::Instant::now() >= d)
+            {
                 return Ok(records);
             }
             // Status changes are reported at once; agent activity at most
             // every ACTIVITY_GAP; something at least every PROGRESS_EVERY.
-            let mut activity_due = None;
+            let (mut activity_due, mut heartbeat_due) = (None, None);
             if let Some(token) = &token {
                 let status = self.progress_message(&records);
                 let message = match self.activity_count(&records) {
@@ -277,14 +288,15 @@ impl Ringmaster {
                 } else if message != last_message {
                     activity_due = Some(last_sent + ACTIVITY_GAP);
                 }
+                heartbeat_due = Some(last_sent + PROGRESS_EVERY);
             }
-            let heartbeat_at = last_sent + PROGRESS_EVERY;
+            let at = |due: Option<tokio::time::Instant>| tokio::time::sleep_until(due.unwrap_or_else(far_future));
             tokio::select! {
                 _ = changes.changed() => {}
                 _ = activity.changed(), if token.is_some() && activity_due.is_none() => {}
-                () = tokio::time::sleep_until(activity_due.unwrap_or(heartbeat_at)) => {}
-                () = tokio::time::sleep_until(heartbeat_at) => {}
-                () = tokio::time::sleep_until(deadline) => {}
+                () = at(activity_due), if activity_due.is_some() => {}
+                () = at(heartbeat_due), if heartbeat_due.is_some() => {}
+                () = at(deadline), if deadline.is_some() => {}
                 () = context.ct.cancelled() => {
                     if cancel_on_abort {
                         for id in ids {
@@ -316,7 +328,7 @@ impl Ringmaster {
             Ok(value) => value["job_id"].as_str().unwrap_or_default().to_string(),
             Err(message) => return failed(message),
         };
-        match self.wait_with_progress(&[id], Duration::from_secs(u64::MAX / 4), context, true).await {
+        match self.wait_with_progress(&[id], None, context, true).await {
             Ok(mut records) => {
                 let record = records.remove(0);
                 ok(summary(&record), record_json(&record))
@@ -430,7 +442,7 @@ impl Ringmaster {
             return failed("job_ids is empty: pass the ids returned by job_submit");
         }
         let timeout = Duration::from_secs(args.timeout_s.unwrap_or(DEFAULT_WAIT_S).min(MAX_WAIT_S));
-        match self.wait_with_progress(&args.job_ids, timeout, &context, false).await {
+        match self.wait_with_progress(&args.job_ids, Some(timeout), &context, false).await {
             Ok(records) => {
                 let done = records.iter().filter(|r| r.status.is_terminal()).count();
                 let text = format!("{done} of {} jobs finished", records.len());
@@ -691,7 +703,7 @@ impl ServerHandler for Ringmaster {
         request: SetLevelRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        *self.log_level.lock().unwrap() = Some(request.level);
+        *self.log_level.lock() = Some(request.level);
         Ok(())
     }
 
@@ -712,7 +724,7 @@ impl ServerHandler for Ringmaster {
                     },
                     line = plugin_logs.recv() => match line {
                         Ok(line) => {
-                            let threshold = *level.lock().unwrap();
+                            let threshold = *level.lock();
                             match threshold.filter(|t| logs::passes(line.level, *t)) {
                                 None => true,
                                 Some(_) => {

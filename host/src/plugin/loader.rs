@@ -11,6 +11,7 @@ use super::inspect::{Inspection, inspect};
 use super::manifest::Manifest;
 use super::sandbox::{CallLimits, HostState, Identity, Sandbox, linker};
 use crate::config::PluginsConfig;
+use crate::untrusted;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -51,10 +52,10 @@ impl Loader {
     pub fn load(&self, path: &Path) -> Result<LoadedPlugin, LoadError> {
         let name = plugin_name(path);
         let manifest_file = manifest_path(path);
-        let manifest = Manifest::load(&manifest_file)
+        let manifest = Manifest::load(&manifest_file, &self.config.dirs)
             .map_err(|err| LoadError::Manifest { path: manifest_file.clone(), message: err.to_string() })?;
-        let bytes =
-            std::fs::read(path).map_err(|err| LoadError::Read { path: path.into(), message: err.to_string() })?;
+        let bytes = untrusted::read(path, Some(&self.config.dirs), untrusted::MAX_PLUGIN_BYTES)
+            .map_err(|message| LoadError::Read { path: path.into(), message })?;
         check_header(path, &bytes)?;
 
         let hash = content_hash(&bytes);

@@ -15,9 +15,10 @@
 //! default limits and no capabilities.
 
 use crate::config::{Capabilities, ConfigError, ConfigValue, parse_yaml};
+use crate::untrusted;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
@@ -44,13 +45,15 @@ pub struct ManifestLimits {
 }
 
 impl Manifest {
-    /// Reads the manifest at `path`; a missing file is an empty manifest.
-    pub fn load(path: &Path) -> Result<Manifest, ConfigError> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => parse_yaml(path, &text),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Manifest::default()),
-            Err(source) => Err(ConfigError::Read { path: path.to_path_buf(), source }),
+    /// Reads the manifest at `path` (as [`untrusted`] input, symlinks
+    /// followed only within `roots`); a missing file is an empty manifest.
+    pub fn load(path: &Path, roots: &[PathBuf]) -> Result<Manifest, ConfigError> {
+        if std::fs::symlink_metadata(path).is_err_and(|err| err.kind() == std::io::ErrorKind::NotFound) {
+            return Ok(Manifest::default());
         }
+        let text = untrusted::read_text(path, Some(roots), untrusted::MAX_TEXT_BYTES)
+            .map_err(|message| ConfigError::Invalid { path: path.to_path_buf(), message })?;
+        parse_yaml(path, &text)
     }
 }
 
@@ -60,7 +63,7 @@ mod tests {
 
     #[test]
     fn missing_manifest_is_empty() {
-        let manifest = Manifest::load(Path::new("/nonexistent/x.yaml")).unwrap();
+        let manifest = Manifest::load(Path::new("/nonexistent/x.yaml"), &[]).unwrap();
         assert!(manifest.config.is_empty() && manifest.description.is_none());
     }
 

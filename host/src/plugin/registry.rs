@@ -12,10 +12,11 @@ use super::loader::{LoadedPlugin, Loader, plugin_name};
 use super::stats::{CallStats, Circuit};
 use crate::config::{Capabilities, PluginsConfig};
 use arc_swap::ArcSwapOption;
+use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock, mpsc};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, SystemTime};
 
 /// Something that happened to a plugin, for subscribers (tests, the MCP layer's
@@ -96,19 +97,19 @@ impl PluginHost {
     /// Events from now on.
     pub fn subscribe(&self) -> mpsc::Receiver<PluginEvent> {
         let (tx, rx) = mpsc::channel();
-        self.subscribers.lock().unwrap().push(tx);
+        self.subscribers.lock().push(tx);
         rx
     }
 
     fn publish(&self, event: PluginEvent) {
-        self.subscribers.lock().unwrap().retain(|tx| tx.send(event.clone()).is_ok());
+        self.subscribers.lock().retain(|tx| tx.send(event.clone()).is_ok());
     }
 
     fn slot(&self, name: &str) -> Arc<Slot> {
-        if let Some(slot) = self.slots.read().unwrap().get(name) {
+        if let Some(slot) = self.slots.read().get(name) {
             return slot.clone();
         }
-        self.slots.write().unwrap().entry(name.to_string()).or_default().clone()
+        self.slots.write().entry(name.to_string()).or_default().clone()
     }
 
     /// The file that provides plugin `name`: the first configured directory
@@ -160,7 +161,7 @@ impl PluginHost {
                     "plugin loaded"
                 );
                 {
-                    let mut state = slot.state.lock().unwrap();
+                    let mut state = slot.state.lock();
                     state.path = path.to_path_buf();
                     state.load_error = None;
                     state.call_error = None;
@@ -184,7 +185,7 @@ impl PluginHost {
                     None => tracing::error!(%name, error = %err, "plugin rejected"),
                 }
                 {
-                    let mut state = slot.state.lock().unwrap();
+                    let mut state = slot.state.lock();
                     state.path = path.to_path_buf();
                     state.load_error = Some(err.to_string());
                 }
@@ -196,7 +197,7 @@ impl PluginHost {
 
     /// Forgets plugin `name`; its extension points fall back to the built-ins.
     pub fn unload(&self, name: &str) {
-        if self.slots.write().unwrap().remove(name).is_some() {
+        if self.slots.write().remove(name).is_some() {
             tracing::info!(plugin = name, "plugin removed");
             self.publish(PluginEvent::Unloaded { name: name.to_string() });
         }
@@ -216,12 +217,12 @@ impl PluginHost {
 
     /// The active build of plugin `name`, if any.
     pub fn get(&self, name: &str) -> Option<Arc<LoadedPlugin>> {
-        self.slots.read().unwrap().get(name).and_then(|slot| slot.current.load_full())
+        self.slots.read().get(name).and_then(|slot| slot.current.load_full())
     }
 
     /// Names of the active plugins that export `point`, sorted.
     pub fn providers(&self, point: ExtensionPoint) -> Vec<String> {
-        let slots = self.slots.read().unwrap();
+        let slots = self.slots.read();
         slots
             .iter()
             .filter(|(_, slot)| slot.current.load().as_ref().is_some_and(|p| p.provides(point)))
@@ -237,7 +238,7 @@ impl PluginHost {
         point: ExtensionPoint,
         call: impl FnOnce(&LoadedPlugin) -> Result<R, CallError>,
     ) -> Result<R, CallError> {
-        let slot = self.slots.read().unwrap().get(name).cloned();
+        let slot = self.slots.read().get(name).cloned();
         let Some((slot, plugin)) = slot.and_then(|s| s.current.load_full().map(|p| (s, p))) else {
             return Err(CallError::NotLoaded { name: name.to_string() });
         };
@@ -245,7 +246,7 @@ impl PluginHost {
             return Err(CallError::NotExported { plugin: plugin.identity.to_string(), point });
         }
         {
-            let state = slot.state.lock().unwrap();
+            let state = slot.state.lock();
             if let Some(remaining) = state.circuit.open_for(Instant::now()) {
                 return Err(CallError::CircuitOpen {
                     plugin: plugin.identity.to_string(),
@@ -259,7 +260,7 @@ impl PluginHost {
         let elapsed = started.elapsed();
 
         let opened = {
-            let mut state = slot.state.lock().unwrap();
+            let mut state = slot.state.lock();
             state.stats.record(elapsed, result.is_err());
             match &result {
                 Ok(_) => {
@@ -284,14 +285,14 @@ impl PluginHost {
 
     /// Status of every known plugin, including ones that failed to load.
     pub fn list(&self) -> Vec<PluginInfo> {
-        let slots = self.slots.read().unwrap();
+        let slots = self.slots.read();
         slots.iter().map(|(name, slot)| info(name, slot)).collect()
     }
 }
 
 fn info(name: &str, slot: &Slot) -> PluginInfo {
     let plugin = slot.current.load_full();
-    let state = slot.state.lock().unwrap();
+    let state = slot.state.lock();
     let circuit_open = state.circuit.open_for(Instant::now()).is_some();
     let (status, error) = match (&plugin, circuit_open) {
         (None, _) => ("failed", state.load_error.clone()),

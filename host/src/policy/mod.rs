@@ -13,8 +13,9 @@ pub mod builtin;
 use crate::config::PolicySelection;
 use crate::plugin::contract::{ExtensionPoint, JobInfo, retry_policy, scheduler, timeout_estimator};
 use crate::plugin::registry::PluginHost;
+use parking_lot::RwLock;
 use std::collections::HashSet;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 pub use retry_policy::{Decision, Failure, FailureKind, Retry};
 pub use scheduler::{Assignment, Candidate, RootLoad, ScheduleInput, Slot};
@@ -23,6 +24,8 @@ pub use timeout_estimator::{History, SimilarJobs, Timeouts};
 /// Bounds every timeout estimate is held to, whoever made it.
 pub const MIN_TIMEOUT_MS: u64 = 1_000;
 pub const MAX_TIMEOUT_MS: u64 = 24 * 3_600_000;
+/// The longest a retry may be put off (a usage limit resets within a week).
+pub const MAX_RETRY_DELAY_MS: u64 = 7 * 24 * 3_600_000;
 
 /// Who answers a policy question.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,11 +48,11 @@ impl Policies {
 
     /// Chooses other plugins (e.g. after the configuration file changed).
     pub fn select_plugins(&self, selection: PolicySelection) {
-        *self.selection.write().unwrap() = selection;
+        *self.selection.write() = selection;
     }
 
     fn selected(&self, point: ExtensionPoint) -> Option<String> {
-        let selection = self.selection.read().unwrap();
+        let selection = self.selection.read();
         match point {
             ExtensionPoint::Scheduler => selection.scheduler.clone(),
             ExtensionPoint::TimeoutEstimator => selection.timeout_estimator.clone(),
@@ -107,8 +110,17 @@ impl Policies {
                 failure.message
             ));
         }
-        self.ask(ExtensionPoint::RetryPolicy, |p| p.decide(job, attempt, max_retries, failure))
-            .unwrap_or_else(|| builtin::decide(job, attempt, failure))
+        let decision = self
+            .ask(ExtensionPoint::RetryPolicy, |p| p.decide(job, attempt, max_retries, failure))
+            .unwrap_or_else(|| builtin::decide(job, attempt, failure));
+        match decision {
+            Decision::Retry(mut retry) => {
+                retry.delay_ms = retry.delay_ms.min(MAX_RETRY_DELAY_MS);
+                retry.timeout_ms = retry.timeout_ms.map(|ms| ms.clamp(MIN_TIMEOUT_MS, MAX_TIMEOUT_MS));
+                Decision::Retry(retry)
+            }
+            give_up => give_up,
+        }
     }
 }
 
@@ -178,6 +190,18 @@ mod tests {
         match policies.decide(&job("a", 0), 4, 3, &failure) {
             Decision::GiveUp(reason) => assert!(reason.contains("retry budget of 3"), "{reason}"),
             other => panic!("expected give-up, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn retries_are_held_to_host_bounds() {
+        let plugins = PluginHost::new(Default::default(), None).unwrap();
+        let policies = Policies::new(plugins);
+        let mut failure = builtin::tests::failure(FailureKind::RateLimited, false);
+        failure.rate_limit_resets_at_ms = Some(u64::MAX);
+        match policies.decide(&job("a", 0), 1, 3, &failure) {
+            Decision::Retry(retry) => assert_eq!(retry.delay_ms, MAX_RETRY_DELAY_MS),
+            other => panic!("expected a retry, got {other:?}"),
         }
     }
 

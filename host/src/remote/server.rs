@@ -4,12 +4,13 @@
 use super::{HookVerdict, Reply, Request};
 use crate::engine::Engine;
 use crate::hooks::{Event, Hooks};
+use crate::untrusted::{Line, Lines};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{UnixListener, UnixStream};
 
@@ -19,6 +20,11 @@ pub type McpSessions = Arc<dyn Fn(BufReader<OwnedReadHalf>, OwnedWriteHalf, Opti
 
 /// Longest wait one request may ask for; clients wait longer by asking again.
 const MAX_WAIT: Duration = Duration::from_secs(600);
+/// The longest request line (as long as MCP's stdio lines may be): a peer
+/// sending more without a newline has it read and dropped, not held.
+pub const MAX_LINE: usize = 16 << 20;
+/// Connections served at once; more wait to be accepted.
+const MAX_CONNECTIONS: usize = 256;
 
 /// The listening socket; its file is removed when this is dropped.
 pub struct Listening {
@@ -71,12 +77,22 @@ impl Bound {
         let Bound { listener, path } = self;
         tracing::info!(socket = %path.display(), "engine socket listening");
         let task = tokio::spawn(async move {
+            let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
             loop {
+                let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
                 match listener.accept().await {
                     Ok((stream, _)) => {
-                        tokio::spawn(serve_connection(stream, engine.clone(), hooks.clone(), mcp.clone()));
+                        let serve = serve_connection(stream, engine.clone(), hooks.clone(), mcp.clone());
+                        tokio::spawn(async move {
+                            serve.await;
+                            drop(permit);
+                        });
                     }
-                    Err(err) => tracing::warn!(error = %err, "engine socket accept failed"),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "engine socket accept failed");
+                        // E.g. out of file descriptors: give it a moment rather than spin.
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
                 }
             }
         });
@@ -86,29 +102,40 @@ impl Bound {
 
 async fn serve_connection(stream: UnixStream, engine: Engine, hooks: Option<Arc<Hooks>>, mcp: Option<McpSessions>) {
     let (read, mut write) = stream.into_split();
-    let mut reader = BufReader::new(read);
-    let mut line = String::new();
+    let mut lines = Lines::new(BufReader::new(read), MAX_LINE);
     let mut first = true;
     loop {
-        line.clear();
-        if !matches!(reader.read_line(&mut line).await, Ok(n) if n > 0) {
-            return;
-        }
+        let line = match lines.next_line().await {
+            Ok(Some(Line::Text(line))) => line,
+            Ok(Some(Line::TooLong { bytes })) => {
+                let reply =
+                    Reply::Error(format!("request of {bytes} bytes refused: a request line may hold {MAX_LINE}"));
+                if send(&mut write, &reply).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            Ok(None) | Err(_) => return,
+        };
         let reply = match serde_json::from_str::<Request>(&line) {
             Ok(Request::Mcp { job_id }) if first => match &mcp {
-                Some(sessions) => return sessions(reader, write, job_id),
+                Some(sessions) => return sessions(lines.into_parts().0, write, job_id),
                 None => Reply::Error("this engine serves no MCP sessions".into()),
             },
             Ok(request) => answer(request, &engine, hooks.as_deref()).await,
             Err(err) => Reply::Error(format!("malformed request: {err}")),
         };
         first = false;
-        let mut text = serde_json::to_string(&reply).expect("replies serialise");
-        text.push('\n');
-        if write.write_all(text.as_bytes()).await.is_err() {
+        if send(&mut write, &reply).await.is_err() {
             return;
         }
     }
+}
+
+async fn send(write: &mut OwnedWriteHalf, reply: &Reply) -> std::io::Result<()> {
+    let mut text = serde_json::to_string(reply).expect("replies serialise");
+    text.push('\n');
+    write.write_all(text.as_bytes()).await
 }
 
 fn json(value: impl serde::Serialize) -> Reply {
