@@ -289,7 +289,7 @@ async fn jobs_rotate_over_tokens_and_no_token_is_ever_recorded() {
     }
     assert_eq!(seen.len(), 2, "both tokens were used");
     for token in &tokens {
-        let everything = format!("{records:?}{:?}", engine.list(None, 100).unwrap());
+        let everything = format!("{records:?}{:?}", engine.list(&Default::default(), 100).unwrap());
         assert!(!everything.contains(token), "a token leaked into a record");
         for file in std::fs::read_dir(dir.path()).unwrap() {
             let bytes = std::fs::read(file.unwrap().path()).unwrap();

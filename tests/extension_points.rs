@@ -85,7 +85,7 @@ fn deny_patterns_hook_denies_matching_input_and_passes_the_rest() {
     let manifest = "config:\n  patterns: |\n    DROP DATABASE\n    rm -rf /\n";
     t.load("deny-patterns", "deny-patterns", Some(manifest)).unwrap();
     let plugin = t.host.get("deny-patterns").unwrap();
-    assert_eq!(plugin.hook_events().unwrap(), ["JobSubmit", "PreToolUse"]);
+    assert_eq!(plugin.hook_events, ["JobSubmit", "PreToolUse"]);
 
     let event = |payload: &str| hook_handler::Event {
         name: "JobSubmit".into(),

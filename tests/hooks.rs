@@ -67,7 +67,7 @@ async fn the_example_credential_hook_denies_a_job_and_says_why() {
     assert!(err.to_string().contains("AWS access key"), "{err}");
     let err = project.engine.submit(job("-----BEGIN RSA PRIVATE KEY-----\nMII...")).await.unwrap_err();
     assert!(err.to_string().contains("private key"), "{err}");
-    assert!(project.engine.list(None, 10).unwrap().is_empty(), "denied jobs are not stored");
+    assert!(project.engine.list(&Default::default(), 10).unwrap().is_empty(), "denied jobs are not stored");
 
     assert_eq!(project.run(job("deploy with the vault's credentials")).await.status, JobStatus::Succeeded);
 }
@@ -254,7 +254,7 @@ async fn written(path: &Path) -> String {
 }
 
 #[tokio::test]
-async fn job_retry_notification_and_stop_events_reach_their_hooks() {
+async fn job_retry_notification_and_shutdown_events_reach_their_hooks() {
     let capture = |event: &str, matcher: &str| {
         let command = format!(
             r#"python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)))' > "$CLAUDE_PROJECT_DIR/{event}.json""#
@@ -265,6 +265,8 @@ async fn job_retry_notification_and_stop_events_reach_their_hooks() {
     let project = Project::new(&[
         ("retry.json", &capture("JobRetry", "*")),
         ("notification.json", &capture("Notification", "rate_limited")),
+        ("shutdown.json", &capture("Shutdown", "")),
+        // An agent's `Stop` (relayed from inside agents) is another event.
         ("stop.json", &capture("Stop", "")),
     ])
     .await;
@@ -281,8 +283,9 @@ async fn job_retry_notification_and_stop_events_reach_their_hooks() {
     assert!(notification["message"].as_str().unwrap().contains("cooling down"), "{notification}");
 
     project.engine.stop().await;
-    let stop = event(std::fs::read_to_string(project.path().join("Stop.json")).unwrap());
-    assert_eq!((stop["hook_event_name"].as_str(), stop["reason"].as_str()), (Some("Stop"), Some("shutdown")));
+    let stop = event(std::fs::read_to_string(project.path().join("Shutdown.json")).unwrap());
+    assert_eq!((stop["hook_event_name"].as_str(), stop["reason"].as_str()), (Some("Shutdown"), Some("shutdown")));
+    assert!(!project.path().join("Stop.json").exists(), "shutting down is not an agent's Stop");
 }
 
 #[tokio::test]

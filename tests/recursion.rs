@@ -50,8 +50,13 @@ impl Root {
 
     /// Every job of the tree rooted at `root`, oldest first.
     fn tree(&self, root: &str) -> Vec<JobRecord> {
-        let mut jobs: Vec<JobRecord> =
-            self.engine.list(None, 1000).unwrap().into_iter().filter(|j| j.root_job_id == root).collect();
+        let mut jobs: Vec<JobRecord> = self
+            .engine
+            .list(&Default::default(), 1000)
+            .unwrap()
+            .into_iter()
+            .filter(|j| j.root_job_id == root)
+            .collect();
         jobs.reverse();
         jobs
     }

@@ -3,7 +3,7 @@
 //! line, so results survive restarts and a crash loses nothing that was
 //! written. Tokens are never stored: records name token slots by index.
 
-use crate::engine::job::{JobRecord, JobSpec};
+use crate::engine::job::{JobFilter, JobRecord, JobSpec, JobStatus};
 use parking_lot::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
@@ -18,7 +18,15 @@ pub struct StoredJob {
 
 pub struct Store {
     conn: Mutex<Connection>,
+    /// Makes every write fail, as a full disk would (unit tests of what
+    /// the engine does then).
+    #[cfg(test)]
+    pub(crate) fail_writes: std::sync::atomic::AtomicBool,
 }
+
+const UPDATE_RECORD: &str = "UPDATE jobs SET status = ?2, record = ?3 WHERE id = ?1";
+const APPEND_LINE: &str = "INSERT INTO transcript (job_id, line_no, attempt, line)
+     VALUES (?1, (SELECT COALESCE(MAX(line_no), -1) + 1 FROM transcript WHERE job_id = ?1), ?2, ?3)";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -64,12 +72,29 @@ impl Store {
                  PRIMARY KEY (job_id, line_no)
              );",
         )?;
-        Ok(Store { conn: Mutex::new(conn) })
+        Ok(Store {
+            conn: Mutex::new(conn),
+            #[cfg(test)]
+            fail_writes: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// A full disk, when a unit test asks for one.
+    fn check_writable(&self) -> Result<(), StoreError> {
+        #[cfg(test)]
+        if self.fail_writes.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                Some("database or disk is full".into()),
+            )));
+        }
+        Ok(())
     }
 
     /// Adds a new job; returns its sequence number (submission order).
     pub fn insert(&self, spec: &JobSpec, record: &JobRecord) -> Result<i64, StoreError> {
         let conn = self.conn.lock();
+        self.check_writable()?;
         conn.execute(
             "INSERT INTO jobs (id, status, root_id, created_at_ms, spec, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
@@ -100,10 +125,9 @@ impl Store {
     }
 
     pub fn update(&self, record: &JobRecord) -> Result<(), StoreError> {
-        self.conn.lock().execute(
-            "UPDATE jobs SET status = ?2, record = ?3 WHERE id = ?1",
-            params![record.job_id, record.status.as_str(), serde_json::to_string(record)?],
-        )?;
+        let conn = self.conn.lock();
+        self.check_writable()?;
+        conn.execute(UPDATE_RECORD, params![record.job_id, record.status.as_str(), serde_json::to_string(record)?])?;
         Ok(())
     }
 
@@ -135,12 +159,16 @@ impl Store {
         Ok(jobs)
     }
 
-    /// Records, newest first, optionally only with `status`.
-    pub fn list(&self, status: Option<&str>, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
+    /// Records that pass `filter`, newest first.
+    pub fn list(&self, filter: &JobFilter, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
         let conn = self.conn.lock();
-        let mut stmt =
-            conn.prepare("SELECT record FROM jobs WHERE (?1 IS NULL OR status = ?1) ORDER BY seq DESC LIMIT ?2")?;
-        let rows = stmt.query_map(params![status, limit as i64], |r| r.get::<_, String>(0))?;
+        let mut stmt = conn.prepare(
+            "SELECT record FROM jobs WHERE (?1 IS NULL OR status = ?1)
+               AND (?2 IS NULL OR EXISTS (SELECT 1 FROM json_each(record, '$.tags') WHERE value = ?2))
+             ORDER BY seq DESC LIMIT ?3",
+        )?;
+        let status = filter.status.map(JobStatus::as_str);
+        let rows = stmt.query_map(params![status, filter.tag, limit as i64], |r| r.get::<_, String>(0))?;
         let mut records = Vec::new();
         for row in rows {
             records.push(serde_json::from_str(&row?)?);
@@ -149,11 +177,29 @@ impl Store {
     }
 
     pub fn append_transcript(&self, job_id: &str, attempt: u32, line: &str) -> Result<(), StoreError> {
-        self.conn.lock().execute(
-            "INSERT INTO transcript (job_id, line_no, attempt, line)
-             VALUES (?1, (SELECT COALESCE(MAX(line_no), -1) + 1 FROM transcript WHERE job_id = ?1), ?2, ?3)",
-            params![job_id, attempt, line],
-        )?;
+        let conn = self.conn.lock();
+        self.check_writable()?;
+        conn.execute(APPEND_LINE, params![job_id, attempt, line])?;
+        Ok(())
+    }
+
+    /// Record updates and transcript lines (job, attempt, line), all in one
+    /// transaction: all are written, or none.
+    pub fn write_batch(&self, records: &[&JobRecord], lines: &[(String, u32, String)]) -> Result<(), StoreError> {
+        let mut conn = self.conn.lock();
+        self.check_writable()?;
+        let tx = conn.transaction()?;
+        {
+            let mut update = tx.prepare(UPDATE_RECORD)?;
+            for record in records {
+                update.execute(params![record.job_id, record.status.as_str(), serde_json::to_string(record)?])?;
+            }
+            let mut append = tx.prepare(APPEND_LINE)?;
+            for (job_id, attempt, line) in lines {
+                append.execute(params![job_id, attempt, line])?;
+            }
+        }
+        tx.commit()?;
         Ok(())
     }
 
@@ -198,7 +244,6 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::job::JobStatus;
 
     fn record(id: &str, status: JobStatus, created_at_ms: u64) -> JobRecord {
         let json = serde_json::json!({
@@ -209,6 +254,21 @@ mod tests {
             "exit_code": null, "cost_usd": 0.0, "usage": null, "history": [],
         });
         serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn listing_by_tag_finds_the_newest_matching_jobs_however_rare() {
+        let store = Store::in_memory().unwrap();
+        for i in 0..500 {
+            let mut record = record(&format!("j{i}"), JobStatus::Succeeded, i);
+            record.tags = if i % 100 == 0 { vec!["rare".into(), "x".into()] } else { vec!["common".into()] };
+            store.insert(&JobSpec::default(), &record).unwrap();
+        }
+        let filter = JobFilter { tag: Some("rare".into()), ..JobFilter::default() };
+        let found: Vec<String> = store.list(&filter, 3).unwrap().into_iter().map(|r| r.job_id).collect();
+        assert_eq!(found, ["j400", "j300", "j200"]);
+        let filter = JobFilter { status: Some(JobStatus::Failed), tag: Some("rare".into()) };
+        assert!(store.list(&filter, 3).unwrap().is_empty());
     }
 
     #[test]
@@ -232,7 +292,7 @@ mod tests {
         assert!(store.get("old-queued").unwrap().is_some(), "unfinished jobs stay");
         // By count: keep the newest 2 (c, d); a and b go, old-queued stays.
         assert_eq!(store.prune(0, 2).unwrap(), 2);
-        let left: Vec<String> = store.list(None, 10).unwrap().into_iter().map(|r| r.job_id).collect();
+        let left: Vec<String> = store.list(&JobFilter::default(), 10).unwrap().into_iter().map(|r| r.job_id).collect();
         assert_eq!(left, ["d", "c", "old-queued"]);
         assert_eq!(store.transcript("c", 0, 10).unwrap().len(), 1);
     }

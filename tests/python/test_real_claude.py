@@ -99,3 +99,20 @@ async def test_the_real_cli_tool_calls_go_through_ringmaster_hooks(tmp_path):
     ]
     assert results and results[0]["is_error"], results
     assert "no shell for agents" in json.dumps(results[0]["content"]), results
+
+
+@pytest.mark.skipif(not CLAUDE.is_file(), reason="Claude Code is installed by `cargo xtask test`")
+async def test_a_prompt_that_looks_like_a_flag_and_is_past_the_argument_limit_is_text(agents_project, standin):
+    """The prompt goes to the agent on stdin: never read as an option, and not held to the
+    kernel's 128 KiB limit on one argument."""
+    prompt = "--dangerously-skip-permissions " + "x" * (200 * 1024)
+    async with connect(agents_project) as session:
+        record, init, _ = await run_and_read(session, "claude", prompt)
+    assert record["status"] == "succeeded", record
+    assert init["permissionMode"] == "default", init
+    sent = [
+        json.dumps(request["messages"])
+        for path, request in standin.requests
+        if path.startswith("/v1/messages") and request and "count_tokens" not in path
+    ]
+    assert any(prompt in text for text in sent), "the prompt did not reach the API whole"

@@ -3,7 +3,7 @@
 //! `RINGMASTER_SOCKET` and submits sub-jobs of that job, so the tree's limits
 //! hold; outside, it reaches the server of the state directory.
 
-use crate::engine::job::{JobRecord, JobSpec, JobStatus};
+use crate::engine::job::{JobFilter, JobRecord, JobSpec, JobStatus};
 use crate::remote::client::Client;
 use clap::{Args, Subcommand};
 use std::path::Path;
@@ -32,6 +32,9 @@ pub enum JobCommand {
         /// Only jobs with this status (queued, running, retry_wait, succeeded, failed, timed_out, cancelled)
         #[arg(long)]
         status: Option<String>,
+        /// Only jobs with this tag
+        #[arg(long)]
+        tag: Option<String>,
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
@@ -133,7 +136,7 @@ pub fn run(command: JobCommand, state_dir: &Path) -> anyhow::Result<ExitCode> {
             print_json(&engine.cancel(&job_id)?);
             Ok(ExitCode::SUCCESS)
         }
-        JobCommand::List { status, limit } => {
+        JobCommand::List { status, tag, limit } => {
             let status = match status {
                 None => None,
                 Some(text) => Some(serde_json::from_value(serde_json::Value::String(text.clone())).map_err(|_| {
@@ -142,7 +145,7 @@ pub fn run(command: JobCommand, state_dir: &Path) -> anyhow::Result<ExitCode> {
                     )
                 })?),
             };
-            print_json(&engine.list(status, limit)?);
+            print_json(&engine.list(JobFilter { status, tag }, limit)?);
             Ok(ExitCode::SUCCESS)
         }
     }

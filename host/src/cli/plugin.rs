@@ -104,9 +104,7 @@ fn print_details(host: &PluginHost, info: &PluginInfo) {
         }
     }
     if plugin.provides(ExtensionPoint::HookHandler) {
-        if let Ok(events) = plugin.hook_events() {
-            lines.push(format!("  hook events:  {}", events.join(", ")));
-        }
+        lines.push(format!("  hook events:  {}", plugin.hook_events.join(", ")));
     }
     println!("{}", lines.join("\n")); // stdout-ok: CLI output
 }

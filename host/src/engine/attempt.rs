@@ -82,6 +82,10 @@ impl Inner {
             let token = state.tokens.slots[slot].token.clone();
             (live.spec.clone(), live.record.clone(), live.cancel.clone(), token, live.resume)
         };
+        #[cfg(test)]
+        if spec.prompt == tests::PANIC {
+            panic!("a bug, injected by a test");
+        }
         let info = job_info(&spec, &record);
         if self.hooks.is_some() && !self.clone().pre_job_start(&id, &spec, &record, &info).await {
             return;
@@ -147,11 +151,8 @@ impl Inner {
                         live.record.timeout_s = Some(timeouts.hard_ms.div_ceil(1000));
                     }
                 }
-                let store = &self.store;
                 let report = run_attempt(&attempt_spec, &cancel, |line, event| {
-                    if let Err(err) = store.append_transcript(&id, attempt, line) {
-                        tracing::error!(job = %id, error = %err, "cannot store transcript line");
-                    }
+                    self.write_line(&id, attempt, line);
                     if *event == AgentEvent::Activity {
                         if let Some(live) = self.state.lock().live.get_mut(&id) {
                             live.activity += 1;
@@ -463,5 +464,32 @@ impl Inner {
             self.persist(&record);
             self.wake.notify_one();
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::EngineConfig;
+    use super::super::job::{JobSpec, JobStatus};
+    use super::super::testing::{WAIT, script_engine};
+
+    /// A prompt whose attempt panics (see `run_attempt`).
+    pub const PANIC: &str = "@panic-for-tests";
+
+    #[tokio::test]
+    async fn a_panicking_attempt_ends_its_job_failed_and_gives_its_place_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine =
+            script_engine(dir.path(), EngineConfig { max_concurrent: Some(1), ..EngineConfig::default() }).await;
+        let id = engine.submit(JobSpec { prompt: PANIC.into(), ..JobSpec::default() }).await.unwrap().job_id;
+        let record = engine.wait(std::slice::from_ref(&id), WAIT).await.unwrap().remove(0);
+        assert_eq!(record.status, JobStatus::Failed);
+        assert!(record.error.as_deref().unwrap().contains("a bug, injected by a test"), "{record:?}");
+        // Its place is free again: the next job runs.
+        let next = engine.submit(JobSpec { prompt: "next".into(), ..JobSpec::default() }).await.unwrap().job_id;
+        let next = engine.wait(std::slice::from_ref(&next), WAIT).await.unwrap().remove(0);
+        assert_eq!(next.status, JobStatus::Succeeded);
+        assert_eq!(engine.stats().unwrap().running, 0);
+        engine.shutdown();
     }
 }

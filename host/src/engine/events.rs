@@ -15,7 +15,7 @@
 //!   may attach `additionalContext`, which lands in the record's `notes`;
 //!   `JobRetry` adds `delay_ms`.
 //! * `Notification`: `kind` (e.g. `rate_limited`) and `message`.
-//! * `Stop`: `reason`, `queued`, `running`, when ringmaster shuts down.
+//! * `Shutdown`: `reason`, `queued`, `running`, when ringmaster shuts down.
 //!
 //! Matchers of job events see the job's agent and tags; `Notification`'s
 //! see its `kind`.
@@ -73,9 +73,11 @@ pub fn notification(kind: &str, message: String) -> Event {
     Event { name: "Notification".into(), subjects: vec![kind.to_string()], payload, job: None }
 }
 
-pub fn stop(queued: usize, running: u32) -> Event {
+/// `Shutdown`: ringmaster is stopping. (Not `Stop`, which is Claude Code's
+/// name for an agent finishing its turn, relayed from inside agents.)
+pub fn shutdown(queued: usize, running: u32) -> Event {
     let payload = object(json!({ "reason": "shutdown", "queued": queued, "running": running }));
-    Event { name: "Stop".into(), subjects: Vec::new(), payload, job: None }
+    Event { name: "Shutdown".into(), subjects: Vec::new(), payload, job: None }
 }
 
 /// Applies a `JobSubmit` hook's rewrite to `spec`. A field of the wrong type

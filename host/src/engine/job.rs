@@ -195,6 +195,15 @@ impl JobStatus {
     }
 }
 
+/// Which jobs a listing shows; the default shows all.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JobFilter {
+    pub status: Option<JobStatus>,
+    /// Only jobs carrying this tag.
+    pub tag: Option<String>,
+}
+
 /// One attempt of a job, as recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttemptRecord {
@@ -233,6 +242,10 @@ pub struct JobRecord {
     pub finished_at_ms: Option<u64>,
     /// When a job in `retry_wait` is queued again.
     pub retry_at_ms: Option<u64>,
+    /// Why a queued job is not running yet, e.g. "slot 0: 5 of 5 running";
+    /// only while it is queued.
+    #[serde(default)]
+    pub waiting_for: Option<String>,
     /// Hard timeout of the current or last attempt.
     pub timeout_s: Option<u64>,
     /// Index of the token slot of the current or last attempt (never the token).
@@ -261,4 +274,64 @@ pub fn preview(text: &str, max: usize) -> String {
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(prompt: &str) -> JobSpec {
+        JobSpec { prompt: prompt.into(), ..JobSpec::default() }
+    }
+
+    fn refused(spec: JobSpec) -> String {
+        spec.validate(1 << 20).unwrap_err()
+    }
+
+    #[test]
+    fn numbers_out_of_range_are_refused_with_the_range() {
+        let err = refused(JobSpec { timeout_s: Some(u64::MAX), ..spec("p") });
+        assert!(err.contains("18446744073709551615") && err.contains("between 1 and 86400"), "{err}");
+        assert!(refused(JobSpec { timeout_s: Some(0), ..spec("p") }).contains("timeout_s"));
+        assert!(refused(JobSpec { max_retries: Some(u32::MAX), ..spec("p") }).contains("max_retries"));
+        assert!(refused(JobSpec { max_turns: Some(0), ..spec("p") }).contains("max_turns"));
+        spec("p").validate(1 << 20).unwrap();
+        JobSpec { timeout_s: Some(86_400), max_retries: Some(100), max_turns: Some(1), ..spec("p") }
+            .validate(10)
+            .unwrap();
+    }
+
+    #[test]
+    fn values_for_the_command_line_cannot_be_options() {
+        for (field, value) in [("model", "--dangerously-skip-permissions"), ("model", "a b"), ("agent", "-x")] {
+            let mut job = spec("p");
+            match field {
+                "model" => job.model = Some(value.into()),
+                _ => job.agent = Some(value.into()),
+            }
+            assert!(refused(job).contains(field), "{field} {value}");
+        }
+        let err = refused(JobSpec { resume_session: Some("--fork-session".into()), ..spec("p") });
+        assert!(err.contains("resume_session"), "{err}");
+        let ok = JobSpec {
+            model: Some("claude-opus-4-1[1m]".into()),
+            resume_session: Some("4b1c0f0e-8a7e-4c1e-9d1e-2f6c3a9b8d7e".into()),
+            allowed_tools: vec!["Bash(git diff:*)".into()],
+            ..spec("p")
+        };
+        ok.validate(10).unwrap();
+        assert!(refused(JobSpec { allowed_tools: vec!["--bypass".into()], ..spec("p") }).contains("not a tool"));
+    }
+
+    #[test]
+    fn nul_bytes_and_reserved_names_are_refused() {
+        assert!(refused(spec("a\0b")).contains("NUL"));
+        assert!(refused(JobSpec { tags: vec!["a\0".into()], ..spec("p") }).contains("tag"));
+        let env = |k: &str, v: &str| BTreeMap::from([(k.to_string(), v.to_string())]);
+        assert!(refused(JobSpec { env: env("X", "a\0b"), ..spec("p") }).contains("NUL"));
+        assert!(refused(JobSpec { env: env("RINGMASTER_JOB_ID", "forged"), ..spec("p") }).contains("RINGMASTER_"));
+        assert!(refused(JobSpec { env: env("A B", "x"), ..spec("p") }).contains("not a variable name"));
+        assert!(refused(spec(" ")).contains("empty"));
+        assert!(spec("x".repeat(11).as_str()).validate(10).unwrap_err().contains("engine.max-prompt-bytes"));
+    }
 }

@@ -19,26 +19,32 @@
 //! scheduling loop, where the scheduler policy is asked; `attempt.rs` one
 //! attempt, where the timeout estimator and the retry policy are asked;
 //! [`events`] the hook events and their JSON; [`tokens`], [`history`] and
-//! [`stats`] the token pool, the duration history and the statistics.
+//! [`stats`] the token pool, the duration history and the statistics;
+//! `waiting.rs` why a queued job waits.
 
 mod attempt;
 pub mod events;
 pub mod history;
 pub mod job;
+mod persist;
 mod schedule;
 pub mod stats;
+#[cfg(test)]
+mod testing;
 pub mod tokens;
+mod waiting;
 
 use crate::config::EngineConfig;
 use crate::executor::agent::AgentProfile;
 use crate::hooks::{Event, HookOutcome, Hooks};
 use crate::plugin::contract::ExtensionPoint;
 use crate::plugin::contract::JobInfo;
+use crate::plugin::registry::PluginEvent;
 use crate::policy::{FailureKind, Policies, Source};
 use crate::store::{Store, StoreError};
 use arc_swap::ArcSwap;
 use history::Durations;
-use job::{JobRecord, JobSpec, JobStatus, now_ms, preview};
+use job::{JobFilter, JobRecord, JobSpec, JobStatus, now_ms, preview};
 use parking_lot::Mutex;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -83,6 +89,8 @@ pub enum SubmitError {
     UnknownParent(String),
     #[error("a JobSubmit hook denied the job: {0}")]
     Denied(String),
+    #[error("{0}")]
+    StoreUnwritable(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -171,6 +179,12 @@ struct Inner {
     state: Mutex<State>,
     /// Held from a submission's limit checks to its insert (see [`Engine::submit`]).
     admission: tokio::sync::Mutex<()>,
+    /// Writes the store has not taken yet (see [`persist`]); locked after `state`.
+    pending: Mutex<persist::Pending>,
+    /// Why the store is unwritable, while it is; for clients' notifications.
+    store_fault: watch::Sender<Option<String>>,
+    /// Wakes the repair task when a write fails.
+    store_trouble: Notify,
     wake: Notify,
     /// Bumped on every status change; waiters watch it.
     changed: watch::Sender<u64>,
@@ -196,6 +210,8 @@ pub struct EngineStats {
     pub slots: Vec<SlotStats>,
     /// Figures over the most recent jobs, by slot, depth, tag and agent.
     pub recent: stats::Breakdown,
+    /// Whether the job store takes writes, and what waits for it.
+    pub store: persist::StoreHealth,
 }
 
 /// Jobs the statistics breakdown looks at, newest first.
@@ -303,6 +319,9 @@ impl Engine {
                 durations: Durations::default(),
             }),
             admission: tokio::sync::Mutex::new(()),
+            pending: Mutex::default(),
+            store_fault: watch::Sender::new(None),
+            store_trouble: Notify::new(),
             wake: Notify::new(),
             changed: watch::Sender::new(0),
             activity: watch::Sender::new(0),
@@ -312,8 +331,10 @@ impl Engine {
         engine.recover(unfinished).await?;
         let inner = engine.inner.clone();
         tokio::spawn(async move { inner.scheduling_loop().await });
+        engine.inner.rerank_on_scheduler_changes();
         let inner = engine.inner.clone();
         tokio::spawn(async move { inner.pruning_loop().await });
+        tokio::spawn(engine.inner.clone().store_repair_loop());
         Ok(engine)
     }
 
@@ -351,6 +372,7 @@ impl Engine {
         let inner = &self.inner;
         let settings = inner.settings.load_full();
         let (config, agents) = (&settings.config, &settings.agents);
+        inner.store_writable().map_err(SubmitError::StoreUnwritable)?;
         inner.check(&mut spec)?;
         let id = uuid::Uuid::new_v4().to_string();
         let (depth, root) = match &spec.parent_job_id {
@@ -407,6 +429,7 @@ impl Engine {
             started_at_ms: None,
             finished_at_ms: None,
             retry_at_ms: None,
+            waiting_for: None,
             timeout_s: spec.timeout_s.or(config.default_timeout_s),
             token_slot: None,
             session_id: None,
@@ -430,16 +453,30 @@ impl Engine {
         if queued >= config.max_queue {
             return Err(SubmitError::QueueFull { depth: queued, max: config.max_queue });
         }
-        let seq = inner.store.insert(&spec, &record)?;
+        let seq = inner.store.insert(&spec, &record).map_err(|err| {
+            inner.store_failed(&mut inner.pending.lock(), &err);
+            SubmitError::StoreUnwritable(format!("the job could not be stored: {err}"))
+        })?;
         inner.adopt_ranked(crate::store::StoredJob { seq, spec, record: record.clone() }, rank);
         inner.wake.notify_one();
         Ok(record)
     }
 
-    /// The job's record.
+    /// The job's record; a queued one says what it waits for.
     pub async fn status(&self, id: &str) -> Result<JobRecord, EngineError> {
-        if let Some(live) = self.inner.state.lock().live.get(id) {
-            return Ok(live.record.clone());
+        let settings = self.inner.settings.load();
+        let scheduler = match self.inner.policies.source(ExtensionPoint::Scheduler) {
+            Source::Plugin(name) => name,
+            Source::Builtin => "built-in".into(),
+        };
+        let mut state = self.inner.state.lock();
+        if let Some(mut record) = state.live.get(id).map(|live| live.record.clone()) {
+            record.waiting_for = state.waiting_for(id, &settings, &scheduler);
+            return Ok(record);
+        }
+        drop(state);
+        if let Some(record) = self.inner.pending_record(id) {
+            return Ok(record);
         }
         self.inner.store.get(id)?.map(|stored| stored.record).ok_or_else(|| EngineError::UnknownJob(id.into()))
     }
@@ -477,8 +514,8 @@ impl Engine {
     }
 
     /// Records, newest first.
-    pub fn list(&self, status: Option<JobStatus>, limit: usize) -> Result<Vec<JobRecord>, EngineError> {
-        Ok(self.inner.store.list(status.map(JobStatus::as_str), limit)?)
+    pub fn list(&self, filter: &JobFilter, limit: usize) -> Result<Vec<JobRecord>, EngineError> {
+        Ok(self.inner.with_pending(self.inner.store.list(filter, limit)?))
     }
 
     /// Transcript lines of a job: (attempt, raw stream-json line).
@@ -499,14 +536,16 @@ impl Engine {
                 }
                 Some((_, rank, seq)) => {
                     state.queue.remove(&(Reverse(rank), seq, id.to_string()));
-                    let mut live = state.live.remove(id).expect("present");
+                    let live = state.live.get_mut(id).expect("present");
                     live.cancel.cancel();
                     live.record.status = JobStatus::Cancelled;
                     live.record.finished_at_ms = Some(now_ms());
                     live.record.retry_at_ms = None;
-                    self.inner.store.update(&live.record)?;
+                    // Recorded (or kept to record) before it leaves the live
+                    // set, so a reader always finds it somewhere.
+                    self.inner.write_record(&live.record);
+                    let Live { spec, record, .. } = state.live.remove(id).expect("present");
                     self.inner.changed.send_modify(|n| *n += 1);
-                    let Live { spec, record, .. } = live;
                     self.inner.fire(|| events::about_job("PostJob", &spec, &record, job_info(&spec, &record)));
                     None
                 }
@@ -552,7 +591,7 @@ impl Engine {
     pub fn stats(&self) -> Result<EngineStats, EngineError> {
         let settings = self.inner.settings.load();
         let by_status = self.inner.store.count_by_status()?;
-        let recent = stats::Breakdown::of(&self.inner.store.list(None, STATS_WINDOW)?);
+        let recent = stats::Breakdown::of(&self.inner.store.list(&JobFilter::default(), STATS_WINDOW)?);
         let mut state = self.inner.state.lock();
         let now = Instant::now();
         let slots = (0..state.tokens.slots.len())
@@ -590,6 +629,7 @@ impl Engine {
             jobs_by_status: by_status,
             slots,
             recent,
+            store: self.inner.store_health(),
         })
     }
 
@@ -604,6 +644,12 @@ impl Engine {
         inner.changed.send_modify(|n| *n += 1);
     }
 
+    /// Ranks every queued job again, e.g. after the scheduler selection
+    /// changed. It asks the scheduler: call it off the async runtime.
+    pub fn rerank(&self) {
+        self.inner.rerank();
+    }
+
     /// A receiver that sees a change whenever an agent says or does something.
     pub fn subscribe_activity(&self) -> watch::Receiver<u64> {
         self.inner.activity.subscribe()
@@ -612,6 +658,11 @@ impl Engine {
     /// How many things the agent of unfinished job `id` has said or done.
     pub fn activity(&self, id: &str) -> u32 {
         self.inner.state.lock().live.get(id).map_or(0, |live| live.activity)
+    }
+
+    /// Why the job store is unwritable, while it is (`None` when it is fine).
+    pub fn subscribe_store(&self) -> watch::Receiver<Option<String>> {
+        self.inner.store_fault.subscribe()
     }
 
     /// A receiver that sees a change whenever any job changes status.
@@ -625,13 +676,13 @@ impl Engine {
         self.inner.shutdown.cancel();
     }
 
-    /// Runs the `Stop` hooks, then shuts down.
+    /// Runs the `Shutdown` hooks, then shuts down.
     pub async fn stop(&self) {
         let (queued, running) = {
             let state = self.inner.state.lock();
             (state.queue.len(), state.running)
         };
-        self.inner.hook(|| events::stop(queued, running)).await;
+        self.inner.hook(|| events::shutdown(queued, running)).await;
         self.shutdown();
     }
 }
@@ -676,6 +727,61 @@ impl Inner {
         state.live.insert(id, live);
     }
 
+    /// Ranks every queued job again, in batches so that each scheduler call
+    /// stays within its deadline. Jobs that left the queue meanwhile keep
+    /// whatever they have.
+    fn rerank(&self) {
+        const BATCH: usize = 256;
+        let queued: Vec<(String, JobInfo)> = {
+            let state = self.state.lock();
+            state
+                .queue
+                .iter()
+                .map(|(_, _, id)| (id.clone(), job_info(&state.live[id].spec, &state.live[id].record)))
+                .collect()
+        };
+        for batch in queued.chunks(BATCH) {
+            let infos: Vec<JobInfo> = batch.iter().map(|(_, info)| info.clone()).collect();
+            let ranks = self.policies.rank(&infos);
+            let mut state = self.state.lock();
+            let state = &mut *state;
+            for ((id, _), rank) in batch.iter().zip(ranks) {
+                let Some(live) = state.live.get_mut(id) else { continue };
+                if state.queue.remove(&(Reverse(live.rank), live.seq, id.clone())) {
+                    live.rank = rank;
+                    state.queue.insert((Reverse(rank), live.seq, id.clone()));
+                }
+            }
+        }
+        if !queued.is_empty() {
+            tracing::info!(jobs = queued.len(), "queued jobs ranked again by the scheduler now in force");
+            self.wake.notify_one();
+            self.changed.send_modify(|n| *n += 1);
+        }
+    }
+
+    /// The WIT promises a re-rank when the scheduler plugin is (re)loaded or
+    /// removed; that also ranks jobs recovered at start, which were ranked
+    /// by the built-in while plugins were still loading. A thread of its own
+    /// waits for plugin events (using no CPU meanwhile) and holds the engine
+    /// weakly, so it ends with the engine.
+    fn rerank_on_scheduler_changes(self: &Arc<Self>) {
+        let events = self.policies.subscribe();
+        let engine = Arc::downgrade(self);
+        let watcher = std::thread::Builder::new().name("rerank".into()).spawn(move || {
+            for event in events {
+                let Some(inner) = engine.upgrade().filter(|inner| !inner.shutdown.is_cancelled()) else { return };
+                let (PluginEvent::Loaded { name, .. } | PluginEvent::Unloaded { name }) = &event else { continue };
+                if inner.policies.selects(ExtensionPoint::Scheduler, name) {
+                    inner.rerank();
+                }
+            }
+        });
+        if let Err(err) = watcher {
+            tracing::error!(error = %err, "cannot start the re-rank thread; a scheduler reload will not re-rank");
+        }
+    }
+
     /// Deletes old finished jobs now and every [`PRUNE_EVERY`].
     async fn pruning_loop(self: Arc<Self>) {
         loop {
@@ -685,7 +791,10 @@ impl Inner {
             };
             let cutoff = now_ms().saturating_sub(keep_days.saturating_mul(86_400_000));
             let store = self.clone();
-            match tokio::task::spawn_blocking(move || store.store.prune(cutoff, keep)).await {
+            let writable = self.store_writable().is_ok();
+            let pruned =
+                tokio::task::spawn_blocking(move || if writable { store.store.prune(cutoff, keep) } else { Ok(0) });
+            match pruned.await {
                 Ok(Ok(0)) => {}
                 Ok(Ok(pruned)) => {
                     tracing::info!(pruned, "deleted old finished jobs (engine.keep-days, engine.keep-jobs)")
@@ -700,8 +809,9 @@ impl Inner {
         }
     }
 
-    /// Ends a job with `status`. The store is updated before the job leaves
-    /// the live set, so a reader never finds it in neither.
+    /// Ends a job with `status`. The store is updated (or the update kept,
+    /// see [`persist`]) before the job leaves the live set, so a reader never
+    /// finds it in neither.
     fn finish(&self, id: &str, status: JobStatus, update: impl FnOnce(&mut JobRecord)) {
         {
             let mut state = self.state.lock();
@@ -710,9 +820,7 @@ impl Inner {
             live.record.finished_at_ms = Some(now_ms());
             live.record.retry_at_ms = None;
             update(&mut live.record);
-            if let Err(err) = self.store.update(&live.record) {
-                tracing::error!(job = %id, error = %err, "cannot record job state");
-            }
+            self.write_record(&live.record);
             state.live.remove(id);
         }
         self.changed.send_modify(|n| *n += 1);
@@ -764,9 +872,7 @@ impl Inner {
     }
 
     fn persist(&self, record: &JobRecord) {
-        if let Err(err) = self.store.update(record) {
-            tracing::error!(job = %record.job_id, error = %err, "cannot record job state");
-        }
+        self.write_record(record);
         self.changed.send_modify(|n| *n += 1);
     }
 }

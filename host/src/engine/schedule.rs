@@ -35,6 +35,10 @@ impl Inner {
 
     /// One scheduling decision; returns whether anything started.
     async fn schedule_round(self: Arc<Self>) -> bool {
+        // A start the store cannot record would run again after a restart.
+        if self.store_writable().is_err() {
+            return false;
+        }
         let settings = self.settings.load_full();
         let input = {
             let mut state = self.state.lock();
@@ -116,21 +120,24 @@ impl Inner {
             if !fits {
                 continue;
             }
+            let mut started_record = live.record.clone();
+            started_record.status = JobStatus::Running;
+            started_record.attempts += 1;
+            started_record.started_at_ms.get_or_insert(now_ms());
+            started_record.retry_at_ms = None;
+            started_record.token_slot = Some(slot as u32);
+            // Recorded before it happens, or it does not happen.
+            if !self.write_record_now(&started_record) {
+                return started;
+            }
             state.queue.remove(&key);
             state.running += 1;
             *state.running_by_depth.entry(depth).or_default() += 1;
             state.tokens.start(slot, Instant::now());
+            *state.running_by_root.entry(started_record.root_job_id.clone()).or_default() += 1;
             let live = state.live.get_mut(&assignment.job_id).expect("checked above");
-            *state.running_by_root.entry(live.record.root_job_id.clone()).or_default() += 1;
-            live.record.status = JobStatus::Running;
-            live.record.attempts += 1;
-            live.record.started_at_ms.get_or_insert(now_ms());
-            live.record.retry_at_ms = None;
-            live.record.token_slot = Some(slot as u32);
+            live.record = started_record;
             live.slot = Some(slot);
-            if let Err(err) = self.store.update(&live.record) {
-                tracing::error!(job = %assignment.job_id, error = %err, "cannot record job start");
-            }
             drop(guard);
             self.changed.send_modify(|n| *n += 1);
             self.spawn_attempt(assignment.job_id, slot);

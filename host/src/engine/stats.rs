@@ -135,6 +135,7 @@ mod tests {
             started_at_ms: Some(started),
             finished_at_ms: Some(finished),
             retry_at_ms: None,
+            waiting_for: None,
             timeout_s: None,
             token_slot: Some(0),
             session_id: None,

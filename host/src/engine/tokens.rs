@@ -195,6 +195,26 @@ impl TokenPool {
         slot.concurrency.saturating_sub(slot.running).min(by_rate)
     }
 
+    /// Why slot `index` can start nothing now, in words; `None` if it can.
+    pub fn why_full(&mut self, index: usize, now: Instant) -> Option<String> {
+        if self.free(index, now) > 0 {
+            return None;
+        }
+        let slot = &self.slots[index];
+        Some(match slot.cooling_until {
+            Some(until) => {
+                format!(
+                    "slot {index}: rate limited, cooling down for {} s",
+                    until.saturating_duration_since(now).as_secs()
+                )
+            }
+            None if slot.running >= slot.concurrency => {
+                format!("slot {index}: {} of {} running (per-token concurrency)", slot.running, slot.concurrency)
+            }
+            None => format!("slot {index}: {} starts in the last minute (token-starts-per-minute)", slot.starts.len()),
+        })
+    }
+
     pub fn start(&mut self, index: usize, now: Instant) {
         let slot = &mut self.slots[index];
         slot.running += 1;
@@ -289,9 +309,14 @@ mod tests {
         pool.finish(0, SlotOutcome::Ok, now);
         pool.finish(0, SlotOutcome::Ok, now);
         assert_eq!(pool.free(0, now), 0, "three starts within the window: rate limited");
+        assert_eq!(pool.why_full(0, now).unwrap(), "slot 0: 3 starts in the last minute (token-starts-per-minute)");
         assert_eq!(pool.free(0, now + Duration::from_secs(61)), 2, "the window slides");
         pool.cool_down(0, now + Duration::from_secs(100));
         assert_eq!(pool.free(0, now + Duration::from_secs(90)), 0);
+        assert_eq!(
+            pool.why_full(0, now + Duration::from_secs(90)).unwrap(),
+            "slot 0: rate limited, cooling down for 10 s"
+        );
         assert_eq!(pool.free(0, now + Duration::from_secs(100)), 2);
     }
 

@@ -104,11 +104,13 @@ impl AttemptReport {
 }
 
 /// Why we stopped the agent ourselves.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 enum Stop {
     Hard,
     Idle,
     Cancel,
+    /// Waiting for the agent failed: we cannot know how it ends.
+    Lost(String),
 }
 
 /// Runs one attempt to its end. `on_line` sees every stdout line with its
@@ -187,7 +189,7 @@ pub async fn run_attempt(
         // idle limit is not shorter than the hard one).
         tokio::select! {
             biased;
-            status = child.wait() => break status.map_err(|_| Stop::Cancel),
+            status = child.wait() => break status.map_err(|err| Stop::Lost(err.to_string())),
             () = cancel.cancelled() => break Err(Stop::Cancel),
             () = tokio::time::sleep_until(hard_deadline) => break Err(Stop::Hard),
             () = tokio::time::sleep_until(idle_deadline) => break Err(Stop::Idle),
@@ -228,6 +230,7 @@ pub async fn run_attempt(
         Err((Stop::Hard, _)) => (Outcome::TimedOut, format!("ran past its {} s timeout", spec.hard_timeout.as_secs())),
         Err((Stop::Idle, _)) => (Outcome::IdleTimedOut, format!("no output for {} s", spec.idle_timeout.as_secs())),
         Err((Stop::Cancel, _)) => (Outcome::Cancelled, "cancelled".into()),
+        Err((Stop::Lost(err), _)) => (Outcome::Crashed, format!("ringmaster lost track of the agent: {err}")),
         Ok(_) => classify(&report, rate_limited),
     };
     report

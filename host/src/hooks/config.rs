@@ -23,13 +23,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Events ringmaster fires (job lifecycle) or relays from inside agents.
-pub const EVENTS: [&str; 10] = [
+pub const EVENTS: [&str; 11] = [
     "JobSubmit",
     "PreJobStart",
     "PostJob",
     "JobFailed",
     "JobRetry",
     "Notification",
+    "Shutdown",
     "Stop",
     "PreToolUse",
     "PostToolUse",
@@ -48,6 +49,16 @@ pub enum Action {
     Wasm(String),
     /// A Claude Code handler type ringmaster does not run.
     Unsupported(String),
+}
+
+impl Action {
+    /// The plugin a `wasm` handler runs.
+    pub fn plugin(&self) -> Option<&str> {
+        match self {
+            Action::Wasm(plugin) => Some(plugin),
+            _ => None,
+        }
+    }
 }
 
 /// One handler, with where it applies.

@@ -10,8 +10,9 @@
 //! the engine.
 //!
 //! The engine fires the job lifecycle events (`JobSubmit`, `PreJobStart`,
-//! `PostJob`, `JobFailed`, `JobRetry`, `Notification`, `Stop`); tool events
-//! (`PreToolUse`, ...) arrive from inside agents through `hook-relay`.
+//! `PostJob`, `JobFailed`, `JobRetry`, `Notification`, `Shutdown`); agent
+//! events (`PreToolUse`, `PostToolUse`, `Stop`) arrive from inside agents
+//! through `hook-relay`.
 
 pub mod config;
 pub mod matcher;
@@ -19,9 +20,12 @@ pub mod run;
 
 use crate::executor::shell::Shell;
 use crate::fileset::FileSet;
+use crate::plugin::contract::ExtensionPoint;
+use crate::plugin::loader::LoadedPlugin;
 use crate::plugin::registry::PluginHost;
 use crate::watch::{DirWatcher, watch_dirs};
 use config::{Action, Handler};
+use matcher::Matcher;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::HashSet;
@@ -189,10 +193,31 @@ impl Hooks {
         watch_dirs(self.files.watched("hooks-watch", false), is_config, move |()| hooks.reload())
     }
 
-    /// Every configured handler, and every file that failed to parse.
+    /// Every configured handler, every file that failed to parse, and every
+    /// hook plugin running on its own (one entry per event it asked for).
     pub fn list(&self) -> Vec<HookInfo> {
         let mut out = Vec::new();
-        for (_, path, entry) in self.files.snapshot() {
+        let snapshot = self.files.snapshot();
+        let named: HashSet<String> = snapshot
+            .iter()
+            .filter_map(|(_, _, e)| e.good.as_ref())
+            .flatten()
+            .filter_map(|h| h.action.plugin().map(String::from))
+            .collect();
+        for (name, plugin) in self.unnamed_hook_plugins(&named) {
+            out.extend(plugin.hook_events.iter().map(|event| HookInfo {
+                event: event.clone(),
+                matcher: String::new(),
+                kind: "wasm".into(),
+                command: None,
+                plugin: Some(name.clone()),
+                timeout_s: None,
+                source: format!("plugin:{name}"),
+                status: "active",
+                error: None,
+            }));
+        }
+        for (_, path, entry) in snapshot {
             let source = path.display().to_string();
             let status = entry.status();
             if entry.good.is_none() {
@@ -231,18 +256,47 @@ impl Hooks {
         out
     }
 
-    /// The handlers that apply to `event`, each once.
+    /// The handlers that apply to `event`, each once: the configured ones
+    /// whose matcher accepts it (a hook plugin only for events its
+    /// `events()` names), then every loaded hook plugin no config names,
+    /// for the events its `events()` names.
     fn matching(&self, event: &Event) -> Vec<Handler> {
         let subjects: Vec<&str> = event.subjects.iter().map(String::as_str).collect();
+        let configured: Vec<Handler> =
+            self.files.snapshot().into_iter().filter_map(|(_, _, entry)| entry.good).flatten().collect();
+        let named: HashSet<String> = configured.iter().filter_map(|h| h.action.plugin().map(String::from)).collect();
+        let wants = |plugin: &str| self.plugins.get(plugin).is_none_or(|p| p.wants_event(&event.name));
         let mut seen = HashSet::new();
-        self.files
-            .snapshot()
-            .into_iter()
-            .filter_map(|(_, _, entry)| entry.good)
-            .flatten()
+        let mut handlers: Vec<Handler> = configured
+            .iter()
             .filter(|h| h.event == event.name && !matches!(h.action, Action::Unsupported(_)))
             .filter(|h| h.matcher.matches(&subjects))
+            .filter(|h| h.action.plugin().is_none_or(wants))
             .filter(|h| seen.insert(h.action.clone()))
+            .cloned()
+            .collect();
+        for (name, plugin) in self.unnamed_hook_plugins(&named) {
+            if plugin.wants_event(&event.name) && seen.insert(Action::Wasm(name.clone())) {
+                handlers.push(Handler {
+                    event: event.name.clone(),
+                    matcher_text: String::new(),
+                    matcher: Matcher::All,
+                    action: Action::Wasm(name),
+                    timeout: None,
+                    source: plugin.path.clone(),
+                });
+            }
+        }
+        handlers
+    }
+
+    /// Loaded hook plugins that no hook config names: they run on their own.
+    fn unnamed_hook_plugins(&self, named: &HashSet<String>) -> Vec<(String, Arc<LoadedPlugin>)> {
+        self.plugins
+            .providers(ExtensionPoint::HookHandler)
+            .into_iter()
+            .filter(|name| !named.contains(name))
+            .filter_map(|name| self.plugins.get(&name).map(|plugin| (name, plugin)))
             .collect()
     }
 

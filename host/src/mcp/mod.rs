@@ -144,6 +144,7 @@ fn watch_config(path: PathBuf, engine: &Engine, policies: &Arc<Policies>) -> any
         engine_config.apply_env(|name| std::env::var(name).ok()).map_err(|e| e.to_string())?;
         engine.reconfigure(engine_config, new.agents.clone());
         policies.select_plugins(new.plugins.policies.clone());
+        engine.rerank();
         Ok(())
     });
     watcher.with_context(|| format!("cannot watch {}", path.display()))

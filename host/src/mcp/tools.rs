@@ -2,7 +2,7 @@
 
 use super::{logs, prompts, resources, tasks};
 use crate::commands::{Commands, Prepared};
-use crate::engine::job::{JobRecord, JobSpec, JobStatus};
+use crate::engine::job::{JobFilter, JobRecord, JobSpec, JobStatus};
 use crate::engine::{Engine, EngineError};
 use crate::hooks::Hooks;
 use crate::plugin::registry::PluginHost;
@@ -367,10 +367,15 @@ impl Ringmaster {
     fn progress_message(&self, records: &[JobRecord]) -> String {
         if let [record] = records {
             return match record.status {
-                JobStatus::Queued => match self.engine.queue_position(&record.job_id) {
-                    Some(position) => format!("queued, position {position}"),
-                    None => "queued".into(),
-                },
+                JobStatus::Queued => {
+                    let position = self.engine.queue_position(&record.job_id);
+                    let mut message = position.map_or("queued".into(), |p| format!("queued, position {p}"));
+                    if let Some(why) = &record.waiting_for {
+                        message.push_str(" — ");
+                        message.push_str(why);
+                    }
+                    message
+                }
                 JobStatus::Running => format!("running, attempt {}", record.attempts),
                 JobStatus::RetryWait => format!("attempt {} failed; retry scheduled", record.attempts),
                 status => status.as_str().to_string(),
@@ -503,16 +508,9 @@ impl Ringmaster {
             None => None,
         };
         let limit = args.limit.unwrap_or(50).min(500);
-        // Tag filtering happens here, so read more when filtering.
-        let fetch = if args.tag.is_some() { limit * 20 } else { limit };
-        match self.engine.list(status, fetch) {
+        match self.engine.list(&JobFilter { status, tag: args.tag }, limit) {
             Ok(records) => {
-                let records: Vec<Value> = records
-                    .iter()
-                    .filter(|r| args.tag.as_ref().is_none_or(|t| r.tags.contains(t)))
-                    .take(limit)
-                    .map(record_json)
-                    .collect();
+                let records: Vec<Value> = records.iter().map(record_json).collect();
                 ok(format!("{} jobs", records.len()), json!({ "jobs": records }))
             }
             Err(err) => failed(err),
@@ -714,12 +712,31 @@ impl ServerHandler for Ringmaster {
         let mut changes = self.prompts_changed.clone();
         changes.mark_unchanged();
         let mut plugin_logs = logs::subscribe();
+        let mut store = self.engine.subscribe_store();
+        store.mark_unchanged();
         let level = self.log_level.clone();
         tokio::spawn(async move {
             loop {
                 let sent = tokio::select! {
                     changed = changes.changed() => match changed {
                         Ok(()) => context.peer.notify_prompt_list_changed().await.is_ok(),
+                        Err(_) => return,
+                    },
+                    // The store's condition reaches every client that has not
+                    // asked for less than errors: it stops all new work.
+                    changed = store.changed() => match changed {
+                        Ok(()) => {
+                            let fault = store.borrow_and_update().clone();
+                            let (severity, data) = match fault {
+                                Some(error) => (LoggingLevel::Error, json!({"message": "the job store cannot be written: \
+                                    no job starts and submissions are refused until it can", "error": error})),
+                                None => (LoggingLevel::Notice, json!({"message": "the job store is writable again; jobs start again"})),
+                            };
+                            let wanted = level.lock().is_none_or(|t| logs::passes(severity, t));
+                            !wanted || context.peer.notify_logging_message(
+                                LoggingMessageNotificationParam::new(severity, data).with_logger("ringmaster"),
+                            ).await.is_ok()
+                        }
                         Err(_) => return,
                     },
                     line = plugin_logs.recv() => match line {

@@ -115,9 +115,16 @@ impl Loader {
             cache,
             sandbox,
             pre,
+            hook_events: Vec::new(),
         };
+        let mut plugin = plugin;
         for point in plugin.extension_points() {
             plugin.smoke(point).map_err(|error| LoadError::Smoke { path: path.into(), point, error })?;
+        }
+        if plugin.provides(ExtensionPoint::HookHandler) {
+            let point = ExtensionPoint::HookHandler;
+            plugin.hook_events =
+                plugin.call_events().map_err(|error| LoadError::Smoke { path: path.into(), point, error })?;
         }
         Ok(plugin)
     }
@@ -179,6 +186,9 @@ pub struct LoadedPlugin {
     retry_policy: Option<retry_policy::GuestIndices>,
     hook_handler: Option<hook_handler::GuestIndices>,
     commands: Option<commands::GuestIndices>,
+    /// A hook handler's answer to `events()`, asked once at load (the answer
+    /// can only change with the plugin or its config, which reload it).
+    pub hook_events: Vec<String>,
 }
 
 fn not_exported(plugin: &LoadedPlugin, point: ExtensionPoint) -> CallError {
@@ -196,6 +206,11 @@ impl LoadedPlugin {
 
     pub fn provides(&self, point: ExtensionPoint) -> bool {
         self.inspection.extension_points.contains(&point)
+    }
+
+    /// Whether this hook handler asked for `event` (by name, or `*`).
+    pub fn wants_event(&self, event: &str) -> bool {
+        self.hook_events.iter().any(|e| e == event || e == "*")
     }
 
     pub fn limits(&self) -> CallLimits {
@@ -263,7 +278,9 @@ impl LoadedPlugin {
         })
     }
 
-    pub fn hook_events(&self) -> Result<Vec<String>, CallError> {
+    /// Calls the hook handler's `events()`; [`LoadedPlugin::hook_events`]
+    /// holds the answer it gave at load.
+    pub fn call_events(&self) -> Result<Vec<String>, CallError> {
         let indices = self.hook_handler.as_ref().ok_or_else(|| not_exported(self, ExtensionPoint::HookHandler))?;
         self.sandbox.run(&self.pre, ExtensionPoint::HookHandler, None, |store, instance| {
             indices.load(&mut *store, instance)?.call_events(store)
@@ -333,7 +350,6 @@ impl LoadedPlugin {
                 self.decide(&job, 1, 3, &failure)?;
             }
             ExtensionPoint::HookHandler => {
-                self.hook_events()?;
                 self.handle_hook(&hook_handler::Event {
                     name: "Notification".into(),
                     payload_json: r#"{"hook_event_name":"Notification","message":"ringmaster smoke test"}"#.into(),

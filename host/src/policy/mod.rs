@@ -12,7 +12,7 @@ pub mod builtin;
 
 use crate::config::PolicySelection;
 use crate::plugin::contract::{ExtensionPoint, JobInfo, retry_policy, scheduler, timeout_estimator};
-use crate::plugin::registry::PluginHost;
+use crate::plugin::registry::{PluginEvent, PluginHost};
 use parking_lot::RwLock;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -59,6 +59,16 @@ impl Policies {
             ExtensionPoint::RetryPolicy => selection.retry_policy.clone(),
             ExtensionPoint::HookHandler | ExtensionPoint::Commands => None,
         }
+    }
+
+    /// Whether `plugin` is the one selected for `point` (loaded or not).
+    pub fn selects(&self, point: ExtensionPoint, plugin: &str) -> bool {
+        self.selected(point).as_deref() == Some(plugin)
+    }
+
+    /// Plugin events from now on: loads and unloads that may change who answers.
+    pub fn subscribe(&self) -> std::sync::mpsc::Receiver<PluginEvent> {
+        self.plugins.subscribe()
     }
 
     /// Who would answer `point` now.

@@ -11,7 +11,7 @@
 //! ```
 
 use super::{HookVerdict, Reply, Request, socket_path};
-use crate::engine::job::{JobRecord, JobSpec, JobStatus};
+use crate::engine::job::{JobFilter, JobRecord, JobSpec};
 use crate::engine::{ENV_JOB_ID, ENV_SOCKET};
 use serde_json::{Map, Value};
 use std::io::{BufRead, BufReader, Write};
@@ -115,8 +115,8 @@ impl Client {
         self.call(&Request::Cancel { job_id: job_id.into() })
     }
 
-    pub fn list(&mut self, status: Option<JobStatus>, limit: usize) -> Result<Vec<JobRecord>, ClientError> {
-        self.call(&Request::List { status, limit })
+    pub fn list(&mut self, filter: JobFilter, limit: usize) -> Result<Vec<JobRecord>, ClientError> {
+        self.call(&Request::List { filter, limit })
     }
 
     /// Runs a hook event through the root's hook pipeline.

@@ -17,7 +17,7 @@ pub mod client;
 pub mod server;
 
 use crate::engine::Wiring;
-use crate::engine::job::{JobSpec, JobStatus};
+use crate::engine::job::{JobFilter, JobSpec};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::path::{Path, PathBuf};
@@ -64,7 +64,11 @@ pub enum Request {
     /// Cancel a job; replies with its record once it stopped.
     Cancel { job_id: String },
     /// Records, newest first.
-    List { status: Option<JobStatus>, limit: usize },
+    List {
+        #[serde(flatten)]
+        filter: JobFilter,
+        limit: usize,
+    },
     /// Run an event through the hook pipeline (from `hook-relay` inside an
     /// agent); replies with the combined verdict.
     Hook { event: String, job_id: Option<String>, payload: Map<String, Value> },

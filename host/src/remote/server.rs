@@ -151,7 +151,7 @@ async fn answer(request: Request, engine: &Engine, hooks: Option<&Hooks>) -> Rep
             engine.wait(&job_ids, timeout).await.map(json).map_err(|e| e.to_string())
         }
         Request::Cancel { job_id } => engine.cancel(&job_id).await.map(json).map_err(|e| e.to_string()),
-        Request::List { status, limit } => engine.list(status, limit).map(json).map_err(|e| e.to_string()),
+        Request::List { filter, limit } => engine.list(&filter, limit).map(json).map_err(|e| e.to_string()),
         Request::Mcp { .. } => Err("an MCP session must be the first request of its connection".into()),
         Request::Hook { event, job_id, payload } => {
             let Some(hooks) = hooks else { return json(HookVerdict::default()) };
