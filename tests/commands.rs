@@ -136,3 +136,56 @@ async fn plugin_commands_are_listed_and_run() {
     );
     assert_eq!((spec.priority, spec.tags.as_slice()), (1, ["review".to_string()].as_slice()));
 }
+
+/// Command files in the shapes found in Claude Code's docs and published
+/// plugins (`tests/fixtures/claude-code-commands`) all load, as Claude Code
+/// reads them.
+#[tokio::test]
+async fn claude_code_command_files_in_the_wild_load_as_claude_code_reads_them() {
+    let dir = repo("tests/fixtures/claude-code-commands");
+    let commands = catalog(vec![dir.clone()], &dir, no_plugins());
+    let listed = commands.list();
+    let expected: [(&str, &str, Option<&str>); 10] = [
+        ("commit", "Create a git commit", None),
+        ("deploy", "Deploy: staging first", Some("[environment]")),
+        ("empty-values", "Do the thing.", None),
+        ("fix-issue", "Fix the issue: read it, reproduce it, fix it", Some("<issue-url>")),
+        ("component", "Scaffold a UI component (project:frontend)", Some("<ComponentName> [--with-tests]")),
+        ("new-app", "Create and set up a new agent application", Some("[project-name]")),
+        ("review-pr", "Review a pull request", None),
+        (
+            "pdf-tools",
+            "This skill should be used when the user asks to \"fill a PDF form\", \"extract text from a \
+                       PDF\", or \"merge PDFs\". (project:skills)",
+            None,
+        ),
+        ("standup", "Write my standup", None),
+        ("triage", "Triage an issue", Some("[issue-number] [priority]")),
+    ];
+    let got: Vec<(&str, &str, Option<&str>)> =
+        listed.iter().map(|c| (c.name.as_str(), c.description.as_str(), c.argument_hint.as_deref())).collect();
+    let mut want = expected.to_vec();
+    want.sort();
+    let mut sorted = got.clone();
+    sorted.sort();
+    assert_eq!(sorted, want, "the skill's material is not a command");
+    assert!(listed.iter().all(|c| c.status == "active" && c.error.is_none()), "{listed:#?}");
+
+    let review = job(commands.prepare("review-pr", "42").await.unwrap());
+    assert_eq!(
+        review.allowed_tools,
+        ["Bash(gh pr view:*)", "Bash(gh pr diff:*)", "Bash(gh pr comment:*)", "mcp__github__create_comment"]
+    );
+    let commit = job(commands.prepare("commit", "").await.unwrap());
+    assert_eq!(commit.allowed_tools.len(), 3);
+    let fix = job(commands.prepare("fix-issue", "https://x/1").await.unwrap());
+    assert_eq!(
+        (fix.model.as_deref(), fix.prompt.as_str()),
+        (Some("claude-3-5-haiku-20241022"), "Fix the issue at https://x/1.")
+    );
+    assert_eq!(
+        job(commands.prepare("triage", "12 high").await.unwrap()).prompt,
+        "Triage issue #12 with priority high."
+    );
+    assert!(job(commands.prepare("pdf-tools", "").await.unwrap()).prompt.starts_with("# PDF tools"));
+}

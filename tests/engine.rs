@@ -389,3 +389,73 @@ async fn queued_jobs_get_an_estimated_start_from_the_queue_and_past_durations() 
     engine.cancel(&busy).await.unwrap();
     engine.wait(&queued, support::WAIT).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_queued_job_says_which_limit_holds_it() {
+    // No tokens: one slot of 5. Per-depth 8 alone would run 8; the slot runs 5.
+    let config = EngineConfig { max_concurrent_per_depth: 8, max_concurrent: Some(20), ..EngineConfig::default() };
+    let engine = engine(Setup { config, ..Default::default() }).await;
+    let mut ids = Vec::new();
+    for _ in 0..7 {
+        ids.push(engine.submit(job("@hang")).await.unwrap().job_id);
+    }
+    for id in &ids[..5] {
+        wait_until(&engine, id, |r| r.status == JobStatus::Running).await;
+    }
+    let waiting = engine.status(&ids[5]).await.unwrap();
+    assert_eq!(waiting.status, JobStatus::Queued);
+    assert_eq!(waiting.waiting_for.as_deref(), Some("slot 0: 5 of 5 running (per-token concurrency)"));
+    assert_eq!(engine.status(&ids[0]).await.unwrap().waiting_for, None, "a running job waits for nothing");
+
+    // Raise the slot: now depth holds them.
+    let engine2 = self::engine(Setup {
+        config: EngineConfig { max_concurrent_per_depth: 2, per_token_concurrency: 10, ..EngineConfig::default() },
+        ..Default::default()
+    })
+    .await;
+    let held: Vec<String> = {
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            ids.push(engine2.submit(job("@hang")).await.unwrap().job_id);
+        }
+        ids
+    };
+    wait_until(&engine2, &held[1], |r| r.status == JobStatus::Running).await;
+    let why = engine2.status(&held[2]).await.unwrap().waiting_for.unwrap();
+    assert_eq!(why, "depth 0: 2 of 2 running (engine.max-concurrent-per-depth)");
+    for (engine, ids) in [(&engine, &ids), (&engine2, &held)] {
+        for id in ids {
+            engine.cancel(id).await.unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn concurrent_submissions_never_overshoot_the_queue_limit() {
+    // Nothing starts (no place at depth 0), so every admitted job stays queued.
+    let config = EngineConfig { max_queue: 50, max_concurrent_per_depth: 1, ..EngineConfig::default() };
+    let engine = engine(Setup { config, ..Default::default() }).await;
+    let blocker = engine.submit(job("@hang")).await.unwrap().job_id;
+    wait_until(&engine, &blocker, |r| r.status == JobStatus::Running).await;
+    let submits = (0..200).map(|_| {
+        let engine = engine.clone();
+        tokio::spawn(async move { engine.submit(job("wait")).await })
+    });
+    let results = futures::future::join_all(submits).await;
+    let admitted = results.iter().filter(|r| r.as_ref().unwrap().is_ok()).count();
+    assert_eq!(admitted, 50, "200 parallel submissions against max-queue 50");
+    assert_eq!(engine.stats().unwrap().queued, 50);
+    let refusal = results.iter().find_map(|r| r.as_ref().unwrap().as_ref().err()).unwrap().to_string();
+    assert!(refusal.contains("the queue is full") && refusal.contains("limit is 50"), "{refusal}");
+    engine.shutdown();
+}
+
+#[tokio::test]
+async fn a_prompt_past_the_kernels_argument_limit_reaches_the_agent() {
+    // One argument may hold 128 KiB; the prompt goes on stdin, so 300 KiB is fine.
+    let engine = engine(Setup::default()).await;
+    let prompt = format!("-p --dangerously-skip-permissions {}", "y".repeat(300 * 1024));
+    let record = run_all(&engine, vec![job(&prompt)]).await.remove(0);
+    assert_eq!(record.status, JobStatus::Succeeded, "{record:?}");
+    assert!(record.result.unwrap().starts_with("Done: -p --dangerously-skip-permissions yyy"));
+}

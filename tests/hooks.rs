@@ -308,3 +308,39 @@ echo '{"hookSpecificOutput": {"delaySeconds": 600}}'"#;
         tokio::time::timeout(support::WAIT, cancelling).await.expect("cancel returned in time").unwrap().unwrap();
     assert_eq!(record.status, JobStatus::Cancelled);
 }
+
+#[tokio::test]
+async fn a_hook_plugin_runs_on_its_own_for_the_events_it_asks_for() {
+    // No hook config names it: it runs for what its `events()` lists.
+    let host = support::TestHost::new("config:\n  deny-patterns:\n    patterns: prod-db\n");
+    host.load("deny-patterns", "deny-patterns", None).unwrap();
+    let project = Project::with_plugins(&[], host.host.clone()).await;
+    let err = project.engine.submit(job("drop prod-db")).await.unwrap_err().to_string();
+    assert!(err.contains("denied pattern \"prod-db\""), "{err}");
+    let listed: Vec<(String, String)> = project.hooks.list().into_iter().map(|h| (h.event, h.source)).collect();
+    assert!(listed.contains(&("JobSubmit".into(), "plugin:deny-patterns".into())), "{listed:?}");
+
+    // Its `events` setting is honoured: asked only for PreJobStart, it has no
+    // say on JobSubmit, and denies at the start instead.
+    let host = support::TestHost::new("config:\n  deny-patterns:\n    patterns: prod-db\n    events: PreJobStart\n");
+    host.load("deny-patterns", "deny-patterns", None).unwrap();
+    let project = Project::with_plugins(&[], host.host.clone()).await;
+    let record = project.run(job("drop prod-db")).await;
+    assert_eq!(record.status, JobStatus::Failed);
+    assert!(record.error.unwrap().contains("PreJobStart hook denied"), "denied at the start, not at submission");
+}
+
+#[tokio::test]
+async fn a_hook_config_naming_a_plugin_decides_where_it_runs_and_events_still_filter() {
+    let host = support::TestHost::new("config:\n  deny-patterns:\n    patterns: prod-db\n    events: JobSubmit\n");
+    host.load("deny-patterns", "deny-patterns", None).unwrap();
+    // Named for tagged jobs only: untagged ones pass although the plugin wants JobSubmit.
+    let config = "hooks:\n  JobSubmit:\n    - matcher: prod\n      hooks: [{type: wasm, plugin: deny-patterns}]\n  \
+                  PreJobStart:\n    - hooks: [{type: wasm, plugin: deny-patterns}]\n";
+    let project = Project::with_plugins(&[("named.yaml", config)], host.host.clone()).await;
+    assert!(project.engine.submit(JobSpec { tags: vec!["prod".into()], ..job("drop prod-db") }).await.is_err());
+    // Untagged: not matched at submission; at the start the plugin is named,
+    // but it does not want PreJobStart, so it does not run there.
+    let record = project.run(job("drop prod-db")).await;
+    assert_eq!(record.status, JobStatus::Succeeded, "{record:?}");
+}

@@ -171,3 +171,39 @@ fn a_file_truncated_mid_write_is_never_loaded() {
     t.wait_for(loaded("sched", hash_of("fair-share")));
     assert_eq!(rank(&t).unwrap(), vec![NEW]);
 }
+
+/// The WIT promises it: when the selected scheduler plugin loads (after a
+/// start, or on a reload) or goes away, the queued jobs are ranked again by
+/// whoever answers now.
+#[tokio::test]
+async fn queued_jobs_are_ranked_again_when_the_scheduler_plugin_loads_and_goes() {
+    let t = TestHost::new("policies:\n  scheduler: misbehave\n");
+    let project = tempfile::tempdir().unwrap();
+    let config = ringmaster::config::EngineConfig { max_concurrent: Some(1), ..Default::default() };
+    let engine = fake_engine(project.path(), config, t.host.clone(), None, Default::default()).await;
+    let blocker = engine.submit(ringmaster::engine::job::JobSpec { prompt: "@hang".into(), ..Default::default() });
+    let blocker = blocker.await.unwrap().job_id;
+    let spec = |priority| ringmaster::engine::job::JobSpec { prompt: "wait".into(), priority, ..Default::default() };
+    let low_first = engine.submit(spec(0)).await.unwrap().job_id;
+    let high_later = engine.submit(spec(5)).await.unwrap().job_id;
+    // The plugin is not loaded: the built-in ranks by priority.
+    assert_eq!(engine.queue_position(&high_later), Some(1));
+
+    let mut changes = engine.subscribe();
+    let position_becomes = async |changes: &mut tokio::sync::watch::Receiver<u64>, want: usize| {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while engine.queue_position(&low_first) != Some(want) {
+            tokio::time::timeout_at(deadline, changes.changed()).await.expect("re-ranked in time").unwrap();
+        }
+    };
+    // misbehave ranks every job the same: submission order decides.
+    t.load("misbehave", "misbehave", None).unwrap();
+    position_becomes(&mut changes, 1).await;
+    // Removed: the built-in ranks again.
+    std::fs::remove_file(t.path().join("misbehave.wasm")).unwrap();
+    t.host.refresh("misbehave").unwrap();
+    position_becomes(&mut changes, 2).await;
+    for id in [blocker, low_first, high_later] {
+        engine.cancel(&id).await.unwrap();
+    }
+}

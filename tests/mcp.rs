@@ -320,3 +320,394 @@ fn without_the_tasks_extension_job_run_blocks_and_tasks_are_refused() {
     let get = client.request("tasks/get", json!({"taskId": run["structuredContent"]["job_id"]}));
     assert!(get.get("error").is_some(), "{get}");
 }
+
+/// A scratch project running fake-claude, with `files` (path, content) in it.
+fn project_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let scratch = tempfile::tempdir().unwrap();
+    let config = format!(
+        "engine: {{ max-concurrent: 4 }}\nagents:\n  claude: {{ command: '{}' }}\ncommands: {{ allow-shell: true }}\n",
+        env!("CARGO_BIN_EXE_fake-claude")
+    );
+    std::fs::write(scratch.path().join("ringmaster.yaml"), config).unwrap();
+    for (path, content) in files {
+        let path = scratch.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+    scratch
+}
+
+fn structured(result: &Value) -> &Value {
+    &result["structuredContent"]
+}
+
+/// The environment of a process, as `NAME=value` lines.
+fn environ(pid: i32) -> String {
+    String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default()).replace('\0', "\n")
+}
+
+#[test]
+fn each_agent_holds_exactly_its_own_token_and_nothing_below_gets_any() {
+    let secret = |what: &str| format!("secret-{what}-{}", uuid::Uuid::new_v4().simple());
+    let tokens = [secret("token1"), secret("token2"), secret("token3")];
+    let (api_key, auth_token) = (secret("api-key"), secret("auth-token"));
+    let dump = r#"tr '\0' '\n' < /proc/$$/environ"#;
+    let scratch = project_with(&[
+        (
+            "hooks/env.json",
+            &json!({"hooks": {"PreJobStart": [{"hooks": [{"type": "command",
+            "command": format!("{dump} >> \"$CLAUDE_PROJECT_DIR/hook.env\"")}]}]}})
+            .to_string(),
+        ),
+        ("commands/env.md", &format!("Environment: !`{dump}`")),
+    ]);
+    let env = [
+        ("CLAUDE_CODE_TOKEN1", tokens[0].as_str()),
+        ("CLAUDE_CODE_TOKEN2", tokens[1].as_str()),
+        ("CLAUDE_CODE_TOKEN3", tokens[2].as_str()),
+        ("ANTHROPIC_API_KEY", api_key.as_str()),
+        ("ANTHROPIC_AUTH_TOKEN", auth_token.as_str()),
+    ];
+    let mut client = Client::start_with(scratch, &env);
+    let ids: Vec<String> = (0..3)
+        .map(|_| {
+            structured(&client.call("job_submit", json!({"prompt": "@hang"})))["job_id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    // The job's agent (its hooks carry the job's id too).
+    let agent = |id: &str| {
+        ringmaster::executor::job_processes(id).into_iter().find(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains("fake-claude"))
+        })
+    };
+    let mut held = Vec::new();
+    for id in &ids {
+        wait_until("the agent starting", || agent(id).is_some());
+        let env = environ(agent(id).unwrap());
+        let mine: Vec<&String> = tokens.iter().filter(|t| env.contains(t.as_str())).collect();
+        assert_eq!(mine.len(), 1, "an agent holds exactly one token:\n{env}");
+        assert!(env.contains(&format!("CLAUDE_CODE_OAUTH_TOKEN={}", mine[0])), "{env}");
+        assert!(!env.contains(&api_key) && !env.contains(&auth_token), "no API key below ringmaster:\n{env}");
+        held.push(mine[0].clone());
+    }
+    held.sort();
+    held.dedup();
+    assert_eq!(held.len(), 3, "three jobs on three slots, each its own token");
+
+    let prompt = client.request("prompts/get", json!({"name": "env"}));
+    let snippet = prompt["result"]["messages"][0]["content"]["text"].as_str().unwrap().to_string();
+    let hook = std::fs::read_to_string(client.project().join("hook.env")).unwrap();
+    for (what, env) in [("a hook command", &hook), ("a !`cmd` snippet", &snippet)] {
+        assert!(env.contains("PATH=") && env.contains("RINGMASTER_HOOK_EVENT=") == (what == "a hook command"), "{env}");
+        for value in tokens.iter().chain([&api_key, &auth_token]) {
+            assert!(!env.contains(value.as_str()), "{what} got a credential:\n{env}");
+        }
+    }
+    for id in &ids {
+        client.call("job_cancel", json!({"job_id": id}));
+    }
+}
+
+#[test]
+fn files_ringmaster_must_not_read_are_reported_and_everything_else_works() {
+    let scratch = project_with(&[
+        ("commands/good.md", "Say hello to $ARGUMENTS"),
+        ("commands/deep.md", &format!("---\ndescription: {}\n---\nbody", "[".repeat(100_000))),
+        (
+            "hooks/good.json",
+            &json!({"hooks": {"PostJob": [{"hooks": [{"type": "command", "command": "true"}]}]}}).to_string(),
+        ),
+    ]);
+    let commands = scratch.path().join("commands");
+    let hooks = scratch.path().join("hooks");
+    std::os::unix::fs::symlink("/dev/zero", commands.join("zero.md")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", commands.join("passwd.md")).unwrap();
+    nix::unistd::mkfifo(&commands.join("fifo.md"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+    nix::unistd::mkfifo(&hooks.join("fifo.json"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", hooks.join("zero.yaml")).unwrap();
+    // `initialize` is answered within the bound whatever lies in the folders.
+    let mut client = Client::start_in(scratch);
+
+    let listed = client.call("command_list", json!({}));
+    let by_name = |name: &str| {
+        structured(&listed)["commands"].as_array().unwrap().iter().find(|c| c["name"] == name).cloned().unwrap()
+    };
+    assert_eq!(by_name("good")["status"], "active");
+    for (name, why) in [
+        ("zero", "outside the directories"),
+        ("passwd", "outside the directories"),
+        ("fifo", "a FIFO"),
+        ("deep", "nest more than 64"),
+    ] {
+        let command = by_name(name);
+        assert_eq!(command["status"], "failed", "{command}");
+        assert!(command["error"].as_str().unwrap().contains(why), "{name}: {command}");
+    }
+    let prompt = client.request("prompts/get", json!({"name": "passwd"}));
+    assert!(error_text(&prompt).contains("unknown prompt"), "{prompt}");
+    let prompts = client.request("prompts/list", json!({}));
+    assert!(!prompts.to_string().contains("root:"), "nothing of /etc/passwd is served");
+
+    let hooks = client.call("hook_list", json!({}));
+    let failed: Vec<&str> = structured(&hooks)["hooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["status"] == "failed")
+        .map(|h| h["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed.len(), 2, "{hooks}");
+    let run = client.call("job_run", json!({"prompt": "still working"}));
+    assert_eq!(structured(&run)["status"], "succeeded", "{run}");
+}
+
+#[test]
+fn a_bad_number_anywhere_gets_an_error_and_intake_goes_on() {
+    let huge_timeout =
+        json!({"hooks": {"PostJob": [{"hooks": [{"type": "command", "command": "true", "timeout": 1e300}]}]}});
+    let huge_delay = json!({"hooks": {"PreJobStart": [{"hooks": [{"type": "command",
+        "command": r#"echo '{"hookSpecificOutput": {"delaySeconds": 1e300}}'"#}]}]}});
+    let scratch = project_with(&[("hooks/bad.json", &huge_timeout.to_string())]);
+    let mut client = Client::start_in(scratch);
+    let hooks = client.call("hook_list", json!({}));
+    let bad = &structured(&hooks)["hooks"][0];
+    assert_eq!(bad["status"], "failed", "{hooks}");
+    assert!(bad["error"].as_str().unwrap().contains("`timeout` must be"), "{bad}");
+
+    // Saved while running: the watcher goes on, and a hook answering a
+    // delay out of range has no say.
+    std::fs::write(client.project().join("hooks/delay.json"), huge_delay.to_string()).unwrap();
+    wait_until("the delay hook loading", || {
+        structured(&client.call("hook_list", json!({})))["hooks"].as_array().unwrap().len() == 2
+    });
+    let run = client.call("job_run", json!({"prompt": "carry on"}));
+    assert_eq!(structured(&run)["status"], "succeeded", "{run}");
+    assert_eq!(structured(&run)["attempts"], 1, "{run}");
+
+    let refused = client.request(
+        "tools/call",
+        json!({"name": "job_submit",
+        "arguments": {"prompt": "x", "timeout_s": 18446744073709551615u64}}),
+    );
+    assert!(error_text(&refused).contains("between 1 and 86400"), "{refused}");
+    let stats = client.call("engine_stats", json!({}));
+    assert_eq!(structured(&stats)["running"], 0);
+}
+
+/// CPU time (user + system) of a process so far, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_name.split(' ').collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn a_server_waiting_without_a_progress_token_uses_no_cpu() {
+    let mut client = Client::start();
+    let id = structured(&client.call("job_submit", json!({"prompt": "@hang"})))["job_id"].as_str().unwrap().to_string();
+    let before = cpu_ticks(client.pid());
+    // Past the 10 s heartbeat, where the wait used to spin.
+    let waited = client.call("job_wait", json!({"job_ids": [id], "timeout_s": 14}));
+    assert_eq!(structured(&waited)["jobs"][0]["status"], "running");
+    let used = cpu_ticks(client.pid()) - before;
+    // Clock ticks are 1/100 s: a spinning wait burns ~400 in those 4 s.
+    assert!(used < 150, "the server used {used} ticks of CPU while waiting 14 s");
+    client.call("job_cancel", json!({"job_id": id}));
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_socket_peer_cannot_make_the_server_hold_what_it_sends() {
+    use std::io::{BufRead, Write};
+    let client = Client::start();
+    let socket = client.project().join("state/engine.sock");
+    let before = rss_kib(client.pid());
+    let mut stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    let chunk = vec![b'x'; 1 << 20];
+    for _ in 0..256 {
+        stream.write_all(&chunk).unwrap();
+    }
+    stream.write_all(b"\n{\"op\":\"list\",\"limit\":1}\n").unwrap();
+    let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert!(line.contains("refused") && line.contains("bytes"), "{line}");
+    line.clear();
+    reader.read_line(&mut line).unwrap();
+    assert!(line.starts_with("{\"ok\""), "the connection still answers: {line}");
+    let grown = rss_kib(client.pid()).saturating_sub(before);
+    assert!(grown < 64 * 1024, "256 MiB without a newline grew the server by {grown} KiB");
+}
+
+#[test]
+fn kill_9_under_load_loses_no_job_and_runs_nothing_twice_that_had_finished() {
+    let scratch = project_with(&[]);
+    let mut client = Client::start_in(scratch);
+    let ids: Vec<String> = (0..24)
+        .map(|i| {
+            let submitted =
+                client.call("job_submit", json!({"prompt": format!("job {i} @sleep:0.2"), "max_retries": 2}));
+            structured(&submitted)["job_id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let finished = |client: &mut Client| -> Vec<Value> {
+        let listed = client.call("job_list", json!({"status": "succeeded", "limit": 100}));
+        structured(&listed)["jobs"].as_array().unwrap().clone()
+    };
+    wait_until("a third of the jobs finishing", || finished(&mut client).len() >= 8);
+    let before = finished(&mut client);
+
+    let project = client.crash();
+    let mut client = Client::start_in(project);
+    let waited = client.call("job_wait", json!({"job_ids": ids, "timeout_s": 90}));
+    let records = structured(&waited)["jobs"].as_array().unwrap();
+    assert!(records.iter().all(|r| r["status"] == "succeeded"), "{waited}");
+    for old in &before {
+        let now = records.iter().find(|r| r["job_id"] == old["job_id"]).unwrap();
+        assert_eq!((&now["attempts"], &now["finished_at_ms"]), (&old["attempts"], &old["finished_at_ms"]), "ran again");
+        assert_eq!(now["history"].as_array().unwrap().len(), 1, "{now}");
+    }
+}
+
+/// A tmpfs of `size` mounted at `dir` while it lives (root only).
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &std::path::Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .stderr(std::process::Stdio::null())
+            .status();
+        status.is_ok_and(|s| s.success()).then(|| Tmpfs(dir.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_stops_new_work_keeps_every_result_and_carries_on_when_space_returns() {
+    let scratch = project_with(&[]);
+    let state = scratch.path().join("state");
+    let Some(_tmpfs) = Tmpfs::mount(&state, "2m") else {
+        // Not root: the engine's unit test covers this with an injected failing store.
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    };
+    let mut client = Client::start_in(scratch);
+    let ids: Vec<String> = (0..6)
+        .map(|i| {
+            let submitted =
+                client.call("job_submit", json!({"prompt": format!("job {i} @sleep:1.5"), "max_retries": 0}));
+            structured(&submitted)["job_id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    wait_until("jobs starting", || structured(&client.call("engine_stats", json!({})))["running"] == 4);
+
+    // Fill the disk, the way a runaway log would.
+    let filler = state.join("filler");
+    let mut file = std::fs::File::create(&filler).unwrap();
+    let block = vec![0u8; 64 * 1024];
+    while std::io::Write::write_all(&mut file, &block).is_ok() {}
+    drop(file);
+    wait_until("the store noticing", || {
+        structured(&client.call("engine_stats", json!({})))["store"]["writable"] == false
+    });
+    let refused = client.request("tools/call", json!({"name": "job_submit", "arguments": {"prompt": "more"}}));
+    assert!(error_text(&refused).contains("cannot be written"), "{refused}");
+    // Jobs that finish meanwhile read as finished.
+    let first = client.call("job_wait", json!({"job_ids": [ids[0]], "timeout_s": 60}));
+    assert_eq!(structured(&first)["jobs"][0]["status"], "succeeded", "{first}");
+    assert!(
+        client.notifications.iter().any(|n| n["method"] == "notifications/message"
+            && n["params"]["data"]["message"].as_str().is_some_and(|m| m.contains("cannot be written"))),
+        "the client was told: {:?}",
+        client.notifications
+    );
+
+    std::fs::remove_file(&filler).unwrap();
+    let all = client.call("job_wait", json!({"job_ids": ids, "timeout_s": 90}));
+    let records = structured(&all)["jobs"].as_array().unwrap();
+    assert!(records.iter().all(|r| r["status"] == "succeeded" && r["attempts"] == 1), "{all}");
+    assert_eq!(structured(&client.call("engine_stats", json!({})))["store"]["writable"], true);
+
+    // What the store holds after a restart is what the clients saw.
+    let project = client.crash();
+    let mut client = Client::start_in(project);
+    for id in &ids {
+        let record = client.call("job_status", json!({"job_id": id}));
+        assert_eq!(
+            (&structured(&record)["status"], &structured(&record)["attempts"]),
+            (&json!("succeeded"), &json!(1))
+        );
+    }
+    let project = client.crash();
+    drop(_tmpfs);
+    drop(project);
+}
+
+/// The seeded protocol fuzzer: thousands of hostile messages (garbage,
+/// truncated and oversized lines, wrong types, extreme numbers, deep nesting,
+/// odd ids, stray notifications and responses, real jobs among them). The
+/// server never exits, writes only JSON-RPC, answers every request that
+/// carries an id a client can match, and works normally afterwards.
+/// `cargo xtask fuzz` runs it longer (RINGMASTER_FUZZ_MESSAGES, _SEED).
+#[test]
+fn hostile_messages_never_take_the_server_down() {
+    let env = |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let (count, seed) = (env("RINGMASTER_FUZZ_MESSAGES", 5_000), env("RINGMASTER_FUZZ_SEED", 0x5eed));
+    let mut client = Client::start();
+    let mut hostile = support::hostile::Hostile::new(seed);
+    let mut unanswered = std::collections::HashSet::new();
+    let mut sent_lines = std::collections::HashMap::new();
+    let (mut requests, mut replies) = (0, 0);
+    let read = |line: String, unanswered: &mut std::collections::HashSet<String>, replies: &mut usize| {
+        let message: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("stdout must be JSON-RPC: {line}"));
+        assert_eq!(message["jsonrpc"], "2.0", "{line}");
+        if message.get("result").is_some() || message.get("error").is_some() {
+            *replies += 1;
+            unanswered.remove(&message["id"].to_string());
+        }
+    };
+    for _ in 0..count {
+        let message = hostile.next();
+        client.send_raw(&message.line);
+        if let Some(id) = message.answer_id {
+            requests += 1;
+            unanswered.insert(id.to_string());
+            sent_lines.insert(id.to_string(), message.line.clone());
+        }
+        while let Ok(line) = client.lines.try_recv() {
+            read(line, &mut unanswered, &mut replies);
+        }
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !unanswered.is_empty() {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match client.lines.recv_timeout(left) {
+            Ok(line) => read(line, &mut unanswered, &mut replies),
+            Err(_) => {
+                let examples: Vec<String> =
+                    unanswered.iter().take(8).map(|id| sent_lines[id].chars().take(300).collect()).collect();
+                panic!("{} requests never answered, e.g.\n{}", unanswered.len(), examples.join("\n"))
+            }
+        }
+    }
+    assert!(alive(client.pid() as i32), "the server exited");
+    eprintln!("fuzz: seed {seed}: {count} messages, {requests} requests with ids, {replies} replies, all answered");
+    assert_eq!(client.request("ping", json!({}))["result"], json!({}));
+    let run = client.call("job_run", json!({"prompt": "after the storm"}));
+    assert_eq!(structured(&run)["status"], "succeeded", "{run}");
+}

@@ -83,6 +83,11 @@ impl Client {
         client
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The scratch project; the server's state is in its `state/`.
     pub fn project(&self) -> &std::path::Path {
         self.project.path()

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod hostile;
 pub mod mcp_client;
 
 use ringmaster::config::{Config, EngineConfig, parse_yaml};

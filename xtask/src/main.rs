@@ -10,6 +10,9 @@
 //!   `target/claude-code`).
 //! * `demo` — `plugins`, then `ringmaster demo` on them.
 //! * `bench` — `plugins`, then the benchmarks (release build).
+//! * `fuzz [MESSAGES] [SEED]` — the protocol fuzzer with more messages
+//!   (default 100,000; the test suite sends 5,000) and the property tests of
+//!   every parser of outside input with 10,000 cases each.
 //!
 //! Plain std, no dependencies: it has to build fast on a fresh machine.
 
@@ -28,7 +31,8 @@ fn main() -> ExitCode {
         Some("test") => build_plugins().and_then(|()| test(&args[1..])),
         Some("demo") => build_plugins().and_then(|()| demo(&args[1..])),
         Some("bench") => build_plugins().and_then(|()| bench(&args[1..])),
-        _ => Err("usage: cargo xtask plugins | test [cargo test args] | demo | bench".into()),
+        Some("fuzz") => fuzz(&args[1..]),
+        _ => Err("usage: cargo xtask plugins | test [cargo test args] | demo | bench | fuzz [messages] [seed]".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -217,6 +221,20 @@ fn demo(extra: &[String]) -> Result {
     run(cargo().args(["build", "--quiet", "-p", "ringmaster", "--bins"]))?;
     let ringmaster = target_dir().join("debug").join("ringmaster");
     run(Command::new(ringmaster).arg("demo").arg("--plugins").arg(target_dir().join("plugins")).args(extra))
+}
+
+fn fuzz(args: &[String]) -> Result {
+    let messages = args.first().map_or("100000", String::as_str);
+    let seed = args.get(1).cloned().unwrap_or_else(|| {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        (nanos % 1_000_000_007).to_string()
+    });
+    eprintln!("xtask: fuzzing with {messages} messages, seed {seed} (rerun with `cargo xtask fuzz {messages} {seed}`)");
+    run(cargo()
+        .args(["test", "-p", "ringmaster", "--test", "mcp", "hostile_messages", "--", "--nocapture"])
+        .env("RINGMASTER_FUZZ_MESSAGES", messages)
+        .env("RINGMASTER_FUZZ_SEED", &seed))?;
+    run(cargo().args(["test", "-p", "ringmaster", "--lib", "properties"]).env("PROPTEST_CASES", "10000"))
 }
 
 fn bench(extra: &[String]) -> Result {

@@ -77,15 +77,16 @@ struct Field {
 }
 
 impl Field {
-    /// The value as text: a YAML scalar, else what was written.
+    /// The value as text: a YAML scalar, else what was written; none when empty.
     fn text(&self) -> Option<String> {
-        match &self.yaml {
-            Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Bool(b)) => Some(b.to_string()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            _ => Some(unquote(&self.text).to_string()).filter(|t| !t.is_empty()),
-        }
+        let text = match &self.yaml {
+            Some(Value::Null) => return None,
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Bool(b)) => b.to_string(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => unquote(&self.text).to_string(),
+        };
+        (!text.trim().is_empty()).then_some(text)
     }
 
     /// The value as a list: a YAML list, or a comma-separated string (the
@@ -434,5 +435,74 @@ mod tests {
     fn crlf_files_parse() {
         let command = parse_text("---\r\ndescription: x\r\n---\r\nbody\r\n").unwrap();
         assert_eq!((command.description.as_str(), command.body.as_str()), ("x", "body"));
+    }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// Frontmatter-shaped text: keys Claude Code and ringmaster know, and
+        /// values from the pieces real files (and broken ones) are made of.
+        fn frontmatter() -> impl Strategy<Value = String> {
+            let key = prop::sample::select(vec![
+                "description",
+                "argument-hint",
+                "allowed-tools",
+                "model",
+                "tags",
+                "priority",
+                "timeout_s",
+                "name",
+                "x",
+            ]);
+            let piece = prop::sample::select(vec![
+                "[",
+                "]",
+                "{",
+                "}",
+                ":",
+                ", ",
+                "'",
+                "\"",
+                "#",
+                "- ",
+                "|",
+                ">",
+                "&a",
+                "*a",
+                "!!str",
+                "\t",
+                "\n  ",
+                "text",
+                "42",
+                "-1",
+                "1e300",
+                "18446744073709551616",
+                "Bash(git diff:*)",
+                "é漢",
+            ]);
+            let line = (key, prop::collection::vec(piece, 0..8)).prop_map(|(k, v)| format!("{k}: {}", v.concat()));
+            prop::collection::vec(line, 0..8).prop_map(|lines| lines.join("\n"))
+        }
+
+        proptest! {
+            #[test]
+            fn any_bytes_give_a_command_or_an_error(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+                let _ = parse(Path::new("/c/x.md"), None, &bytes);
+            }
+
+            #[test]
+            fn any_frontmatter_gives_a_command_or_an_error_naming_the_problem(yaml in frontmatter()) {
+                let text = format!("---\n{yaml}\n---\nDo $ARGUMENTS");
+                match parse(Path::new("/c/x.md"), None, text.as_bytes()) {
+                    Ok(command) => {
+                        prop_assert_eq!(command.name, "x");
+                        prop_assert_eq!(command.body, "Do $ARGUMENTS");
+                        prop_assert!(command.options.timeout_s.is_none_or(|t| bounds::TIMEOUT_S.contains(&t)));
+                    }
+                    Err(error) => prop_assert!(error.contains('`') || error.contains("frontmatter"), "{}", error),
+                }
+            }
+        }
     }
 }

@@ -326,4 +326,31 @@ mod tests {
         let out = render("Look at $ARGUMENTS", "@src/lib.rs", &options).await.unwrap();
         assert_eq!(out, "Look at @src/lib.rs");
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+            /// Whatever the arguments, and wherever the template puts them, a
+            /// snippet runs only what the template says.
+            #[test]
+            fn arguments_never_run(
+                argument in "[ -~]{0,40}",
+                context in prop::sample::select(vec!["$0", "'$0'", "\"$0\"", "$ARGUMENTS", "'$ARGUMENTS'", "\"x$ARGUMENTS[0]y\""]),
+            ) {
+                let dir = tempfile::tempdir().unwrap();
+                let shell = Shell::new(&Default::default());
+                let options = RenderOptions { project_dir: dir.path(), shell: Some((&shell, Duration::from_secs(10))) };
+                let hostile = format!("{argument};touch pwned$(touch pwned)`touch pwned`'\"");
+                let typed = shlex::try_quote(&hostile).unwrap().into_owned();
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let template = format!("!`printf '%s' {context} >/dev/null`");
+                let rendered = runtime.block_on(render(&template, &typed, &options));
+                prop_assert!(rendered.is_ok(), "{:?}", rendered);
+                prop_assert!(!dir.path().join("pwned").exists(), "{} with {:?} ran a command", template, hostile);
+            }
+        }
+    }
 }

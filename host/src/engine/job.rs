@@ -334,4 +334,42 @@ mod tests {
         assert!(refused(spec(" ")).contains("empty"));
         assert!(spec("x".repeat(11).as_str()).validate(10).unwrap_err().contains("engine.max-prompt-bytes"));
     }
+
+    mod properties {
+        use super::super::*;
+        use crate::executor::agent::{AgentProfile, Invocation};
+        use proptest::prelude::*;
+
+        proptest! {
+            /// A spec that validates never hands the agent's command line a
+            /// value that could be read as an option.
+            #[test]
+            fn valid_specs_put_no_option_in_a_value(
+                model in ".{0,20}", session in ".{0,20}", tool in ".{0,20}", prompt in ".{1,40}",
+            ) {
+                let spec = JobSpec {
+                    prompt,
+                    model: Some(model),
+                    resume_session: Some(session),
+                    allowed_tools: vec![tool],
+                    ..JobSpec::default()
+                };
+                if spec.validate(1 << 20).is_ok() {
+                    let call = Invocation {
+                        prompt: &spec.prompt,
+                        model: spec.model.as_deref(),
+                        resume_session: spec.resume_session.as_deref(),
+                        allowed_tools: &spec.allowed_tools,
+                        ..Default::default()
+                    };
+                    let args = AgentProfile::default().args(&call);
+                    for pair in args.windows(2).filter(|w| matches!(w[0].as_str(), "--model" | "--resume" | "--allowedTools")) {
+                        prop_assert!(!pair[1].starts_with('-'), "{:?}", args);
+                    }
+                    let stdin = AgentProfile::default().stdin(&call);
+                    prop_assert_eq!(stdin.as_deref(), Some(spec.prompt.as_str()), "the prompt goes on stdin");
+                }
+            }
+        }
+    }
 }

@@ -117,4 +117,30 @@ mod tests {
         assert_eq!(parse_line("not json"), AgentEvent::Other);
         assert_eq!(parse_line(r#"{"type":"system","subtype":"hook_started"}"#), AgentEvent::Other);
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_line_has_a_meaning(line in ".{0,200}") {
+                let _ = parse_line(&line);
+            }
+
+            #[test]
+            fn any_numbers_in_known_lines_are_read_without_overflow(
+                kind in prop::sample::select(vec!["result", "rate_limit_event", "system"]),
+                resets in any::<u64>(), cost in any::<f64>(), status in any::<u64>(),
+            ) {
+                let line = serde_json::json!({
+                    "type": kind, "subtype": "api_retry", "error_status": status, "total_cost_usd": cost,
+                    "rate_limit_info": {"status": "rejected", "resetsAt": resets},
+                });
+                if let AgentEvent::RateLimit { resets_at_ms: Some(ms), .. } = parse_line(&line.to_string()) {
+                    prop_assert_eq!(ms / 1000, resets);
+                }
+            }
+        }
+    }
 }

@@ -224,4 +224,60 @@ mod tests {
             assert!(err.contains("at most 86400"), "{huge}: {err}");
         }
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// JSON values of any shape, a few levels deep.
+        fn json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<f64>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                "[a-zA-Z*|()]{0,8}".prop_map(Value::from),
+                prop::sample::select(vec!["command", "wasm", "http", "JobSubmit", "Stop"]).prop_map(Value::from),
+            ];
+            leaf.prop_recursive(4, 32, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                    prop::collection::btree_map(
+                        prop::sample::select(vec![
+                            "hooks",
+                            "matcher",
+                            "type",
+                            "command",
+                            "timeout",
+                            "plugin",
+                            "JobSubmit"
+                        ]),
+                        inner,
+                        0..4
+                    )
+                    .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn any_config_gives_handlers_with_sane_timeouts_or_an_error(value in json()) {
+                let text = serde_json::json!({ "hooks": value }).to_string();
+                if let Ok(handlers) = parse(Path::new("h.json"), text.as_bytes()) {
+                    for handler in handlers {
+                        prop_assert!(handler.timeout.is_none_or(|t| t > Duration::ZERO && t.as_secs_f64() <= MAX_TIMEOUT_S));
+                    }
+                }
+                let yaml = serde_yaml::to_string(&serde_json::json!({ "hooks": serde_json::from_str::<Value>(&text).unwrap()["hooks"] })).unwrap();
+                let _ = parse(Path::new("h.yaml"), yaml.as_bytes());
+            }
+
+            #[test]
+            fn any_bytes_give_handlers_or_an_error(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+                let _ = parse(Path::new("h.json"), &bytes);
+                let _ = parse(Path::new("h.yaml"), &bytes);
+            }
+        }
+    }
 }

@@ -100,6 +100,16 @@ impl Boundary {
         }
         let value: Value = match serde_json::from_str(line) {
             Ok(value) => value,
+            // Valid JSON nested past the parser's limit: still answer it
+            // under its own id when the top level has one.
+            Err(err) if err.to_string().starts_with("recursion limit exceeded") => {
+                let id = top_level_id(line).filter(|id| id.is_string() || id.is_i64() || id.is_u64());
+                return error(
+                    id.unwrap_or_default(),
+                    -32600,
+                    "invalid request: nested more than 128 levels deep".into(),
+                );
+            }
             Err(err) => return error(Value::Null, -32700, format!("parse error: {err}")),
         };
         let Value::Object(message) = value else {
@@ -150,6 +160,68 @@ impl Boundary {
             }
             Ok(_) => Verdict::Forward,
             Err(err) => error(reply_id(), -32602, format!("invalid params for {method}: {err}")),
+        }
+    }
+}
+
+/// The `id` of a JSON object too deep for the parser, found by walking its
+/// top level only: values are skipped by counting brackets outside strings,
+/// so the walk needs no recursion and no memory, however deep they nest.
+fn top_level_id(line: &str) -> Option<Value> {
+    let bytes = line.as_bytes();
+    let mut at = bytes.iter().position(|b| !b.is_ascii_whitespace())?;
+    (bytes[at] == b'{').then_some(())?;
+    at += 1;
+    loop {
+        let skip_space = |at: &mut usize| {
+            while bytes.get(*at).is_some_and(|b| b.is_ascii_whitespace()) {
+                *at += 1;
+            }
+        };
+        skip_space(&mut at);
+        let key_start = at;
+        at = skip_string(bytes, at)?;
+        let key: String = serde_json::from_str(&line[key_start..at]).ok()?;
+        skip_space(&mut at);
+        (bytes.get(at) == Some(&b':')).then_some(())?;
+        at += 1;
+        skip_space(&mut at);
+        let value_start = at;
+        let mut depth = 0usize;
+        loop {
+            match *bytes.get(at)? {
+                b'"' => at = skip_string(bytes, at)?,
+                b'[' | b'{' => {
+                    depth += 1;
+                    at += 1;
+                }
+                b']' | b'}' if depth > 0 => {
+                    depth -= 1;
+                    at += 1;
+                }
+                b',' | b'}' if depth == 0 => break,
+                _ => at += 1,
+            }
+        }
+        if key == "id" {
+            return serde_json::from_str(line[value_start..at].trim()).ok();
+        }
+        if bytes[at] == b'}' {
+            return None;
+        }
+        at += 1;
+    }
+}
+
+/// The index just past the JSON string starting at `at`.
+fn skip_string(bytes: &[u8], mut at: usize) -> Option<usize> {
+    (bytes.get(at) == Some(&b'"')).then_some(())?;
+    at += 1;
+    loop {
+        match *bytes.get(at)? {
+            b'\\' => at += 2,
+            b'"' => return Some(at + 1),
+            _ => at += 1,
         }
     }
 }
@@ -275,6 +347,19 @@ mod tests {
     }
 
     #[test]
+    fn a_message_too_deep_to_parse_is_answered_under_its_id() {
+        let mut b = Boundary::default();
+        let deep = format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000));
+        let line =
+            format!(r#"{{"jsonrpc":"2.0","params":{{"a":{deep},"s":"x}}\"{{"}},"id":"deep-1","method":"ping"}}"#);
+        assert_eq!(code(&b.check(&line)), (-32600, json!("deep-1")));
+        let line = format!(r#"{{"jsonrpc":"2.0","id":7,"method":"ping","params":{{"a":{deep}}}}}"#);
+        assert_eq!(code(&b.check(&line)), (-32600, json!(7)));
+        let line = format!(r#"{{"jsonrpc":"2.0","method":"ping","params":{deep}}}"#);
+        assert_eq!(code(&b.check(&line)), (-32600, Value::Null));
+    }
+
+    #[test]
     fn wrong_params_of_known_methods_are_invalid_params() {
         let mut b = Boundary::default();
         b.check(INIT);
@@ -297,5 +382,41 @@ mod tests {
             b.check(r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"x","arguments":{"a":1}}}"#),
             Verdict::Forward
         );
+    }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn every_line_is_forwarded_dropped_or_answered_as_json_rpc(line in ".{0,300}", initialized in any::<bool>()) {
+                let mut boundary = Boundary { initialized };
+                if let Verdict::Reply(reply) = boundary.check(&line) {
+                    prop_assert_eq!(&reply["jsonrpc"], "2.0");
+                    prop_assert!(reply.get("id").is_some(), "a reply always carries an id, null if unknown");
+                    prop_assert!(reply["error"]["code"].is_i64());
+                }
+            }
+
+            #[test]
+            fn a_request_with_a_usable_id_is_forwarded_or_answered_under_it(
+                id in any::<i64>(), method in "[a-z/]{0,20}", params in "[ -~]{0,40}",
+            ) {
+                let mut boundary = Boundary { initialized: true };
+                let line = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"{method}","params":{}}}"#,
+                    serde_json::to_string(&params).unwrap());
+                match boundary.check(&line) {
+                    Verdict::Reply(reply) => prop_assert_eq!(&reply["id"], &json!(id)),
+                    Verdict::Forward => {}
+                    Verdict::Drop(why) => prop_assert!(false, "a request was dropped: {}", why),
+                }
+            }
+
+            #[test]
+            fn any_socket_request_line_parses_or_is_refused(line in ".{0,300}") {
+                let _ = serde_json::from_str::<crate::remote::Request>(&line);
+            }
+        }
     }
 }

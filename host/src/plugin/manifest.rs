@@ -82,4 +82,21 @@ mod tests {
         let err = parse_yaml::<Manifest>(Path::new("p.yaml"), "config:\n  a: [1\n").unwrap_err();
         assert!(err.to_string().starts_with("p.yaml: line"), "{err}");
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_text_gives_a_manifest_or_an_error_naming_the_file(text in "[ -~\n]{0,300}") {
+                if let Err(err) = parse_yaml::<Manifest>(Path::new("p.yaml"), &text) {
+                    prop_assert!(err.to_string().starts_with("p.yaml: "));
+                }
+                if let Ok(config) = parse_yaml::<crate::config::Config>(Path::new("r.yaml"), &text) {
+                    let _ = config.validate();
+                }
+            }
+        }
+    }
 }
