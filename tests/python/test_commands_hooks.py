@@ -82,13 +82,13 @@ async def test_a_new_command_file_is_announced_and_offered(session_factory, proj
         await watcher.until(lambda: _announced(watcher, prompts, "standup"))
         assert (await prompts())["standup"].description == "Write my standup"
         # A broken save keeps the last good version, and says why.
-        (project / "commands" / "standup.md").write_text("---\ndescription: [oops\n---\nx")
+        (project / "commands" / "standup.md").write_text("---\ndescription: never closed\nx")
 
         async def is_stale():
             return (await standup())["status"] == "stale"
 
         await watcher.until(is_stale)
-        assert "bad frontmatter" in (await standup())["error"]
+        assert "never closed" in (await standup())["error"]
         assert "standup" in await prompts()
 
 
