@@ -24,19 +24,8 @@ fn the_server_lists_its_tools_with_schemas() {
     let tools = client.request("tools/list", json!({}));
     let names: Vec<&str> =
         tools["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    for expected in [
-        "job_submit",
-        "job_submit_batch",
-        "job_run",
-        "job_status",
-        "job_wait",
-        "job_result",
-        "job_output",
-        "job_list",
-        "job_cancel",
-        "engine_stats",
-        "plugin_list",
-    ] {
+    assert_eq!(names.len(), support::TOOLS.len(), "{names:?}");
+    for expected in support::TOOLS {
         assert!(names.contains(&expected), "{expected} missing from {names:?}");
     }
     let submit = tools["result"]["tools"].as_array().unwrap().iter().find(|t| t["name"] == "job_submit").unwrap();
@@ -706,7 +695,19 @@ fn hostile_messages_never_take_the_server_down() {
         }
     }
     assert!(alive(client.pid() as i32), "the server exited");
-    eprintln!("fuzz: seed {seed}: {count} messages, {requests} requests with ids, {replies} replies, all answered");
+    // Every agent and hook it started was reaped (a zombie lingers only
+    // between a child's exit and its reaping).
+    let zombies = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("status")).ok())
+            .filter(|status| status.contains("State:\tZ") && status.contains(&format!("PPid:\t{}\n", client.pid())))
+            .count()
+    };
+    wait_until("every child of the server being reaped", || zombies() == 0);
+    eprintln!(
+        "fuzz: seed {seed}: {count} messages, {requests} requests with ids, {replies} replies, all answered, no zombie"
+    );
     assert_eq!(client.request("ping", json!({}))["result"], json!({}));
     let run = client.call("job_run", json!({"prompt": "after the storm"}));
     assert_eq!(structured(&run)["status"], "succeeded", "{run}");

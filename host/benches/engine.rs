@@ -235,7 +235,7 @@ JobSubmit hooks, 300 submissions each (the job only queues)"
                     dirs: vec![dir.path().join("hooks")],
                     project_dir: dir.path().to_path_buf(),
                     command_timeout: Duration::from_secs(60),
-                    shell: Arc::new(ringmaster::executor::shell::Shell::new(&Default::default())),
+                    shell: Arc::new(ringmaster::executor::shell::Shell::new(32, &[])),
                 },
                 plugins.clone(),
             )

@@ -2,26 +2,11 @@
 //! messages a broken or malicious client might send, from garbage bytes to
 //! well-formed requests with every field of the wrong type, size or range.
 
+use super::TOOLS;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value, json};
 
-const TOOLS: [&str; 14] = [
-    "job_submit",
-    "job_submit_batch",
-    "job_run",
-    "job_status",
-    "job_wait",
-    "job_result",
-    "job_output",
-    "job_list",
-    "job_cancel",
-    "engine_stats",
-    "plugin_list",
-    "command_list",
-    "command_run",
-    "hook_list",
-];
 const METHODS: [&str; 14] = [
     "ping",
     "initialize",

@@ -18,6 +18,24 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
+/// Every tool `ringmaster serve` offers.
+pub const TOOLS: [&str; 14] = [
+    "job_submit",
+    "job_submit_batch",
+    "job_run",
+    "job_status",
+    "job_wait",
+    "job_result",
+    "job_output",
+    "job_list",
+    "job_cancel",
+    "engine_stats",
+    "plugin_list",
+    "command_list",
+    "command_run",
+    "hook_list",
+];
+
 /// Call deadline for tests that do not test deadlines.
 pub const GENEROUS_DEADLINE_MS: u64 = 2_000;
 
@@ -168,7 +186,7 @@ pub fn hooks_in(project: &Path, files: &[(&str, &str)], plugins: Arc<PluginHost>
         dirs: vec![project.join("hooks")],
         project_dir: project.to_path_buf(),
         command_timeout: Duration::from_secs(60),
-        shell: Arc::new(ringmaster::executor::shell::Shell::new(&Default::default())),
+        shell: Arc::new(ringmaster::executor::shell::Shell::new(32, &[])),
     };
     Hooks::new(options, plugins)
 }

@@ -253,7 +253,7 @@ mod tests {
         let err = go("!`echo hi`", "").await.unwrap_err();
         assert!(err.contains("commands.allow-shell"), "{err}");
         let dir = tempfile::tempdir().unwrap();
-        let shell = Shell::new(&Default::default());
+        let shell = Shell::new(32, &[]);
         let options = RenderOptions { project_dir: dir.path(), shell: Some((&shell, Duration::from_secs(10))) };
         let out = render("out: !`printf '%s|' $ARGUMENTS`", "a 'b; rm -rf x'", &options).await.unwrap();
         assert_eq!(out, "out: a|b; rm -rf x|");
@@ -270,7 +270,7 @@ mod tests {
     #[tokio::test]
     async fn hostile_arguments_never_run() {
         let dir = tempfile::tempdir().unwrap();
-        let shell = Shell::new(&Default::default());
+        let shell = Shell::new(32, &[]);
         let options = RenderOptions { project_dir: dir.path(), shell: Some((&shell, Duration::from_secs(10))) };
         let hostile = [
             "$(touch${IFS}pwned)",
@@ -341,7 +341,7 @@ mod tests {
                 context in prop::sample::select(vec!["$0", "'$0'", "\"$0\"", "$ARGUMENTS", "'$ARGUMENTS'", "\"x$ARGUMENTS[0]y\""]),
             ) {
                 let dir = tempfile::tempdir().unwrap();
-                let shell = Shell::new(&Default::default());
+                let shell = Shell::new(32, &[]);
                 let options = RenderOptions { project_dir: dir.path(), shell: Some((&shell, Duration::from_secs(10))) };
                 let hostile = format!("{argument};touch pwned$(touch pwned)`touch pwned`'\"");
                 let typed = shlex::try_quote(&hostile).unwrap().into_owned();

@@ -39,7 +39,6 @@ use crate::executor::agent::AgentProfile;
 use crate::hooks::{Event, HookOutcome, Hooks};
 use crate::plugin::contract::ExtensionPoint;
 use crate::plugin::contract::JobInfo;
-use crate::plugin::registry::PluginEvent;
 use crate::policy::{FailureKind, Policies, Source};
 use crate::store::{Store, StoreError};
 use arc_swap::ArcSwap;
@@ -725,61 +724,6 @@ impl Inner {
         let resume = record.session_id.is_some();
         let live = Live { spec, record, seq, rank, queued_at: Instant::now(), cancel, resume, activity: 0, slot: None };
         state.live.insert(id, live);
-    }
-
-    /// Ranks every queued job again, in batches so that each scheduler call
-    /// stays within its deadline. Jobs that left the queue meanwhile keep
-    /// whatever they have.
-    fn rerank(&self) {
-        const BATCH: usize = 256;
-        let queued: Vec<(String, JobInfo)> = {
-            let state = self.state.lock();
-            state
-                .queue
-                .iter()
-                .map(|(_, _, id)| (id.clone(), job_info(&state.live[id].spec, &state.live[id].record)))
-                .collect()
-        };
-        for batch in queued.chunks(BATCH) {
-            let infos: Vec<JobInfo> = batch.iter().map(|(_, info)| info.clone()).collect();
-            let ranks = self.policies.rank(&infos);
-            let mut state = self.state.lock();
-            let state = &mut *state;
-            for ((id, _), rank) in batch.iter().zip(ranks) {
-                let Some(live) = state.live.get_mut(id) else { continue };
-                if state.queue.remove(&(Reverse(live.rank), live.seq, id.clone())) {
-                    live.rank = rank;
-                    state.queue.insert((Reverse(rank), live.seq, id.clone()));
-                }
-            }
-        }
-        if !queued.is_empty() {
-            tracing::info!(jobs = queued.len(), "queued jobs ranked again by the scheduler now in force");
-            self.wake.notify_one();
-            self.changed.send_modify(|n| *n += 1);
-        }
-    }
-
-    /// The WIT promises a re-rank when the scheduler plugin is (re)loaded or
-    /// removed; that also ranks jobs recovered at start, which were ranked
-    /// by the built-in while plugins were still loading. A thread of its own
-    /// waits for plugin events (using no CPU meanwhile) and holds the engine
-    /// weakly, so it ends with the engine.
-    fn rerank_on_scheduler_changes(self: &Arc<Self>) {
-        let events = self.policies.subscribe();
-        let engine = Arc::downgrade(self);
-        let watcher = std::thread::Builder::new().name("rerank".into()).spawn(move || {
-            for event in events {
-                let Some(inner) = engine.upgrade().filter(|inner| !inner.shutdown.is_cancelled()) else { return };
-                let (PluginEvent::Loaded { name, .. } | PluginEvent::Unloaded { name }) = &event else { continue };
-                if inner.policies.selects(ExtensionPoint::Scheduler, name) {
-                    inner.rerank();
-                }
-            }
-        });
-        if let Err(err) = watcher {
-            tracing::error!(error = %err, "cannot start the re-rank thread; a scheduler reload will not re-rank");
-        }
     }
 
     /// Deletes old finished jobs now and every [`PRUNE_EVERY`].

@@ -226,6 +226,7 @@ mod tests {
         let env = BTreeMap::from([("GO".to_string(), go.display().to_string())]);
         let first = engine.submit(JobSpec { prompt: "first".into(), env, ..JobSpec::default() }).await.unwrap().job_id;
         let second = engine.submit(JobSpec { prompt: "second".into(), ..JobSpec::default() }).await.unwrap().job_id;
+        let third = engine.submit(JobSpec { prompt: "third".into(), ..JobSpec::default() }).await.unwrap().job_id;
         until("the first job starting", || engine.inner.state.lock().running == 1).await;
 
         // The disk fills up; the first job finishes meanwhile.
@@ -237,16 +238,22 @@ mod tests {
         assert_eq!(stored.status, JobStatus::Running, "the store could not take it yet");
         let health = engine.stats().unwrap().store;
         assert!(!health.writable && health.pending_records >= 1 && health.error.unwrap().contains("full"));
-        let refused = engine.submit(JobSpec { prompt: "third".into(), ..JobSpec::default() }).await.unwrap_err();
+        let refused = engine.submit(JobSpec { prompt: "fourth".into(), ..JobSpec::default() }).await.unwrap_err();
         assert!(matches!(refused, SubmitError::StoreUnwritable(_)), "{refused}");
         assert!(refused.to_string().contains("cannot be written"), "{refused}");
         assert_eq!(engine.status(&second).await.unwrap().status, JobStatus::Queued, "no start while unwritable");
+        // A cancel meanwhile is kept too: the job reads as cancelled, and
+        // never runs.
+        let cancelled = engine.cancel(&third).await.unwrap();
+        assert_eq!(cancelled.status, JobStatus::Cancelled);
+        assert_eq!(engine.status(&third).await.unwrap().status, JobStatus::Cancelled);
 
         // Space returns: everything kept is written, work carries on.
         engine.inner.store.fail_writes.store(false, Ordering::SeqCst);
         let both = engine.wait(&[first.clone(), second.clone()], WAIT).await.unwrap();
         assert!(both.iter().all(|r| r.status == JobStatus::Succeeded), "{both:#?}");
         assert_eq!(engine.inner.store.get(&first).unwrap().unwrap().record.status, JobStatus::Succeeded);
+        assert_eq!(engine.inner.store.get(&third).unwrap().unwrap().record.status, JobStatus::Cancelled);
         assert!(engine.stats().unwrap().store.writable);
         let runs = std::fs::read_to_string(dir.path().join("runs")).unwrap();
         assert_eq!(runs.lines().collect::<Vec<_>>(), ["first", "second"], "each ran once");

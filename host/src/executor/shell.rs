@@ -14,12 +14,11 @@
 //! * **Bounded output.** stdout and stderr are read as they arrive; past
 //!   [`MAX_OUTPUT`] bytes each, the rest is read and dropped, so a command
 //!   printing gigabytes costs no memory.
-//! * **Bounded processes.** At most `shell.max-processes` run at once; the
+//! * **Bounded processes.** At most `max_processes` run at once; the
 //!   rest wait their turn (a config with ten thousand handlers does not
 //!   start ten thousand shells).
 
 use super::{kill_group, sweep};
-use crate::config::ShellConfig;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use std::path::Path;
@@ -81,22 +80,27 @@ pub struct Shell {
 }
 
 impl Shell {
-    /// A shell for `config`, taking the allowed variables from this
+    /// A shell running at most `max_processes` commands at once, which
+    /// get the `pass_env` variables besides the usual ones, taken from this
     /// process's environment now.
-    pub fn new(config: &ShellConfig) -> Shell {
-        Shell::with_env(config, std::env::vars())
+    pub fn new(max_processes: u32, pass_env: &[String]) -> Shell {
+        Shell::with_env(max_processes, pass_env, std::env::vars())
     }
 
-    /// A shell for `config`, taking the allowed variables from `vars`.
-    pub fn with_env(config: &ShellConfig, vars: impl IntoIterator<Item = (String, String)>) -> Shell {
+    /// As [`Shell::new`], taking the allowed variables from `vars`.
+    pub fn with_env(
+        max_processes: u32,
+        pass_env: &[String],
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Shell {
         let allowed = |name: &str| {
             BASE_ENV.contains(&name)
                 || name.starts_with("LC_")
                 || name.starts_with("RINGMASTER_")
-                || config.pass_env.iter().any(|n| n == name)
+                || pass_env.iter().any(|n| n == name)
         };
         let inherited = vars.into_iter().filter(|(name, _)| allowed(name)).collect();
-        Shell { permits: Semaphore::new(config.max_processes as usize), inherited }
+        Shell { permits: Semaphore::new(max_processes as usize), inherited }
     }
 
     /// Runs `run`, waiting for a free place first; kills its process group
@@ -203,7 +207,7 @@ mod tests {
     use super::*;
 
     fn shell() -> Shell {
-        Shell::new(&ShellConfig::default())
+        Shell::new(32, &[])
     }
 
     fn run<'a>(command: &'a str, cwd: &'a Path, timeout: Duration) -> Run<'a> {
@@ -270,8 +274,7 @@ mod tests {
             ("PATH", "/usr/bin:/bin"),
             ("RINGMASTER_TEST_SUITE", "marker"),
         ];
-        let config = ShellConfig { pass_env: vec!["PASSED_ON".into()], ..ShellConfig::default() };
-        let shell = Shell::with_env(&config, vars.map(|(k, v)| (k.to_string(), v.to_string())));
+        let shell = Shell::with_env(32, &["PASSED_ON".into()], vars.map(|(k, v)| (k.to_string(), v.to_string())));
         let out = shell.run(run("env", Path::new("/"), Duration::from_secs(10))).await.unwrap();
         assert!(!out.stdout.contains("secret"), "{}", out.stdout);
         for expected in ["PASSED_ON=yes", "PATH=/usr/bin:/bin", "RINGMASTER_TEST_SUITE=marker"] {
@@ -282,7 +285,7 @@ mod tests {
     #[tokio::test]
     async fn at_most_max_processes_run_at_once() {
         let dir = tempfile::tempdir().unwrap();
-        let shell = Shell::new(&ShellConfig { max_processes: 2, ..ShellConfig::default() });
+        let shell = Shell::new(2, &[]);
         // Each run counts the runs in progress a while after it started.
         let command = "touch running/$$; sleep 1; ls running | wc -l; rm running/$$";
         std::fs::create_dir(dir.path().join("running")).unwrap();

@@ -66,7 +66,7 @@ pub async fn serve(
     std::thread::Builder::new().name("plugin-load".into()).spawn(move || loading.load_all())?;
     let _plugin_watcher = watch(plugins.clone()).context("cannot watch the plugin directories")?;
 
-    let shell = Arc::new(Shell::new(&config.shell));
+    let shell = Arc::new(Shell::new(config.shell.max_processes, &config.shell.pass_env));
     let commands = Commands::new(
         CommandsOptions {
             dirs: config.command_dirs(&project_dir),
