@@ -207,17 +207,22 @@ async fn submit_with_hooks() {
         "deny-patterns".into(),
         BTreeMap::from([("patterns".to_string(), ringmaster::config::ConfigValue::String("rm -rf /".into()))]),
     );
+    // Only the WASM row has the plugin: a loaded hook plugin runs on its own
+    // for the events it asks for, and would be measured in the other rows too.
+    let no_plugins = PluginHost::new(PluginsConfig::default(), None).unwrap();
     let plugins = PluginHost::new(plugins_config, None).unwrap();
     plugins.load(&plugins_dir.join("deny-patterns.wasm")).expect("deny-patterns is built by `cargo xtask bench`");
     let configs = [
-        ("no hooks", None),
+        ("no hooks", None, &no_plugins),
         (
             "a command hook (sh: read stdin, exit 0)",
             Some(r#"{"hooks":{"JobSubmit":[{"hooks":[{"type":"command","command":"cat > /dev/null"}]}]}}"#),
+            &no_plugins,
         ),
         (
             "a WASM hook (deny-patterns)",
             Some(r#"{"hooks":{"JobSubmit":[{"hooks":[{"type":"wasm","plugin":"deny-patterns"}]}]}}"#),
+            &plugins,
         ),
     ];
     println!(
@@ -225,7 +230,7 @@ async fn submit_with_hooks() {
 JobSubmit hooks, 300 submissions each (the job only queues)"
     );
     let mut baseline = None;
-    for (what, config) in configs {
+    for (what, config, plugins) in configs {
         let dir = tempfile::tempdir().unwrap();
         let hooks = config.map(|text| {
             std::fs::create_dir(dir.path().join("hooks")).unwrap();

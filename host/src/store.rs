@@ -24,6 +24,14 @@ pub struct Store {
     pub(crate) fail_writes: std::sync::atomic::AtomicBool,
 }
 
+/// The most rows one read returns, whatever a caller asks for (SQLite reads
+/// a negative limit, which a cast of a huge one would give, as none).
+pub const MAX_ROWS: usize = 10_000;
+
+fn bounded(limit: usize) -> i64 {
+    limit.min(MAX_ROWS) as i64
+}
+
 const UPDATE_RECORD: &str = "UPDATE jobs SET status = ?2, record = ?3 WHERE id = ?1";
 const APPEND_LINE: &str = "INSERT INTO transcript (job_id, line_no, attempt, line)
      VALUES (?1, (SELECT COALESCE(MAX(line_no), -1) + 1 FROM transcript WHERE job_id = ?1), ?2, ?3)";
@@ -168,7 +176,7 @@ impl Store {
              ORDER BY seq DESC LIMIT ?3",
         )?;
         let status = filter.status.map(JobStatus::as_str);
-        let rows = stmt.query_map(params![status, filter.tag, limit as i64], |r| r.get::<_, String>(0))?;
+        let rows = stmt.query_map(params![status, filter.tag, bounded(limit)], |r| r.get::<_, String>(0))?;
         let mut records = Vec::new();
         for row in rows {
             records.push(serde_json::from_str(&row?)?);
@@ -236,7 +244,8 @@ impl Store {
         let mut stmt = conn.prepare(
             "SELECT attempt, line FROM transcript WHERE job_id = ?1 AND line_no >= ?2 ORDER BY line_no LIMIT ?3",
         )?;
-        let rows = stmt.query_map(params![job_id, offset as i64, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![job_id, offset, bounded(limit)], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }
@@ -269,6 +278,17 @@ mod tests {
         assert_eq!(found, ["j400", "j300", "j200"]);
         let filter = JobFilter { status: Some(JobStatus::Failed), tag: Some("rare".into()) };
         assert!(store.list(&filter, 3).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_limit_or_offset_too_large_for_sqlite_is_held_not_read_as_none() {
+        let store = Store::in_memory().unwrap();
+        for i in 0..=MAX_ROWS {
+            store.insert(&JobSpec::default(), &record(&format!("j{i}"), JobStatus::Succeeded, 0)).unwrap();
+        }
+        assert_eq!(store.list(&JobFilter::default(), usize::MAX).unwrap().len(), MAX_ROWS);
+        store.append_transcript("j1", 1, "{}").unwrap();
+        assert!(store.transcript("j1", usize::MAX, usize::MAX).unwrap().is_empty());
     }
 
     #[test]

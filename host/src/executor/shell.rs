@@ -36,6 +36,9 @@ pub const MAX_OUTPUT: usize = 256 * 1024;
 pub const BASE_ENV: [&str; 10] =
     ["PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TERM", "TMPDIR"];
 
+/// The shell every command runs in.
+const SH: &str = "/bin/sh";
+
 /// The marker variable of every command's processes (see [`super::sweep`]).
 const MARKER: &str = "RINGMASTER_SHELL_RUN";
 
@@ -110,7 +113,10 @@ impl Shell {
         let spawn_error =
             |err: std::io::Error| ShellError::Spawn { command: run.command.into(), message: err.to_string() };
         let marker = uuid::Uuid::new_v4().to_string();
-        let mut child = Command::new("sh")
+        // By absolute path: with a built environment that sets PATH, a bare
+        // `sh` would make std look it up itself and fork the whole server
+        // (copying its page tables) instead of using posix_spawn.
+        let mut child = Command::new(SH)
             .arg("-c")
             .arg(run.command)
             .arg("sh")

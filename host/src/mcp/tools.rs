@@ -54,12 +54,15 @@ pub struct SubmitArgs {
     /// Labels for filtering and statistics.
     pub tags: Option<Vec<String>>,
     /// Hard timeout per attempt, in seconds (default: estimated from similar past jobs).
+    #[schemars(range(min = 1, max = 86400))]
     pub timeout_s: Option<u64>,
     /// Retries after a failed first attempt (default from ringmaster.yaml, 2).
+    #[schemars(range(max = 100))]
     pub max_retries: Option<u32>,
     /// Agent session id to continue (`--resume`).
     pub resume_session: Option<String>,
     /// Turn limit for the agent.
+    #[schemars(range(min = 1, max = 10000))]
     pub max_turns: Option<u32>,
     /// Tools the agent may use, e.g. `["Read", "Bash(git diff:*)"]`.
     pub allowed_tools: Option<Vec<String>>,
