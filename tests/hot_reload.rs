@@ -183,13 +183,18 @@ async fn queued_jobs_are_ranked_again_when_the_scheduler_plugin_loads_and_goes()
     let engine = fake_engine(project.path(), config, t.host.clone(), None, Default::default()).await;
     let blocker = engine.submit(ringmaster::engine::job::JobSpec { prompt: "@hang".into(), ..Default::default() });
     let blocker = blocker.await.unwrap().job_id;
+    // It must hold the only place before the others queue, or the scheduler
+    // would start the higher-priority one instead.
+    let mut changes = engine.subscribe();
+    while engine.status(&blocker).await.unwrap().status != ringmaster::engine::job::JobStatus::Running {
+        tokio::time::timeout(WAIT, changes.changed()).await.expect("the blocker starting").unwrap();
+    }
     let spec = |priority| ringmaster::engine::job::JobSpec { prompt: "wait".into(), priority, ..Default::default() };
     let low_first = engine.submit(spec(0)).await.unwrap().job_id;
     let high_later = engine.submit(spec(5)).await.unwrap().job_id;
     // The plugin is not loaded: the built-in ranks by priority.
     assert_eq!(engine.queue_position(&high_later), Some(1));
 
-    let mut changes = engine.subscribe();
     let position_becomes = async |changes: &mut tokio::sync::watch::Receiver<u64>, want: usize| {
         let deadline = tokio::time::Instant::now() + WAIT;
         while engine.queue_position(&low_first) != Some(want) {
