@@ -1,14 +1,12 @@
 //! Bad plugins are rejected with a message that says what is wrong and how to
 //! fix it, or contained at run time; the host keeps serving either way.
 
-mod support;
-
+use crate::support::*;
 use ringmaster::plugin::contract::ExtensionPoint;
 use ringmaster::plugin::engine::CacheOutcome;
 use ringmaster::plugin::error::CallError;
 use ringmaster::plugin::registry::{PluginEvent, PluginHost};
 use ringmaster::policy::Policies;
-use support::*;
 
 fn load_bytes(t: &TestHost, name: &str, bytes: &[u8]) -> String {
     let path = t.path().join(format!("{name}.wasm"));

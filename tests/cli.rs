@@ -1,10 +1,8 @@
 //! The plugin author's CLI: `ringmaster plugin check | list`, and the demo.
 
-mod support;
-
+use crate::support::*;
 use std::path::Path;
 use std::process::{Command, Output};
-use support::*;
 
 /// Deadlines are wall-clock time: on a busy test machine a healthy call can
 /// be descheduled past the 20 ms default. Tests of the deadline itself set it

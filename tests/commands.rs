@@ -1,7 +1,7 @@
 //! Slash commands: the repository's examples, markdown files rendered into
 //! jobs, name clashes, hot reload, and plugin commands.
 
-mod support;
+use crate::support;
 
 use ringmaster::commands::{Commands, CommandsOptions, Prepared};
 use ringmaster::config::PluginsConfig;

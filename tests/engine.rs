@@ -1,6 +1,6 @@
 //! The job engine end to end, with `fake-claude` as the agent.
 
-mod support;
+use crate::support;
 
 use ringmaster::config::{EngineConfig, PluginsConfig};
 use ringmaster::engine::job::{JobRecord, JobSpec, JobStatus};

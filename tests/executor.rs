@@ -1,7 +1,7 @@
 //! One attempt of a job, run through the real process machinery against
 //! `fake-claude` (and a shell, for process-group cleanup).
 
-mod support;
+use crate::support;
 
 use ringmaster::executor::agent::{AgentProfile, Invocation};
 use ringmaster::executor::stream::AgentEvent;

@@ -2,12 +2,10 @@
 //! example plugins, and the policy layer picks the selected plugin or falls
 //! back to the built-in.
 
-mod support;
-
+use crate::support::*;
 use ringmaster::plugin::contract::{ExtensionPoint, commands::Outcome, hook_handler};
 use ringmaster::plugin::error::CallError;
 use ringmaster::policy::{Candidate, Decision, FailureKind, Policies, RootLoad, ScheduleInput, Source, Timeouts};
-use support::*;
 
 #[test]
 fn fair_share_scheduler_honours_priority_then_spreads_across_trees() {

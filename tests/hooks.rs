@@ -1,7 +1,7 @@
 //! Hook configs driving the job engine: command and WASM handlers on the job
 //! lifecycle events, with `fake-claude` as the agent.
 
-mod support;
+use crate::support;
 
 use ringmaster::config::{EngineConfig, PluginsConfig};
 use ringmaster::engine::job::{JobRecord, JobSpec, JobStatus};

@@ -2,8 +2,7 @@
 //! finish on the build they started with, and nothing bad ever replaces
 //! something good.
 
-mod support;
-
+use crate::support::*;
 use ringmaster::plugin::contract::ExtensionPoint;
 use ringmaster::plugin::engine::content_hash;
 use ringmaster::plugin::registry::PluginEvent;
@@ -12,7 +11,6 @@ use ringmaster::policy::{Policies, Source};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
-use support::*;
 
 fn hash_of(name: &str) -> String {
     content_hash(&std::fs::read(built(name)).unwrap())

@@ -2,10 +2,10 @@
 //! handshake, every job tool, progress, cancellation and bad input. Every
 //! line the server writes on stdout must be JSON-RPC.
 
-mod support;
+use crate::support;
 
+use crate::support::mcp_client::Client;
 use serde_json::{Value, json};
-use support::mcp_client::Client;
 
 /// The message of a failed call: a protocol error's, or an error result's text.
 fn error_text(response: &Value) -> String {

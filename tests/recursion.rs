@@ -3,7 +3,7 @@
 //! `ringmaster hook-relay`, `ringmaster serve` inside a job), and the tree's
 //! limits hold whatever process submits.
 
-mod support;
+use crate::support;
 
 use ringmaster::config::{EngineConfig, PluginsConfig};
 use ringmaster::engine::Engine;

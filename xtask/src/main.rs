@@ -231,7 +231,7 @@ fn fuzz(args: &[String]) -> Result {
     });
     eprintln!("xtask: fuzzing with {messages} messages, seed {seed} (rerun with `cargo xtask fuzz {messages} {seed}`)");
     run(cargo()
-        .args(["test", "-p", "ringmaster", "--test", "mcp", "hostile_messages", "--", "--nocapture"])
+        .args(["test", "-p", "ringmaster", "--test", "tests", "mcp::hostile_messages", "--", "--nocapture"])
         .env("RINGMASTER_FUZZ_MESSAGES", messages)
         .env("RINGMASTER_FUZZ_SEED", &seed))?;
     run(cargo().args(["test", "-p", "ringmaster", "--lib", "properties"]).env("PROPTEST_CASES", "10000"))

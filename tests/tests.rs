@@ -1,0 +1,16 @@
+//! The integration tests: one binary, so ringmaster and wasmtime are linked
+//! once (eleven binaries each linking them were a large part of the suite's
+//! time), one module per area.
+
+mod support;
+
+mod bad_plugins;
+mod cli;
+mod commands;
+mod engine;
+mod executor;
+mod extension_points;
+mod hooks;
+mod hot_reload;
+mod mcp;
+mod recursion;
