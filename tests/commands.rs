@@ -21,7 +21,7 @@ fn catalog(dirs: Vec<PathBuf>, project: &Path, plugins: Arc<PluginHost>) -> Arc<
     Commands::new(CommandsOptions { dirs, project_dir: project.to_path_buf(), shell: None }, plugins)
 }
 
-fn job(prepared: Prepared) -> ringmaster::engine::job::JobSpec {
+fn job(prepared: Prepared) -> ringmaster::job::JobSpec {
     match prepared {
         Prepared::Job(spec) => *spec,
         Prepared::Text(text) => panic!("expected a job, got text {text:?}"),

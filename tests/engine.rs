@@ -3,10 +3,10 @@
 use crate::support;
 
 use ringmaster::config::{EngineConfig, PluginsConfig};
-use ringmaster::engine::job::{JobRecord, JobSpec, JobStatus};
-use ringmaster::engine::tokens::Secret;
+use ringmaster::credentials::Secret;
 use ringmaster::engine::{Engine, EngineOptions};
 use ringmaster::executor::agent::AgentProfile;
+use ringmaster::job::{AttemptOutcome, JobRecord, JobSpec, JobStatus};
 use ringmaster::plugin::registry::PluginHost;
 use ringmaster::policy::Policies;
 use ringmaster::store::Store;
@@ -47,7 +47,7 @@ async fn engine(setup: Setup) -> Engine {
         agents: agents(setup.agent),
         project_dir: std::env::temp_dir(),
         tokens: setup.tokens.into_iter().map(|t| Secret::new(t.into()).into()).collect(),
-        credential_vars: ringmaster::engine::tokens::credential_vars(&[]),
+        credential_vars: ringmaster::credentials::credential_vars(&[]),
         policies: Arc::new(Policies::new(plugins)),
         hooks: None,
         store,
@@ -217,7 +217,7 @@ async fn a_hanging_agent_times_out() {
     let record = run_all(&engine, vec![JobSpec { timeout_s: Some(1), ..job("@hang") }]).await.remove(0);
     assert_eq!(record.status, JobStatus::TimedOut, "{record:#?}");
     assert!(record.error.as_deref().unwrap().contains("ran past its 1 s timeout"), "{record:#?}");
-    assert_eq!(record.history[0].outcome.as_deref(), Some("timed_out"));
+    assert_eq!(record.history[0].outcome, Some(AttemptOutcome::TimedOut));
 }
 
 #[tokio::test]
@@ -229,7 +229,7 @@ async fn a_failed_attempt_is_retried_resuming_its_session() {
     let record = run_all(&engine, vec![spec]).await.remove(0);
     assert_eq!(record.status, JobStatus::Succeeded, "{record:#?}");
     assert_eq!(record.attempts, 2);
-    assert_eq!(record.history[0].outcome.as_deref(), Some("crashed"));
+    assert_eq!(record.history[0].outcome, Some(AttemptOutcome::Crashed));
     let first = record.history[0].session_id.clone().unwrap();
     assert_eq!(record.history[1].session_id.as_deref(), Some(first.as_str()), "the retry resumed the session");
 }
@@ -254,7 +254,7 @@ async fn cancel_stops_queued_and_running_jobs() {
     assert_eq!(engine.cancel(&queued.job_id).await.unwrap().status, JobStatus::Cancelled);
     let record = engine.cancel(&running.job_id).await.unwrap();
     assert_eq!(record.status, JobStatus::Cancelled);
-    assert_eq!(record.history[0].outcome.as_deref(), Some("cancelled"));
+    assert_eq!(record.history[0].outcome, Some(AttemptOutcome::Cancelled));
 }
 
 #[tokio::test]
@@ -319,7 +319,7 @@ async fn unfinished_jobs_survive_a_restart() {
     let done = engine.wait(std::slice::from_ref(&queued), support::WAIT).await.unwrap().remove(0);
     assert_eq!(done.status, JobStatus::Succeeded, "{done:#?}");
     let retried = wait_until(&engine, &running, |r| r.attempts == 2 && r.status == JobStatus::Running).await;
-    assert_eq!(retried.history[0].outcome.as_deref(), Some("interrupted"));
+    assert_eq!(retried.history[0].outcome, Some(AttemptOutcome::Interrupted));
     assert_eq!(engine.cancel(&running).await.unwrap().status, JobStatus::Cancelled);
 }
 
@@ -332,7 +332,7 @@ async fn a_rate_limited_token_cools_down_while_the_others_keep_working() {
         let engine = engine(Setup { config, tokens: tokens.clone(), ..Default::default() }).await;
         let limited = run_all(&engine, vec![job(directive)]).await.remove(0);
         assert_eq!(limited.status, JobStatus::Failed);
-        assert_eq!(limited.history[0].outcome.as_deref(), Some("rate_limited"), "{directive}");
+        assert_eq!(limited.history[0].outcome, Some(AttemptOutcome::RateLimited), "{directive}");
         let cooling = limited.token_slot.unwrap() as usize;
         let stats = engine.stats().unwrap();
         assert!(stats.slots[cooling].cooling_for_s.is_some_and(|s| s > 0), "{directive}: {stats:?}");

@@ -5,7 +5,8 @@ use crate::support;
 
 use ringmaster::executor::agent::{AgentProfile, Invocation};
 use ringmaster::executor::stream::AgentEvent;
-use ringmaster::executor::{AttemptReport, AttemptSpec, Outcome, run_attempt};
+use ringmaster::executor::{AttemptReport, AttemptSpec, run_attempt};
+use ringmaster::job::AttemptOutcome;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -39,7 +40,7 @@ async fn run(spec: &AttemptSpec) -> (AttemptReport, Vec<AgentEvent>) {
 #[tokio::test]
 async fn a_successful_run_yields_session_result_cost_and_usage() {
     let (report, events) = run(&spec("summarise the README @cost:0.25")).await;
-    assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.message);
+    assert_eq!(report.outcome, AttemptOutcome::Succeeded, "{}", report.message);
     assert_eq!(report.exit_code, Some(0));
     let result = report.result.unwrap();
     assert_eq!(result.result.as_deref(), Some("Done: summarise the README @cost:0.25"));
@@ -61,11 +62,11 @@ async fn a_resumed_session_keeps_its_id() {
 #[tokio::test]
 async fn failures_are_classified() {
     let (report, _) = run(&spec("@fail")).await;
-    assert_eq!((report.outcome, report.exit_code), (Outcome::AgentError, Some(1)));
+    assert_eq!((report.outcome, report.exit_code), (AttemptOutcome::AgentError, Some(1)));
     assert!(report.message.contains("error_during_execution"), "{}", report.message);
 
     let (report, _) = run(&spec("@crash")).await;
-    assert_eq!((report.outcome, report.exit_code), (Outcome::Crashed, Some(2)));
+    assert_eq!((report.outcome, report.exit_code), (AttemptOutcome::Crashed, Some(2)));
     assert!(
         report.message.contains("exited with code 2 without a result: fake-claude: crashing as asked"),
         "{}",
@@ -74,14 +75,15 @@ async fn failures_are_classified() {
     assert!(report.session_id.is_some(), "init came before the crash");
 
     let (report, _) = run(&spec("@ratelimit")).await;
-    let Outcome::RateLimited { resets_at_ms: Some(resets) } = report.outcome else { panic!("{:?}", report.outcome) };
+    assert_eq!(report.outcome, AttemptOutcome::RateLimited);
+    let Some(resets) = report.resets_at_ms else { panic!("no reset time: {report:?}") };
     assert!(resets > 1_700_000_000_000);
 }
 
 #[tokio::test]
 async fn progress_lines_arrive_while_the_agent_works() {
     let (report, events) = run(&spec("@sleep:0.6")).await;
-    assert_eq!(report.outcome, Outcome::Succeeded);
+    assert_eq!(report.outcome, AttemptOutcome::Succeeded);
     assert!(events.iter().filter(|e| **e == AgentEvent::Activity).count() >= 3, "{events:?}");
 }
 
@@ -90,7 +92,7 @@ async fn a_hard_timeout_stops_the_agent_with_sigterm() {
     let mut spec = spec("@hang");
     spec.hard_timeout = Duration::from_millis(300);
     let (report, _) = run(&spec).await;
-    assert_eq!(report.outcome, Outcome::TimedOut);
+    assert_eq!(report.outcome, AttemptOutcome::TimedOut);
     assert_eq!(report.exit_code, Some(143), "fake-claude exits 143 on SIGTERM like the real CLI");
 }
 
@@ -99,13 +101,13 @@ async fn an_idle_timeout_fires_on_silence_but_not_on_steady_output() {
     let mut silent = spec("@hang");
     silent.idle_timeout = Duration::from_millis(300);
     let (report, _) = run(&silent).await;
-    assert_eq!(report.outcome, Outcome::IdleTimedOut);
+    assert_eq!(report.outcome, AttemptOutcome::IdleTimedOut);
     assert_eq!(report.message, "no output for 0 s");
 
     // Output every 250 ms keeps a 1 s idle timeout from firing over 1.5 s of work.
     let mut busy = spec("@sleep:1.5");
     busy.idle_timeout = Duration::from_secs(1);
-    assert_eq!(run(&busy).await.0.outcome, Outcome::Succeeded);
+    assert_eq!(run(&busy).await.0.outcome, AttemptOutcome::Succeeded);
 }
 
 #[tokio::test]
@@ -114,7 +116,7 @@ async fn an_agent_ignoring_sigterm_is_killed_after_the_grace_period() {
     spec.hard_timeout = Duration::from_millis(200);
     spec.kill_grace = Duration::from_millis(300);
     let (report, _) = run(&spec).await;
-    assert_eq!(report.outcome, Outcome::TimedOut);
+    assert_eq!(report.outcome, AttemptOutcome::TimedOut);
     assert_eq!(report.signal, Some(9), "SIGKILL after the grace period");
 }
 
@@ -128,7 +130,7 @@ async fn many_stubborn_agents_timing_out_together_are_all_killed() {
         tokio::spawn(async move { run(&spec).await.0 })
     });
     for report in futures_join(runs).await {
-        assert_eq!((report.outcome, report.signal), (Outcome::TimedOut, Some(9)));
+        assert_eq!((report.outcome, report.signal), (AttemptOutcome::TimedOut, Some(9)));
     }
 }
 
@@ -160,7 +162,7 @@ async fn cancelling_stops_the_agent() {
     tokio::time::timeout(support::WAIT, started_rx).await.unwrap().unwrap();
     cancel.cancel();
     let report = tokio::time::timeout(support::WAIT, task).await.unwrap().unwrap();
-    assert_eq!(report.outcome, Outcome::Cancelled);
+    assert_eq!(report.outcome, AttemptOutcome::Cancelled);
 }
 
 #[tokio::test]
@@ -168,7 +170,7 @@ async fn a_missing_binary_or_directory_could_not_start() {
     let mut missing = spec("hi");
     missing.cwd = PathBuf::from("/nonexistent/dir");
     let (report, _) = run(&missing).await;
-    assert_eq!(report.outcome, Outcome::CouldNotStart);
+    assert_eq!(report.outcome, AttemptOutcome::CouldNotStart);
     assert!(report.message.contains("/nonexistent/dir"), "{}", report.message);
 }
 
@@ -204,7 +206,7 @@ fn child_pid(dir: &Path) -> i32 {
 async fn the_agents_own_children_die_with_it_when_it_is_stopped() {
     let dir = tempfile::tempdir().unwrap();
     let (report, _) = run(&shell_agent(dir.path(), "wait")).await;
-    assert_eq!(report.outcome, Outcome::TimedOut);
+    assert_eq!(report.outcome, AttemptOutcome::TimedOut);
     wait_until(|| gone(child_pid(dir.path()))).await;
 }
 
@@ -212,7 +214,7 @@ async fn the_agents_own_children_die_with_it_when_it_is_stopped() {
 async fn the_agents_own_children_die_with_it_when_it_exits() {
     let dir = tempfile::tempdir().unwrap();
     let (report, _) = run(&shell_agent(dir.path(), "exit 0")).await;
-    assert_eq!(report.outcome, Outcome::Crashed, "no result line: {}", report.message);
+    assert_eq!(report.outcome, AttemptOutcome::Crashed, "no result line: {}", report.message);
     wait_until(|| gone(child_pid(dir.path()))).await;
 }
 

@@ -4,9 +4,9 @@
 use crate::support;
 
 use ringmaster::config::{EngineConfig, PluginsConfig};
-use ringmaster::engine::job::{JobRecord, JobSpec, JobStatus};
 use ringmaster::engine::{Engine, SubmitError};
 use ringmaster::hooks::Hooks;
+use ringmaster::job::{JobRecord, JobSpec, JobStatus};
 use ringmaster::plugin::registry::PluginHost;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

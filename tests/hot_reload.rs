@@ -179,15 +179,15 @@ async fn queued_jobs_are_ranked_again_when_the_scheduler_plugin_loads_and_goes()
     let project = tempfile::tempdir().unwrap();
     let config = ringmaster::config::EngineConfig { max_concurrent: Some(1), ..Default::default() };
     let engine = fake_engine(project.path(), config, t.host.clone(), None, Default::default()).await;
-    let blocker = engine.submit(ringmaster::engine::job::JobSpec { prompt: "@hang".into(), ..Default::default() });
+    let blocker = engine.submit(ringmaster::job::JobSpec { prompt: "@hang".into(), ..Default::default() });
     let blocker = blocker.await.unwrap().job_id;
     // It must hold the only place before the others queue, or the scheduler
     // would start the higher-priority one instead.
     let mut changes = engine.subscribe();
-    while engine.status(&blocker).await.unwrap().status != ringmaster::engine::job::JobStatus::Running {
+    while engine.status(&blocker).await.unwrap().status != ringmaster::job::JobStatus::Running {
         tokio::time::timeout(WAIT, changes.changed()).await.expect("the blocker starting").unwrap();
     }
-    let spec = |priority| ringmaster::engine::job::JobSpec { prompt: "wait".into(), priority, ..Default::default() };
+    let spec = |priority| ringmaster::job::JobSpec { prompt: "wait".into(), priority, ..Default::default() };
     let low_first = engine.submit(spec(0)).await.unwrap().job_id;
     let high_later = engine.submit(spec(5)).await.unwrap().job_id;
     // The plugin is not loaded: the built-in ranks by priority.

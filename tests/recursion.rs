@@ -7,7 +7,7 @@ use crate::support;
 
 use ringmaster::config::{EngineConfig, PluginsConfig};
 use ringmaster::engine::Engine;
-use ringmaster::engine::job::{JobRecord, JobSpec, JobStatus};
+use ringmaster::job::{JobRecord, JobSpec, JobStatus};
 use ringmaster::plugin::registry::PluginHost;
 use ringmaster::remote;
 use serde_json::json;

@@ -7,10 +7,10 @@
 //! command); both sides of each comparison run in the same process.
 
 use ringmaster::config::{EngineConfig, PluginsConfig};
-use ringmaster::engine::job::{JobSpec, JobStatus};
 use ringmaster::engine::{Engine, EngineOptions};
 use ringmaster::executor::agent::AgentProfile;
 use ringmaster::hooks::{Hooks, HooksOptions};
+use ringmaster::job::{JobSpec, JobStatus};
 use ringmaster::plugin::registry::PluginHost;
 use ringmaster::policy::Policies;
 use ringmaster::store::Store;
@@ -44,7 +44,7 @@ async fn engine_with(
         agents: BTreeMap::from([("claude".to_string(), agent)]),
         project_dir: dir.to_path_buf(),
         tokens: Vec::new(),
-        credential_vars: ringmaster::engine::tokens::credential_vars(&[]),
+        credential_vars: ringmaster::credentials::credential_vars(&[]),
         policies: Arc::new(Policies::new(plugins)),
         hooks,
         store: Store::open(&dir.join("jobs.db")).unwrap(),

@@ -6,7 +6,9 @@
 //! [`plugin`] runtime, or the built-in defaults), starts attempts through the
 //! [`executor`], and records everything in the store.
 //!
+//! * [`job`] — the job model: specs, records, statuses, the environment contract with agents.
 //! * [`config`] — `ringmaster.yaml`.
+//! * [`credentials`] — where tokens come from; the variables no child inherits.
 //! * [`plugin`] — loading, sandboxing, calling and hot-reloading WebAssembly plugins.
 //! * [`policy`] — scheduler, timeout estimator and retry policy: plugin or built-in.
 //! * [`commands`] — slash commands: markdown files and plugin commands.
@@ -25,10 +27,12 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod credentials;
 pub mod engine;
 pub mod executor;
 pub mod fileset;
 pub mod hooks;
+pub mod job;
 pub mod mcp;
 pub mod panic;
 pub mod plugin;

@@ -3,7 +3,7 @@
 //! line, so results survive restarts and a crash loses nothing that was
 //! written. Tokens are never stored: records name token slots by index.
 
-use crate::engine::job::{JobFilter, JobRecord, JobSpec, JobStatus};
+use crate::job::{JobFilter, JobRecord, JobSpec, JobStatus};
 use parking_lot::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;

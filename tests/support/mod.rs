@@ -4,10 +4,10 @@ pub mod hostile;
 pub mod mcp_client;
 
 use ringmaster::config::{Config, EngineConfig, parse_yaml};
-use ringmaster::engine::job::{JobRecord, JobSpec};
 use ringmaster::engine::{Engine, EngineOptions, Wiring};
 use ringmaster::executor::agent::AgentProfile;
 use ringmaster::hooks::{Hooks, HooksOptions};
+use ringmaster::job::{JobRecord, JobSpec};
 use ringmaster::plugin::contract::JobInfo;
 use ringmaster::plugin::registry::{PluginEvent, PluginHost};
 use ringmaster::policy::{Failure, FailureKind, History, Policies, SimilarJobs, Slot};
@@ -156,7 +156,7 @@ pub async fn fake_engine(
         agents: BTreeMap::from([("claude".to_string(), agent)]),
         project_dir: project.to_path_buf(),
         tokens: Vec::new(),
-        credential_vars: ringmaster::engine::tokens::credential_vars(&[]),
+        credential_vars: ringmaster::credentials::credential_vars(&[]),
         policies: Arc::new(Policies::new(plugins)),
         hooks,
         store: Store::in_memory().unwrap(),

@@ -21,8 +21,8 @@
 //! the real CLI does. It is how the tests and the demo run jobs, and how
 //! anyone can try ringmaster without an account.
 
-use ringmaster::engine::job::JobSpec;
 use ringmaster::hooks;
+use ringmaster::job::JobSpec;
 use ringmaster::remote::client::Client;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};

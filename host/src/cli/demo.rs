@@ -6,9 +6,9 @@
 //! other extension points.
 
 use crate::config::{Config, EngineConfig, PolicySelection};
-use crate::engine::job::{JobSpec, JobStatus};
 use crate::engine::{Engine, EngineOptions};
 use crate::executor::agent::AgentProfile;
+use crate::job::{JobSpec, JobStatus};
 use crate::plugin::contract::{ExtensionPoint, JobInfo, commands::Outcome, hook_handler};
 use crate::plugin::registry::{PluginEvent, PluginHost};
 use crate::plugin::watch::watch;
@@ -97,7 +97,7 @@ async fn batch(
         agents: BTreeMap::from([("claude".to_string(), agent)]),
         project_dir: state.path().to_path_buf(),
         tokens: Vec::new(),
-        credential_vars: crate::engine::tokens::credential_vars(&[]),
+        credential_vars: crate::credentials::credential_vars(&[]),
         policies,
         hooks: None,
         store: Store::open(&state.path().join("jobs.db"))?,
@@ -161,7 +161,7 @@ async fn batch(
             })
             .await??;
             events = Some(receiver);
-            swapped_at_ms = Some(crate::engine::job::now_ms());
+            swapped_at_ms = Some(crate::job::now_ms());
             say(&format!(
                 "  -- saved fair-share.wasm as {SWAPPED}.wasm: hot-reloaded and answering in {} ms, no restart --",
                 swap.elapsed().as_millis()

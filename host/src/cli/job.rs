@@ -3,7 +3,7 @@
 //! `RINGMASTER_SOCKET` and submits sub-jobs of that job, so the tree's limits
 //! hold; outside, it reaches the server of the state directory.
 
-use crate::engine::job::{JobFilter, JobRecord, JobSpec, JobStatus};
+use crate::job::{JobFilter, JobRecord, JobSpec, JobStatus};
 use crate::remote::client::Client;
 use clap::{Args, Subcommand};
 use std::path::Path;

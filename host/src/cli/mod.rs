@@ -124,10 +124,10 @@ fn load_config(cli: &Cli) -> anyhow::Result<(Config, Option<PathBuf>, PathBuf)> 
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    if let (Command::Serve { .. }, Some(socket)) = (&cli.command, std::env::var_os(crate::engine::ENV_SOCKET)) {
+    if let (Command::Serve { .. }, Some(socket)) = (&cli.command, std::env::var_os(crate::job::env::SOCKET)) {
         // Inside a job the root ringmaster serves this session; this
         // process only carries bytes, whatever config lies around here.
-        let job = std::env::var(crate::engine::ENV_JOB_ID).ok();
+        let job = std::env::var(crate::job::env::JOB_ID).ok();
         tokio::runtime::Runtime::new()?.block_on(crate::mcp::forward(Path::new(&socket), job))?;
         return Ok(ExitCode::SUCCESS);
     }

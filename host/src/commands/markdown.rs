@@ -27,7 +27,7 @@
 //! commands) is a command named after its folder; the other files of a
 //! skill's folder are its material, not commands.
 
-use crate::engine::job::bounds;
+use crate::job::bounds;
 use serde_yaml::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

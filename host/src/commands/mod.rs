@@ -12,9 +12,9 @@
 pub mod markdown;
 pub mod render;
 
-use crate::engine::job::JobSpec;
 use crate::executor::shell::Shell;
 use crate::fileset::FileSet;
+use crate::job::JobSpec;
 use crate::plugin::contract::ExtensionPoint;
 use crate::plugin::contract::commands::{JobOptions, Outcome};
 use crate::plugin::registry::PluginHost;

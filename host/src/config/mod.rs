@@ -40,7 +40,7 @@ pub struct Config {
     pub shell: ShellConfig,
     /// Where to read agent tokens, before the environment's
     /// `CLAUDE_CODE_OAUTH_TOKEN`, `CLAUDE_CODE_TOKEN`, `CLAUDE_CODE_TOKEN1..10`.
-    pub tokens: Vec<crate::engine::tokens::TokenConfig>,
+    pub tokens: Vec<crate::credentials::TokenConfig>,
 }
 
 /// The `commands:` section: markdown slash commands.
@@ -459,7 +459,7 @@ impl Config {
             }
         }
         checks.into_iter().try_for_each(|(key, value, range)| check(key, value, range))?;
-        let credentials = crate::engine::tokens::credential_vars(&self.tokens);
+        let credentials = crate::credentials::credential_vars(&self.tokens);
         if let Some(name) = self.shell.pass_env.iter().find(|name| credentials.contains(name)) {
             return Err(format!("shell.pass-env names {name}, a credential; hook commands and snippets never get one"));
         }

@@ -5,13 +5,15 @@
 //! policy, which may queue it again after a delay.
 
 use super::history::Finished;
-use super::job::{AttemptRecord, JobRecord, JobSpec, JobStatus, now_ms};
 use super::tokens::SlotOutcome;
-use super::tokens::{OUTRANKING_CREDENTIALS, Secret};
-use super::{ENV_DEPTH, ENV_JOB_ID, ENV_ROOT_JOB_ID, ENV_SOCKET, Inner, blocking, events, job_info};
+use super::{Inner, blocking, events, job_info};
+use crate::credentials::{OUTRANKING_CREDENTIALS, Secret};
 use crate::executor::agent::{AgentProfile, Auth, Invocation};
 use crate::executor::stream::AgentEvent;
-use crate::executor::{AttemptReport, AttemptSpec, Outcome, run_attempt};
+use crate::executor::{AttemptReport, AttemptSpec, run_attempt};
+use crate::job;
+use crate::job::AttemptOutcome;
+use crate::job::{AttemptRecord, JobRecord, JobSpec, JobStatus, now_ms};
 use crate::plugin::contract::JobInfo;
 use crate::policy::{Decision, Failure, FailureKind};
 use futures::FutureExt;
@@ -26,27 +28,17 @@ const DEFAULT_COOLDOWN: Duration = Duration::from_secs(60);
 /// limits reset within a week).
 const MAX_COOLDOWN: Duration = Duration::from_secs(7 * 24 * 3600);
 
-fn failure_kind(outcome: &Outcome) -> FailureKind {
+fn failure_kind(outcome: AttemptOutcome) -> FailureKind {
     match outcome {
-        Outcome::TimedOut => FailureKind::Timeout,
-        Outcome::IdleTimedOut => FailureKind::IdleTimeout,
-        Outcome::RateLimited { .. } => FailureKind::RateLimited,
-        Outcome::AgentError => FailureKind::AgentError,
-        Outcome::CouldNotStart => FailureKind::CouldNotStart,
-        Outcome::Succeeded | Outcome::Cancelled | Outcome::Crashed => FailureKind::Crashed,
-    }
-}
-
-fn outcome_name(outcome: &Outcome) -> &'static str {
-    match outcome {
-        Outcome::Succeeded => "succeeded",
-        Outcome::AgentError => "agent_error",
-        Outcome::RateLimited { .. } => "rate_limited",
-        Outcome::TimedOut => "timed_out",
-        Outcome::IdleTimedOut => "idle_timed_out",
-        Outcome::Crashed => "crashed",
-        Outcome::CouldNotStart => "could_not_start",
-        Outcome::Cancelled => "cancelled",
+        AttemptOutcome::TimedOut => FailureKind::Timeout,
+        AttemptOutcome::IdleTimedOut => FailureKind::IdleTimeout,
+        AttemptOutcome::RateLimited => FailureKind::RateLimited,
+        AttemptOutcome::AgentError => FailureKind::AgentError,
+        AttemptOutcome::CouldNotStart => FailureKind::CouldNotStart,
+        AttemptOutcome::Succeeded
+        | AttemptOutcome::Cancelled
+        | AttemptOutcome::Crashed
+        | AttemptOutcome::Interrupted => FailureKind::Crashed,
     }
 }
 
@@ -170,7 +162,7 @@ impl Inner {
             }
         };
         history.finished_at_ms = Some(now_ms());
-        history.outcome = Some(outcome_name(&report.outcome).to_string());
+        history.outcome = Some(report.outcome);
         history.message = Some(report.message.clone());
         history.exit_code = report.exit_code;
         history.session_id = report.session_id.clone();
@@ -203,13 +195,13 @@ impl Inner {
         }
         env.extend(profile.env.iter().chain(&spec.env).map(|(k, v)| (k.clone(), v.clone())));
         env.extend([
-            (ENV_JOB_ID.to_string(), id.to_string()),
-            (ENV_DEPTH.to_string(), record.depth.to_string()),
-            (ENV_ROOT_JOB_ID.to_string(), record.root_job_id.clone()),
+            (job::env::JOB_ID.to_string(), id.to_string()),
+            (job::env::DEPTH.to_string(), record.depth.to_string()),
+            (job::env::ROOT_JOB_ID.to_string(), record.root_job_id.clone()),
             crate::executor::attempt_marker(id, record.attempts),
         ]);
         if let Some(socket) = &self.wiring.socket {
-            env.push((ENV_SOCKET.to_string(), socket.display().to_string()));
+            env.push((job::env::SOCKET.to_string(), socket.display().to_string()));
         }
         (env, remove)
     }
@@ -254,7 +246,7 @@ impl Inner {
     /// Books the end of an attempt: counters, token slot, record; then the
     /// job is done or goes to the retry policy.
     async fn settle(self: Arc<Self>, id: String, slot: usize, report: AttemptReport, history: AttemptRecord) {
-        if report.outcome == Outcome::Cancelled && self.shutdown.is_cancelled() {
+        if report.outcome == AttemptOutcome::Cancelled && self.shutdown.is_cancelled() {
             // Stopped by shutdown, not by a user: the job stays `running` in
             // the store and is recovered as interrupted at the next start.
             return;
@@ -278,22 +270,22 @@ impl Inner {
                 agent: &live.record.agent,
                 model: live.record.model.as_deref(),
                 prompt_bytes: live.spec.prompt.len(),
-                duration_ms: (!matches!(report.outcome, Outcome::TimedOut | Outcome::IdleTimedOut))
-                    .then_some(report.duration.as_millis() as u64),
+                duration_ms: (!report.outcome.is_timeout()).then_some(report.duration.as_millis() as u64),
             };
-            let counts = !matches!(report.outcome, Outcome::Cancelled | Outcome::CouldNotStart);
+            let counts = !matches!(report.outcome, AttemptOutcome::Cancelled | AttemptOutcome::CouldNotStart);
             if counts {
                 state.durations.record(finished);
             }
             let slot_outcome = match report.outcome {
-                Outcome::Succeeded => SlotOutcome::Ok,
-                Outcome::RateLimited { .. } => SlotOutcome::RateLimited,
+                AttemptOutcome::Succeeded => SlotOutcome::Ok,
+                AttemptOutcome::RateLimited => SlotOutcome::RateLimited,
                 _ => SlotOutcome::Failed,
             };
             state.release(&id, slot_outcome, now);
-            if let Outcome::RateLimited { resets_at_ms } = report.outcome {
+            if report.outcome == AttemptOutcome::RateLimited {
                 // The agent's word on when its limit resets, within reason.
-                let wait = resets_at_ms
+                let wait = report
+                    .resets_at_ms
                     .map_or(DEFAULT_COOLDOWN, |at| Duration::from_millis(at.saturating_sub(now_ms())))
                     .min(MAX_COOLDOWN);
                 tracing::warn!(slot, cooldown_s = wait.as_secs(), "token slot rate limited; cooling down");
@@ -306,7 +298,7 @@ impl Inner {
             }
         }
         match report.outcome {
-            Outcome::Succeeded => {
+            AttemptOutcome::Succeeded => {
                 let text = report.result.and_then(|r| r.result);
                 self.conclude(&id, JobStatus::Succeeded, |record| {
                     record.result = text;
@@ -314,16 +306,12 @@ impl Inner {
                 })
                 .await;
             }
-            Outcome::Cancelled => {
+            AttemptOutcome::Cancelled => {
                 self.conclude(&id, JobStatus::Cancelled, |record| record.error = Some("cancelled".into())).await
             }
             outcome => {
-                let resets = match outcome {
-                    Outcome::RateLimited { resets_at_ms } => resets_at_ms,
-                    _ => None,
-                };
-                let failure = (failure_kind(&outcome), report.message.clone(), report.exit_code, report.signal);
-                self.fail_attempt_with(&id, failure, report.stderr_tail, resets).await;
+                let failure = (failure_kind(outcome), report.message.clone(), report.exit_code, report.signal);
+                self.fail_attempt_with(&id, failure, report.stderr_tail, report.resets_at_ms).await;
             }
         }
         self.wake.notify_one();
@@ -344,7 +332,7 @@ impl Inner {
                     attempt: live.record.attempts,
                     started_at_ms: live.record.started_at_ms.unwrap_or(0),
                     finished_at_ms: Some(now_ms()),
-                    outcome: Some("interrupted".into()),
+                    outcome: Some(AttemptOutcome::Interrupted),
                     message: Some(message.clone()),
                     exit_code: None,
                     session_id: live.record.session_id.clone(),
@@ -470,8 +458,8 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use super::super::EngineConfig;
-    use super::super::job::{JobSpec, JobStatus};
     use super::super::testing::{WAIT, script_engine};
+    use crate::job::{JobSpec, JobStatus};
 
     /// A prompt whose attempt panics (see `run_attempt`).
     pub const PANIC: &str = "@panic-for-tests";

@@ -20,8 +20,8 @@
 //! Matchers of job events see the job's agent and tags; `Notification`'s
 //! see its `kind`.
 
-use super::job::{JobRecord, JobSpec};
 use crate::hooks::Event;
+use crate::job::{JobRecord, JobSpec};
 use crate::plugin::contract::JobInfo;
 use serde_json::{Map, Value, json};
 

@@ -25,7 +25,6 @@
 mod attempt;
 pub mod events;
 pub mod history;
-pub mod job;
 mod persist;
 mod schedule;
 pub mod stats;
@@ -35,37 +34,28 @@ pub mod tokens;
 mod waiting;
 
 use crate::config::EngineConfig;
+use crate::credentials::Token;
 use crate::executor::agent::AgentProfile;
 use crate::hooks::{Event, HookOutcome, Hooks};
+use crate::job::{JobFilter, JobRecord, JobSpec, JobStatus, now_ms, preview};
 use crate::plugin::contract::ExtensionPoint;
 use crate::plugin::contract::JobInfo;
 use crate::policy::{FailureKind, Policies, Source};
 use crate::store::{Store, StoreError};
 use arc_swap::ArcSwap;
 use history::Durations;
-use job::{JobFilter, JobRecord, JobSpec, JobStatus, now_ms, preview};
 use parking_lot::Mutex;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokens::{SlotOutcome, Token, TokenPool};
+use tokens::{SlotOutcome, TokenPool};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 /// How often old jobs are pruned from the store.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
-
-/// Environment variables every agent gets.
-pub const ENV_JOB_ID: &str = "RINGMASTER_JOB_ID";
-pub const ENV_DEPTH: &str = "RINGMASTER_DEPTH";
-pub const ENV_ROOT_JOB_ID: &str = "RINGMASTER_ROOT_JOB_ID";
-/// Which attempt of which job a process belongs to (`JOB_ID:N`), so what
-/// escaped the attempt's process group can be found when it ends.
-pub const ENV_ATTEMPT: &str = "RINGMASTER_ATTEMPT";
-/// The root engine's socket, through which a job submits sub-jobs.
-pub const ENV_SOCKET: &str = "RINGMASTER_SOCKET";
 
 /// Why a submission was refused. Concurrency never refuses: only these do.
 #[derive(Debug, thiserror::Error)]
@@ -234,7 +224,7 @@ pub struct EngineOptions {
     pub project_dir: PathBuf,
     pub tokens: Vec<Token>,
     /// Variables holding credentials, never inherited by agents (see
-    /// [`tokens::credential_vars`]).
+    /// [`crate::credentials::credential_vars`]).
     pub credential_vars: Vec<String>,
     pub policies: Arc<Policies>,
     /// The hook pipeline; `None` runs no hooks.

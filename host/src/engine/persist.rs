@@ -18,7 +18,7 @@
 //! both are held, never before.
 
 use super::Inner;
-use super::job::{JobRecord, now_ms};
+use crate::job::{JobRecord, now_ms};
 use crate::store::StoreError;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -211,9 +211,9 @@ impl Inner {
 
 #[cfg(test)]
 mod tests {
-    use super::super::job::{JobSpec, JobStatus};
     use super::super::testing::{WAIT, script_engine, until};
     use super::super::{EngineConfig, SubmitError};
+    use crate::job::{JobSpec, JobStatus};
     use std::collections::BTreeMap;
     use std::sync::atomic::Ordering;
 

@@ -4,9 +4,9 @@
 //! picks, checking the hard limits again whatever it answered. And ranking
 //! the queue again when the scheduler in force changes.
 
-use super::job::{JobStatus, now_ms};
 use super::tokens::SlotOutcome;
 use super::{Inner, blocking, job_info};
+use crate::job::{JobStatus, now_ms};
 use crate::plugin::contract::{ExtensionPoint, JobInfo};
 use crate::plugin::registry::PluginEvent;
 use crate::policy::{Candidate, RootLoad, ScheduleInput, Slot};

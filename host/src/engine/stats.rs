@@ -2,7 +2,7 @@
 //! depth, tag and agent: what `engine_stats` reports beyond the live counters.
 //! Computed from the records, so they survive restarts.
 
-use super::job::JobRecord;
+use crate::job::{AttemptOutcome, JobRecord};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -41,11 +41,8 @@ impl GroupStats {
         self.jobs += 1;
         *self.by_status.entry(record.status.as_str().to_string()).or_default() += 1;
         self.retries += u64::from(record.attempts.saturating_sub(1));
-        self.timeouts += record
-            .history
-            .iter()
-            .filter(|a| matches!(a.outcome.as_deref(), Some("timed_out" | "idle_timed_out")))
-            .count() as u64;
+        self.timeouts +=
+            record.history.iter().filter(|a| a.outcome.is_some_and(AttemptOutcome::is_timeout)).count() as u64;
         self.cost_usd += record.cost_usd;
         let tokens = |key: &str| record.usage.as_ref().and_then(|u| u.get(key)).and_then(|v| v.as_u64()).unwrap_or(0);
         self.input_tokens += tokens("input_tokens");
@@ -104,14 +101,14 @@ impl Breakdown {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::job::{AttemptRecord, JobStatus};
+    use crate::job::{AttemptRecord, JobStatus};
 
     fn record(tag: &str, status: JobStatus, created: u64, started: u64, finished: u64, attempts: u32) -> JobRecord {
-        let attempt = |outcome: &str| AttemptRecord {
+        let attempt = |outcome: AttemptOutcome| AttemptRecord {
             attempt: 1,
             started_at_ms: started,
             finished_at_ms: Some(finished),
-            outcome: Some(outcome.into()),
+            outcome: Some(outcome),
             message: None,
             exit_code: None,
             session_id: None,
@@ -146,9 +143,9 @@ mod tests {
             usage: Some(serde_json::json!({"input_tokens": 10, "output_tokens": 4})),
             notes: Vec::new(),
             history: if status == JobStatus::TimedOut {
-                vec![attempt("timed_out")]
+                vec![attempt(AttemptOutcome::TimedOut)]
             } else {
-                vec![attempt("succeeded")]
+                vec![attempt(AttemptOutcome::Succeeded)]
             },
         }
     }

@@ -249,4 +249,42 @@ mod tests {
         let profile = AgentProfile { command: Some("/nonexistent/claude".into()), ..Default::default() };
         assert!(profile.find_binary("x").unwrap_err().contains("/nonexistent/claude does not exist"));
     }
+
+    mod properties {
+        use super::super::*;
+        use crate::job::JobSpec;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// A spec that passes [`JobSpec::validate`] never hands the agent's command line a
+            /// value that could be read as an option.
+            #[test]
+            fn valid_specs_put_no_option_in_a_value(
+                model in ".{0,20}", session in ".{0,20}", tool in ".{0,20}", prompt in ".{1,40}",
+            ) {
+                let spec = JobSpec {
+                    prompt,
+                    model: Some(model),
+                    resume_session: Some(session),
+                    allowed_tools: vec![tool],
+                    ..JobSpec::default()
+                };
+                if spec.validate(1 << 20).is_ok() {
+                    let call = Invocation {
+                        prompt: &spec.prompt,
+                        model: spec.model.as_deref(),
+                        resume_session: spec.resume_session.as_deref(),
+                        allowed_tools: &spec.allowed_tools,
+                        ..Default::default()
+                    };
+                    let args = AgentProfile::default().args(&call);
+                    for pair in args.windows(2).filter(|w| matches!(w[0].as_str(), "--model" | "--resume" | "--allowedTools")) {
+                        prop_assert!(!pair[1].starts_with('-'), "{:?}", args);
+                    }
+                    let stdin = AgentProfile::default().stdin(&call);
+                    prop_assert_eq!(stdin.as_deref(), Some(spec.prompt.as_str()), "the prompt goes on stdin");
+                }
+            }
+        }
+    }
 }

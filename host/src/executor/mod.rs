@@ -14,6 +14,7 @@ pub mod shell;
 pub mod stream;
 pub mod sweep;
 
+use crate::job::{self, AttemptOutcome};
 use crate::untrusted::{Line, Lines};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -51,32 +52,13 @@ pub struct AttemptSpec {
     pub kill_grace: Duration,
 }
 
-/// How an attempt ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    Succeeded,
-    /// The agent ran and reported an error result.
-    AgentError,
-    /// The agent reported a rejected rate limit (or a 429) and failed.
-    RateLimited {
-        resets_at_ms: Option<u64>,
-    },
-    /// Killed at the hard timeout.
-    TimedOut,
-    /// Killed after no output for the idle timeout.
-    IdleTimedOut,
-    /// Exited without a result line, or was killed by a signal it did not get from us.
-    Crashed,
-    /// Never ran: the binary or the working directory was unusable.
-    CouldNotStart,
-    /// Stopped because the job was cancelled.
-    Cancelled,
-}
-
 /// What the engine learns from an attempt.
 #[derive(Debug, Clone)]
 pub struct AttemptReport {
-    pub outcome: Outcome,
+    /// Never [`AttemptOutcome::Interrupted`]: that is the engine's finding.
+    pub outcome: AttemptOutcome,
+    /// When the agent said a rate limit lifts (with [`AttemptOutcome::RateLimited`]).
+    pub resets_at_ms: Option<u64>,
     /// One line for people, e.g. "no output for 300 s".
     pub message: String,
     pub exit_code: Option<i32>,
@@ -91,7 +73,8 @@ impl AttemptReport {
     /// The report of an attempt whose agent never started.
     pub fn could_not_start(message: String) -> AttemptReport {
         AttemptReport {
-            outcome: Outcome::CouldNotStart,
+            outcome: AttemptOutcome::CouldNotStart,
+            resets_at_ms: None,
             message,
             exit_code: None,
             signal: None,
@@ -227,23 +210,30 @@ pub async fn run_attempt(
     report.exit_code = exit.and_then(|s| s.code());
     report.signal = exit.and_then(|s| s.signal());
     (report.outcome, report.message) = match status {
-        Err((Stop::Hard, _)) => (Outcome::TimedOut, format!("ran past its {} s timeout", spec.hard_timeout.as_secs())),
-        Err((Stop::Idle, _)) => (Outcome::IdleTimedOut, format!("no output for {} s", spec.idle_timeout.as_secs())),
-        Err((Stop::Cancel, _)) => (Outcome::Cancelled, "cancelled".into()),
-        Err((Stop::Lost(err), _)) => (Outcome::Crashed, format!("ringmaster lost track of the agent: {err}")),
+        Err((Stop::Hard, _)) => {
+            (AttemptOutcome::TimedOut, format!("ran past its {} s timeout", spec.hard_timeout.as_secs()))
+        }
+        Err((Stop::Idle, _)) => {
+            (AttemptOutcome::IdleTimedOut, format!("no output for {} s", spec.idle_timeout.as_secs()))
+        }
+        Err((Stop::Cancel, _)) => (AttemptOutcome::Cancelled, "cancelled".into()),
+        Err((Stop::Lost(err), _)) => (AttemptOutcome::Crashed, format!("ringmaster lost track of the agent: {err}")),
         Ok(_) => classify(&report, rate_limited),
     };
+    if report.outcome == AttemptOutcome::RateLimited {
+        report.resets_at_ms = rate_limited.flatten();
+    }
     report
 }
 
 /// The outcome of an attempt that ended by itself.
-fn classify(report: &AttemptReport, rate_limited: Option<Option<u64>>) -> (Outcome, String) {
+fn classify(report: &AttemptReport, rate_limited: Option<Option<u64>>) -> (AttemptOutcome, String) {
     match (&report.result, rate_limited) {
-        (Some(result), _) if !result.is_error => (Outcome::Succeeded, "succeeded".into()),
-        (Some(_), Some(resets_at_ms)) => (Outcome::RateLimited { resets_at_ms }, "rate limited".into()),
+        (Some(result), _) if !result.is_error => (AttemptOutcome::Succeeded, "succeeded".into()),
+        (Some(_), Some(_)) => (AttemptOutcome::RateLimited, "rate limited".into()),
         (Some(result), None) => {
             let text = result.result.clone().unwrap_or_default();
-            (Outcome::AgentError, format!("the agent reported an error ({}): {text}", result.subtype))
+            (AttemptOutcome::AgentError, format!("the agent reported an error ({}): {text}", result.subtype))
         }
         (None, _) => {
             let how = match (report.exit_code, report.signal) {
@@ -253,7 +243,7 @@ fn classify(report: &AttemptReport, rate_limited: Option<Option<u64>>) -> (Outco
             };
             let last = report.stderr_tail.lines().last().unwrap_or("").trim();
             let detail = if last.is_empty() { String::new() } else { format!(": {last}") };
-            (Outcome::Crashed, format!("the agent {how} without a result{detail}"))
+            (AttemptOutcome::Crashed, format!("the agent {how} without a result{detail}"))
         }
     }
 }
@@ -284,12 +274,12 @@ async fn terminate(child: &mut Child, group: Option<Pid>, grace: Duration) -> Op
 /// swept up once the attempt ended (see [`sweep`]). Not `RINGMASTER_JOB_ID`,
 /// which the job's hook commands carry too.
 pub fn attempt_marker(job_id: &str, attempt: u32) -> (String, String) {
-    (crate::engine::ENV_ATTEMPT.to_string(), format!("{job_id}:{attempt}"))
+    (job::env::ATTEMPT.to_string(), format!("{job_id}:{attempt}"))
 }
 
 /// The marker every process of job `job_id` carries (see [`sweep`]).
 pub fn job_marker(job_id: &str) -> String {
-    format!("{}={job_id}", crate::engine::ENV_JOB_ID)
+    format!("{}={job_id}", job::env::JOB_ID)
 }
 
 /// Processes (on this machine, of this user) started for job `job_id`: the

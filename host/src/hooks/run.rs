@@ -46,9 +46,9 @@ async fn run_command(command: &str, timeout: Duration, context: &Context<'_>) ->
         ("RINGMASTER_HOOK_EVENT".to_string(), context.event.name.clone()),
     ];
     if let Some(job) = &context.event.job {
-        env.push((crate::engine::ENV_JOB_ID.to_string(), job.id.clone()));
-        env.push((crate::engine::ENV_DEPTH.to_string(), job.depth.to_string()));
-        env.push((crate::engine::ENV_ROOT_JOB_ID.to_string(), job.root_id.clone()));
+        env.push((crate::job::env::JOB_ID.to_string(), job.id.clone()));
+        env.push((crate::job::env::DEPTH.to_string(), job.depth.to_string()));
+        env.push((crate::job::env::ROOT_JOB_ID.to_string(), job.root_id.clone()));
     }
     let run = Run { command, args: &[], cwd: context.project_dir, env: &env, stdin: context.input, timeout };
     let output = context.shell.run(run).await.map_err(|e| e.to_string())?;

@@ -30,7 +30,7 @@ pub mod transport;
 use crate::commands::{Commands, CommandsOptions};
 use crate::config::Config;
 use crate::config::watch::LiveConfig;
-use crate::engine::tokens;
+use crate::credentials;
 use crate::engine::{Engine, EngineOptions};
 use crate::executor::shell::Shell;
 use crate::hooks::{Hooks, HooksOptions};
@@ -100,9 +100,9 @@ pub async fn serve(
         config: engine_config,
         agents: config.agents.clone(),
         project_dir,
-        tokens: tokens::tokens(&config.tokens, |name| std::env::var(name).ok())
+        tokens: credentials::tokens(&config.tokens, |name| std::env::var(name).ok())
             .map_err(|err| anyhow::anyhow!("ringmaster.yaml {err}"))?,
-        credential_vars: tokens::credential_vars(&config.tokens),
+        credential_vars: credentials::credential_vars(&config.tokens),
         policies: policies.clone(),
         hooks: Some(hooks.clone()),
         store: Store::open(&store_path)

@@ -5,7 +5,7 @@
 //! so it survives a restart of ringmaster like any job. Clients without the
 //! extension (Claude Code among them) get the ordinary blocking `job_run`.
 
-use crate::engine::job::{JobRecord, JobStatus};
+use crate::job::{JobRecord, JobStatus};
 use rmcp::model::{CallToolResult, DetailedTask, Task, TaskPayload, TaskStatus};
 use std::time::{Duration, UNIX_EPOCH};
 

@@ -2,9 +2,9 @@
 
 use super::{logs, prompts, resources, tasks};
 use crate::commands::{Commands, Prepared};
-use crate::engine::job::{JobFilter, JobRecord, JobSpec, JobStatus};
 use crate::engine::{Engine, EngineError};
 use crate::hooks::Hooks;
+use crate::job::{JobFilter, JobRecord, JobSpec, JobStatus};
 use crate::plugin::registry::PluginHost;
 use parking_lot::Mutex;
 use rmcp::handler::server::{router::tool::ToolRouter, tool::ToolCallContext, wrapper::Parameters};

@@ -55,9 +55,7 @@ pub fn decide(job: &JobInfo, attempt: u32, failure: &Failure) -> Decision {
     let ceiling_ms = (2_000u64 << (attempt.saturating_sub(1)).min(20)).min(300_000);
     let mut delay_ms = rand::rng().random_range(ceiling_ms / 2..=ceiling_ms);
     if let (FailureKind::RateLimited, Some(resets_at)) = (failure.kind, failure.rate_limit_resets_at_ms) {
-        let now_ms =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        delay_ms = delay_ms.max(resets_at.saturating_sub(now_ms));
+        delay_ms = delay_ms.max(resets_at.saturating_sub(crate::job::now_ms()));
     }
     tracing::debug!(job = %job.id, attempt, delay_ms, "built-in retry policy: retrying");
     Decision::Retry(Retry {

@@ -3,7 +3,7 @@
 //!
 //! ```no_run
 //! # use ringmaster::remote::client::Client;
-//! # use ringmaster::engine::job::JobSpec;
+//! # use ringmaster::job::JobSpec;
 //! let mut engine = Client::from_env(None)?;
 //! let child = engine.submit(JobSpec { prompt: "write the tests".into(), ..Default::default() })?;
 //! let done = engine.wait_all(&[child.job_id], None)?;
@@ -11,8 +11,8 @@
 //! ```
 
 use super::{HookVerdict, Reply, Request, socket_path};
-use crate::engine::job::{JobFilter, JobRecord, JobSpec};
-use crate::engine::{ENV_JOB_ID, ENV_SOCKET};
+use crate::job::env;
+use crate::job::{JobFilter, JobRecord, JobSpec};
 use serde_json::{Map, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -50,12 +50,12 @@ impl Client {
     /// Connects to the engine of the job this process runs in
     /// (`RINGMASTER_SOCKET`), else to the one serving `state_dir`.
     pub fn from_env(state_dir: Option<&Path>) -> Result<Client, ClientError> {
-        let path = match (std::env::var_os(ENV_SOCKET), state_dir) {
+        let path = match (std::env::var_os(env::SOCKET), state_dir) {
             (Some(path), _) => PathBuf::from(path),
             (None, Some(dir)) => socket_path(dir),
             (None, None) => socket_path(Path::new(".ringmaster")),
         };
-        let parent = std::env::var(ENV_JOB_ID).ok().filter(|id| !id.is_empty());
+        let parent = std::env::var(env::JOB_ID).ok().filter(|id| !id.is_empty());
         Client::connect(&path, parent)
     }
 

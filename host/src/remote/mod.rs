@@ -17,7 +17,7 @@ pub mod client;
 pub mod server;
 
 use crate::engine::Wiring;
-use crate::engine::job::{JobFilter, JobSpec};
+use crate::job::{JobFilter, JobSpec};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::path::{Path, PathBuf};

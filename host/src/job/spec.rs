@@ -1,5 +1,5 @@
-//! Jobs as the engine's callers see them: what is submitted ([`JobSpec`]) and
-//! what is reported ([`JobRecord`]). Plain data, serialisable, no secrets.
+//! What is submitted: [`JobSpec`], and the checks it passes before anything
+//! else sees it.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -164,118 +164,6 @@ fn word(what: &str, value: &str, max: usize, allowed: impl Fn(char) -> bool) -> 
     Ok(())
 }
 
-/// Where a job is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum JobStatus {
-    Queued,
-    Running,
-    RetryWait,
-    Succeeded,
-    Failed,
-    TimedOut,
-    Cancelled,
-}
-
-impl JobStatus {
-    pub fn is_terminal(self) -> bool {
-        matches!(self, JobStatus::Succeeded | JobStatus::Failed | JobStatus::TimedOut | JobStatus::Cancelled)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobStatus::Queued => "queued",
-            JobStatus::Running => "running",
-            JobStatus::RetryWait => "retry_wait",
-            JobStatus::Succeeded => "succeeded",
-            JobStatus::Failed => "failed",
-            JobStatus::TimedOut => "timed_out",
-            JobStatus::Cancelled => "cancelled",
-        }
-    }
-}
-
-/// Which jobs a listing shows; the default shows all.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct JobFilter {
-    pub status: Option<JobStatus>,
-    /// Only jobs carrying this tag.
-    pub tag: Option<String>,
-}
-
-/// One attempt of a job, as recorded.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AttemptRecord {
-    pub attempt: u32,
-    pub started_at_ms: u64,
-    pub finished_at_ms: Option<u64>,
-    /// `succeeded`, `agent_error`, `rate_limited`, `timed_out`, `idle_timed_out`,
-    /// `crashed`, `could_not_start`, `cancelled` or `interrupted`.
-    pub outcome: Option<String>,
-    pub message: Option<String>,
-    pub exit_code: Option<i32>,
-    pub session_id: Option<String>,
-    pub token_slot: Option<u32>,
-    pub cost_usd: Option<f64>,
-}
-
-/// A job's state as reported to callers. Times are Unix milliseconds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct JobRecord {
-    pub job_id: String,
-    pub status: JobStatus,
-    /// The first 200 characters of the prompt.
-    pub prompt: String,
-    pub agent: String,
-    pub model: Option<String>,
-    pub priority: i32,
-    pub tags: Vec<String>,
-    pub depth: u32,
-    pub parent_job_id: Option<String>,
-    pub root_job_id: String,
-    /// Attempts started so far.
-    pub attempts: u32,
-    pub max_retries: u32,
-    pub created_at_ms: u64,
-    pub started_at_ms: Option<u64>,
-    pub finished_at_ms: Option<u64>,
-    /// When a job in `retry_wait` is queued again.
-    pub retry_at_ms: Option<u64>,
-    /// Why a queued job is not running yet, e.g. "slot 0: 5 of 5 running";
-    /// only while it is queued.
-    #[serde(default)]
-    pub waiting_for: Option<String>,
-    /// Hard timeout of the current or last attempt.
-    pub timeout_s: Option<u64>,
-    /// Index of the token slot of the current or last attempt (never the token).
-    pub token_slot: Option<u32>,
-    pub session_id: Option<String>,
-    /// The agent's final text, when it succeeded.
-    pub result: Option<String>,
-    /// Why it failed, when it did.
-    pub error: Option<String>,
-    pub exit_code: Option<i32>,
-    /// Total over all attempts.
-    pub cost_usd: f64,
-    /// Token usage of the last attempt, as the agent reported it.
-    pub usage: Option<serde_json::Value>,
-    /// Context attached by `PostJob` and `JobFailed` hooks.
-    #[serde(default)]
-    pub notes: Vec<String>,
-    pub history: Vec<AttemptRecord>,
-}
-
-/// The first `max` characters of `text`.
-pub fn preview(text: &str, max: usize) -> String {
-    text.chars().take(max).collect()
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,43 +221,5 @@ mod tests {
         assert!(refused(JobSpec { env: env("A B", "x"), ..spec("p") }).contains("not a variable name"));
         assert!(refused(spec(" ")).contains("empty"));
         assert!(spec("x".repeat(11).as_str()).validate(10).unwrap_err().contains("engine.max-prompt-bytes"));
-    }
-
-    mod properties {
-        use super::super::*;
-        use crate::executor::agent::{AgentProfile, Invocation};
-        use proptest::prelude::*;
-
-        proptest! {
-            /// A spec that validates never hands the agent's command line a
-            /// value that could be read as an option.
-            #[test]
-            fn valid_specs_put_no_option_in_a_value(
-                model in ".{0,20}", session in ".{0,20}", tool in ".{0,20}", prompt in ".{1,40}",
-            ) {
-                let spec = JobSpec {
-                    prompt,
-                    model: Some(model),
-                    resume_session: Some(session),
-                    allowed_tools: vec![tool],
-                    ..JobSpec::default()
-                };
-                if spec.validate(1 << 20).is_ok() {
-                    let call = Invocation {
-                        prompt: &spec.prompt,
-                        model: spec.model.as_deref(),
-                        resume_session: spec.resume_session.as_deref(),
-                        allowed_tools: &spec.allowed_tools,
-                        ..Default::default()
-                    };
-                    let args = AgentProfile::default().args(&call);
-                    for pair in args.windows(2).filter(|w| matches!(w[0].as_str(), "--model" | "--resume" | "--allowedTools")) {
-                        prop_assert!(!pair[1].starts_with('-'), "{:?}", args);
-                    }
-                    let stdin = AgentProfile::default().stdin(&call);
-                    prop_assert_eq!(stdin.as_deref(), Some(spec.prompt.as_str()), "the prompt goes on stdin");
-                }
-            }
-        }
     }
 }

@@ -1,0 +1,134 @@
+//! What is reported: a job's [`JobRecord`] with its [`JobStatus`] and the
+//! history of its attempts.
+
+use serde::{Deserialize, Serialize};
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Queued,
+    Running,
+    RetryWait,
+    Succeeded,
+    Failed,
+    TimedOut,
+    Cancelled,
+}
+
+impl JobStatus {
+    pub fn is_terminal(self) -> bool {
+        matches!(self, JobStatus::Succeeded | JobStatus::Failed | JobStatus::TimedOut | JobStatus::Cancelled)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::RetryWait => "retry_wait",
+            JobStatus::Succeeded => "succeeded",
+            JobStatus::Failed => "failed",
+            JobStatus::TimedOut => "timed_out",
+            JobStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Which jobs a listing shows; the default shows all.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JobFilter {
+    pub status: Option<JobStatus>,
+    /// Only jobs carrying this tag.
+    pub tag: Option<String>,
+}
+
+/// How an attempt ended, as recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    Succeeded,
+    /// The agent ran and reported an error result.
+    AgentError,
+    /// The agent reported a rejected rate limit (or a 429) and failed.
+    RateLimited,
+    /// Killed at the hard timeout.
+    TimedOut,
+    /// Killed after no output for the idle timeout.
+    IdleTimedOut,
+    /// Exited without a result line, or was killed by a signal it did not get from us.
+    Crashed,
+    /// Never ran: the binary or the working directory was unusable.
+    CouldNotStart,
+    /// Stopped because the job was cancelled.
+    Cancelled,
+    /// The engine stopped (or died) while it ran; found at the next start.
+    Interrupted,
+}
+
+impl AttemptOutcome {
+    /// Ended by a timeout, hard or idle.
+    pub fn is_timeout(self) -> bool {
+        matches!(self, AttemptOutcome::TimedOut | AttemptOutcome::IdleTimedOut)
+    }
+}
+
+/// One attempt of a job, as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    pub attempt: u32,
+    pub started_at_ms: u64,
+    pub finished_at_ms: Option<u64>,
+    pub outcome: Option<AttemptOutcome>,
+    pub message: Option<String>,
+    pub exit_code: Option<i32>,
+    pub session_id: Option<String>,
+    pub token_slot: Option<u32>,
+    pub cost_usd: Option<f64>,
+}
+
+/// A job's state as reported to callers. Times are Unix milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub job_id: String,
+    pub status: JobStatus,
+    /// The first 200 characters of the prompt.
+    pub prompt: String,
+    pub agent: String,
+    pub model: Option<String>,
+    pub priority: i32,
+    pub tags: Vec<String>,
+    pub depth: u32,
+    pub parent_job_id: Option<String>,
+    pub root_job_id: String,
+    /// Attempts started so far.
+    pub attempts: u32,
+    pub max_retries: u32,
+    pub created_at_ms: u64,
+    pub started_at_ms: Option<u64>,
+    pub finished_at_ms: Option<u64>,
+    /// When a job in `retry_wait` is queued again.
+    pub retry_at_ms: Option<u64>,
+    /// Why a queued job is not running yet, e.g. "slot 0: 5 of 5 running";
+    /// only while it is queued.
+    #[serde(default)]
+    pub waiting_for: Option<String>,
+    /// Hard timeout of the current or last attempt.
+    pub timeout_s: Option<u64>,
+    /// Index of the token slot of the current or last attempt (never the token).
+    pub token_slot: Option<u32>,
+    pub session_id: Option<String>,
+    /// The agent's final text, when it succeeded.
+    pub result: Option<String>,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+    pub exit_code: Option<i32>,
+    /// Total over all attempts.
+    pub cost_usd: f64,
+    /// Token usage of the last attempt, as the agent reported it.
+    pub usage: Option<serde_json::Value>,
+    /// Context attached by `PostJob` and `JobFailed` hooks.
+    #[serde(default)]
+    pub notes: Vec<String>,
+    pub history: Vec<AttemptRecord>,
+}
