@@ -195,7 +195,59 @@ async fn main() {
     );
     engine_c.shutdown();
 
+    transcripts(dir.path()).await;
     submit_with_hooks().await;
+}
+
+/// Transcript lines into the store: 8 agents at once, each printing 5,000
+/// lines as fast as it can. Baseline: the same agents spawned directly, their
+/// output read to the end and dropped.
+async fn transcripts(dir: &std::path::Path) {
+    const AGENTS: usize = 8;
+    const LINES: usize = 5000;
+    let prompt = format!("@lines:{LINES}");
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..AGENTS {
+        let prompt = prompt.clone();
+        tasks.push(tokio::spawn(async move {
+            let out = tokio::process::Command::new(fake_claude())
+                .args(["-p", &prompt, "--output-format", "stream-json", "--verbose"])
+                .output()
+                .await
+                .unwrap();
+            assert!(out.status.success() && out.stdout.len() > LINES * 100);
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let direct = (AGENTS * LINES) as f64 / started.elapsed().as_secs_f64();
+
+    let config = EngineConfig {
+        max_concurrent: Some(AGENTS as u32),
+        max_concurrent_per_depth: AGENTS as u32,
+        ..Default::default()
+    };
+    std::fs::create_dir_all(dir.join("transcripts")).unwrap();
+    let engine = engine(config, &dir.join("transcripts")).await;
+    let started = Instant::now();
+    let mut ids = Vec::new();
+    for _ in 0..AGENTS {
+        ids.push(engine.submit(job(&prompt)).await.unwrap().job_id);
+    }
+    let records = engine.wait(&ids, Duration::from_secs(600)).await.unwrap();
+    let through = (AGENTS * LINES) as f64 / started.elapsed().as_secs_f64();
+    assert!(records.iter().all(|r| r.status == JobStatus::Succeeded));
+    let stored = engine.transcript(&ids[0], 0, 2 * LINES).unwrap().len();
+    assert!(stored > LINES, "every line is in the store once the job has finished ({stored})");
+    println!("\n{AGENTS} agents printing {LINES} transcript lines each");
+    println!("  read directly and dropped            {direct:>8.0} lines/s");
+    println!(
+        "  through the engine into the store    {through:>8.0} lines/s   ({:.2}x the direct rate)",
+        through / direct
+    );
+    engine.shutdown();
 }
 
 /// `engine.submit` while one job holds the only place (so submissions only

@@ -6,6 +6,7 @@
 //! | directive | behaviour |
 //! |---|---|
 //! | `@sleep:SECS` | work that long, printing an assistant line every 0.25 s |
+//! | `@lines:N` | print N assistant lines as fast as it can, then succeed |
 //! | `@fail` | error result (`error_during_execution`), exit 1 |
 //! | `@crash` | init, then exit 2 without a result |
 //! | `@hang` | init, then silence until killed; `@hang:stubborn` also ignores SIGTERM |
@@ -301,6 +302,14 @@ fn main() -> ExitCode {
         if killed {
             return ExitCode::from(143);
         }
+    }
+
+    if let Some(n) = directive(&prompt, "lines").and_then(|n| n.parse::<u32>().ok()) {
+        let mut stdout = std::io::stdout().lock();
+        for i in 0..n {
+            let _ = writeln!(stdout, "{}", assistant(&session, &model, &format!("line {i} of the transcript")));
+        }
+        let _ = stdout.flush();
     }
 
     let cost: f64 = directive(&prompt, "cost").and_then(|c| c.parse().ok()).unwrap_or(0.0012);

@@ -8,8 +8,13 @@
 //! an error result whose text says what was wrong and how to fix it; only a
 //! malformed request is a protocol error.
 //!
-//! * `tools` — the tools, and the server handler (prompts, resources, tasks,
-//!   logging, list-changed notifications).
+//! * `server` — [`Ringmaster`], the value each session holds, and what the
+//!   tools share (queueing, result shapes).
+//! * `args` — the tools' arguments and their schemas.
+//! * `tools` — the tools, one file per group (jobs, commands, inspection).
+//! * `progress` — waiting for jobs with progress notifications.
+//! * `handler` — the MCP server handler: tool calls, tasks, resources,
+//!   prompts, logging, list-changed notifications.
 //! * `prompts` — slash commands as MCP prompts.
 //! * `resources` — job records, transcripts, statistics and plugins by URI.
 //! * `tasks` — `job_run` as an MCP task for clients of the tasks extension.
@@ -20,9 +25,13 @@
 //! socket, and the watchers that reload them. Inside a job, [`forward`]
 //! carries the session to the root ringmaster instead.
 
+mod args;
+mod handler;
 pub mod logs;
+mod progress;
 mod prompts;
 mod resources;
+mod server;
 mod tasks;
 mod tools;
 pub mod transport;
@@ -46,7 +55,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch as signal;
 
-pub use tools::Ringmaster;
+pub use server::Ringmaster;
 
 /// Runs the MCP server on stdin/stdout until the client disconnects.
 /// `config` is in force (with the command line's additions); `config_file`,

@@ -1,0 +1,122 @@
+//! The tools' arguments: what a client may send, with the schema it is shown
+//! (`deny_unknown_fields`, so a misspelt field is an error, not ignored).
+
+use crate::job::{JobSpec, JobStatus};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::Value;
+use std::path::PathBuf;
+
+/// A job to submit.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitArgs {
+    /// What the agent should do. Passed to the agent as one argument, never through a shell.
+    pub prompt: String,
+    /// Working directory of the agent (default: the project directory).
+    pub cwd: Option<String>,
+    /// Agent profile from ringmaster.yaml (default: `claude`).
+    pub agent: Option<String>,
+    /// Model for the agent, e.g. `sonnet`.
+    pub model: Option<String>,
+    /// Higher starts earlier; default 0.
+    pub priority: Option<i32>,
+    /// Labels for filtering and statistics.
+    pub tags: Option<Vec<String>>,
+    /// Hard timeout per attempt, in seconds (default: estimated from similar past jobs).
+    #[schemars(range(min = 1, max = 86400))]
+    pub timeout_s: Option<u64>,
+    /// Retries after a failed first attempt (default from ringmaster.yaml, 2).
+    #[schemars(range(max = 100))]
+    pub max_retries: Option<u32>,
+    /// Agent session id to continue (`--resume`).
+    pub resume_session: Option<String>,
+    /// Turn limit for the agent.
+    #[schemars(range(min = 1, max = 10000))]
+    pub max_turns: Option<u32>,
+    /// Tools the agent may use, e.g. `["Read", "Bash(git diff:*)"]`.
+    pub allowed_tools: Option<Vec<String>>,
+}
+
+impl SubmitArgs {
+    pub fn into_spec(self) -> JobSpec {
+        JobSpec {
+            prompt: self.prompt,
+            cwd: self.cwd.map(PathBuf::from),
+            agent: self.agent,
+            model: self.model,
+            priority: self.priority.unwrap_or(0),
+            tags: self.tags.unwrap_or_default(),
+            timeout_s: self.timeout_s,
+            max_retries: self.max_retries,
+            resume_session: self.resume_session,
+            max_turns: self.max_turns,
+            allowed_tools: self.allowed_tools.unwrap_or_default(),
+            env: Default::default(),
+            parent_job_id: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchArgs {
+    /// The jobs, each with the same fields as job_submit.
+    pub jobs: Vec<SubmitArgs>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobIdArgs {
+    /// The job's id, as returned by job_submit.
+    pub job_id: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaitArgs {
+    /// The jobs to wait for.
+    pub job_ids: Vec<String>,
+    /// Longest wait in seconds (default 60, at most 90). Returns earlier when all are finished.
+    pub timeout_s: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutputArgs {
+    pub job_id: String,
+    /// First transcript line to return (0-based; default 0).
+    pub offset: Option<usize>,
+    /// Lines to return (default 100, at most 1000).
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListArgs {
+    /// Only jobs with this status: queued, running, retry_wait, succeeded, failed, timed_out, cancelled.
+    pub status: Option<String>,
+    /// Only jobs with this tag.
+    pub tag: Option<String>,
+    /// Most records to return, newest first (default 50, at most 500).
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoArgs {}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommandRunArgs {
+    /// The command's name, as command_list shows it (a leading `/` is fine).
+    pub name: String,
+    /// The argument string, as typed after the command; split with shell-style quoting.
+    pub arguments: Option<String>,
+    /// Wait for the job to finish and return its record (default: return the job id at once).
+    pub wait: Option<bool>,
+}
+
+pub fn parse_status(text: &str) -> Option<JobStatus> {
+    serde_json::from_value(Value::String(text.to_string())).ok()
+}

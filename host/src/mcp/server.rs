@@ -1,0 +1,121 @@
+//! The server value every session holds: the engine, the plugin host, the
+//! command and hook catalogues, and what the tools share (queueing a job,
+//! the result shapes).
+
+use crate::commands::{CommandInfo, Commands};
+use crate::engine::Engine;
+use crate::hooks::Hooks;
+use crate::job::{JobRecord, JobSpec, JobStatus};
+use crate::plugin::registry::PluginHost;
+use parking_lot::Mutex;
+use rmcp::ErrorData;
+use rmcp::handler::server::router::tool::ToolRouter;
+#[allow(deprecated)] // MCP logging: see `super::logs`.
+use rmcp::model::LoggingLevel;
+use rmcp::model::{CallToolResult, ContentBlock};
+use serde::Serialize;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// The MCP server: tools over the engine and the plugin host.
+#[derive(Clone)]
+pub struct Ringmaster {
+    pub(super) engine: Engine,
+    pub(super) plugins: Arc<PluginHost>,
+    pub(super) commands: Arc<Commands>,
+    pub(super) hooks: Arc<Hooks>,
+    /// Fires when the prompt list may have changed.
+    pub(super) prompts_changed: watch::Receiver<u64>,
+    /// The job this session serves inside (its submissions are sub-jobs).
+    parent: Option<String>,
+    /// The level the client asked plugin logs at (`logging/setLevel`); none
+    /// are sent before it asks.
+    #[allow(deprecated)] // MCP logging: see `super::logs`.
+    pub(super) log_level: Arc<Mutex<Option<LoggingLevel>>>,
+    pub(super) tool_router: ToolRouter<Self>,
+}
+
+/// A queued job, as `job_submit` answers.
+#[derive(Debug, Serialize)]
+pub(super) struct Queued {
+    pub job_id: String,
+    pub status: JobStatus,
+    /// 1-based.
+    pub queue_position: Option<usize>,
+    /// Seconds until it may start (see `Engine::estimated_start`).
+    pub estimated_start_s: Option<u64>,
+}
+
+/// A tool's answer: one line for people, the structured value for programs.
+pub(super) fn ok(text: String, value: impl Serialize) -> Result<CallToolResult, ErrorData> {
+    let value = serde_json::to_value(value).expect("tool results serialise");
+    let mut result = CallToolResult::structured(value);
+    result.content = vec![ContentBlock::text(text)];
+    Ok(result)
+}
+
+/// A tool that ran and failed: an error result the model can act on.
+pub(super) fn failed(message: impl std::fmt::Display) -> Result<CallToolResult, ErrorData> {
+    Ok(CallToolResult::error(vec![ContentBlock::text(message.to_string())]))
+}
+
+/// One line about a job, e.g. `job 1f… is failed: ran past its 60 s timeout`.
+pub(super) fn summary(record: &JobRecord) -> String {
+    let mut line = format!("job {} is {}", record.job_id, record.status.as_str());
+    if let Some(error) = &record.error {
+        line.push_str(&format!(": {error}"));
+    }
+    line
+}
+
+impl Ringmaster {
+    pub fn new(
+        engine: Engine,
+        plugins: Arc<PluginHost>,
+        commands: Arc<Commands>,
+        hooks: Arc<Hooks>,
+        prompts_changed: watch::Receiver<u64>,
+    ) -> Ringmaster {
+        Ringmaster {
+            engine,
+            plugins,
+            commands,
+            hooks,
+            prompts_changed,
+            parent: None,
+            log_level: Arc::default(),
+            tool_router: Self::tools(),
+        }
+    }
+
+    /// The same server, for an MCP session inside job `parent` (reached
+    /// through the engine socket): what it submits are sub-jobs of `parent`.
+    pub fn for_job(&self, parent: Option<String>) -> Ringmaster {
+        Ringmaster { parent, log_level: Arc::default(), ..self.clone() }
+    }
+
+    /// Queues `spec` (a sub-job, in a session inside a job).
+    pub(super) async fn queue(&self, mut spec: JobSpec) -> Result<JobRecord, String> {
+        if spec.parent_job_id.is_none() {
+            spec.parent_job_id = self.parent.clone();
+        }
+        self.engine.submit(spec).await.map_err(|e| e.to_string())
+    }
+
+    /// Queues `spec`; where it stands in the queue.
+    pub(super) async fn submit(&self, spec: JobSpec) -> Result<Queued, String> {
+        let record = self.queue(spec).await?;
+        Ok(Queued {
+            queue_position: self.engine.queue_position(&record.job_id),
+            estimated_start_s: self.engine.estimated_start(&record.job_id).map(|d| d.as_secs_f64().ceil() as u64),
+            job_id: record.job_id,
+            status: record.status,
+        })
+    }
+
+    /// The command list, computed off the async runtime (it calls plugins).
+    pub(super) async fn command_infos(&self) -> Vec<CommandInfo> {
+        let commands = self.commands.clone();
+        tokio::task::spawn_blocking(move || commands.list()).await.unwrap_or_default()
+    }
+}

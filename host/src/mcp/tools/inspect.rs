@@ -1,0 +1,39 @@
+//! What is loaded and how the engine stands: engine statistics, plugins,
+//! hook handlers.
+
+use crate::mcp::args::NoArgs;
+use crate::mcp::server::{Ringmaster, failed, ok};
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::CallToolResult;
+use rmcp::{ErrorData, tool, tool_router};
+use serde_json::json;
+
+#[tool_router(router = inspect_tools, vis = "pub(super)")]
+impl Ringmaster {
+    #[tool(
+        description = "The engine's state: queued and running jobs, limits, token slots (by index), jobs by status."
+    )]
+    async fn engine_stats(&self, Parameters(_): Parameters<NoArgs>) -> Result<CallToolResult, ErrorData> {
+        match self.engine.stats() {
+            Ok(stats) => {
+                let text = format!("{} running, {} queued", stats.running, stats.queued);
+                ok(text, stats)
+            }
+            Err(err) => failed(err),
+        }
+    }
+
+    #[tool(description = "The loaded plugins: name, version, extension points, status, last error, load time, \
+                          calls, failures and call latency.")]
+    async fn plugin_list(&self, Parameters(_): Parameters<NoArgs>) -> Result<CallToolResult, ErrorData> {
+        let plugins = self.plugins.list();
+        ok(format!("{} plugins", plugins.len()), json!({ "plugins": plugins }))
+    }
+
+    #[tool(description = "The configured hook handlers: event, matcher, type (command or wasm), command or plugin, \
+                          timeout, source file, status and any load error.")]
+    async fn hook_list(&self, Parameters(_): Parameters<NoArgs>) -> Result<CallToolResult, ErrorData> {
+        let hooks = self.hooks.list();
+        ok(format!("{} hook handlers", hooks.len()), json!({ "hooks": hooks }))
+    }
+}
