@@ -42,6 +42,8 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("job store: corrupt row: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("job store: cannot start its writer: {0}")]
+    Writer(String),
 }
 
 impl Store {
@@ -99,22 +101,14 @@ impl Store {
         Ok(())
     }
 
-    /// Adds a new job; returns its sequence number (submission order).
-    pub fn insert(&self, spec: &JobSpec, record: &JobRecord) -> Result<i64, StoreError> {
+    /// The highest sequence number ever given to a job (0 for none); new
+    /// jobs are numbered after it.
+    pub fn last_seq(&self) -> Result<i64, StoreError> {
         let conn = self.conn.lock();
-        self.check_writable()?;
-        conn.execute(
-            "INSERT INTO jobs (id, status, root_id, created_at_ms, spec, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                record.job_id,
-                record.status.as_str(),
-                record.root_job_id,
-                record.created_at_ms as i64,
-                serde_json::to_string(spec)?,
-                serde_json::to_string(record)?
-            ],
-        )?;
-        Ok(conn.last_insert_rowid())
+        let used: Option<i64> =
+            conn.query_row("SELECT seq FROM sqlite_sequence WHERE name = 'jobs'", [], |r| r.get(0)).optional()?;
+        let max: Option<i64> = conn.query_row("SELECT MAX(seq) FROM jobs", [], |r| r.get(0))?;
+        Ok(used.unwrap_or(0).max(max.unwrap_or(0)))
     }
 
     /// Jobs ever submitted in the tree of root job `root`.
@@ -130,13 +124,6 @@ impl Store {
         let mut stmt = conn.prepare("SELECT status, COUNT(*) FROM jobs GROUP BY status")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?;
         Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    pub fn update(&self, record: &JobRecord) -> Result<(), StoreError> {
-        let conn = self.conn.lock();
-        self.check_writable()?;
-        conn.execute(UPDATE_RECORD, params![record.job_id, record.status.as_str(), serde_json::to_string(record)?])?;
-        Ok(())
     }
 
     pub fn get(&self, id: &str) -> Result<Option<StoredJob>, StoreError> {
@@ -184,20 +171,33 @@ impl Store {
         Ok(records)
     }
 
-    pub fn append_transcript(&self, job_id: &str, attempt: u32, line: &str) -> Result<(), StoreError> {
-        let conn = self.conn.lock();
-        self.check_writable()?;
-        conn.execute(APPEND_LINE, params![job_id, attempt, line])?;
-        Ok(())
-    }
-
-    /// Record updates and transcript lines (job, attempt, line), all in one
-    /// transaction: all are written, or none.
-    pub fn write_batch(&self, records: &[&JobRecord], lines: &[(String, u32, String)]) -> Result<(), StoreError> {
+    /// New jobs, record updates and transcript lines (job, attempt, line),
+    /// all in one transaction: all are written, or none.
+    pub fn write_batch(
+        &self,
+        inserts: &[StoredJob],
+        records: &[&JobRecord],
+        lines: &[(String, u32, String)],
+    ) -> Result<(), StoreError> {
         let mut conn = self.conn.lock();
         self.check_writable()?;
         let tx = conn.transaction()?;
         {
+            let mut insert = tx.prepare(
+                "INSERT INTO jobs (seq, id, status, root_id, created_at_ms, spec, record)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for StoredJob { seq, spec, record } in inserts {
+                insert.execute(params![
+                    seq,
+                    record.job_id,
+                    record.status.as_str(),
+                    record.root_job_id,
+                    record.created_at_ms as i64,
+                    serde_json::to_string(spec)?,
+                    serde_json::to_string(record)?
+                ])?;
+            }
             let mut update = tx.prepare(UPDATE_RECORD)?;
             for record in records {
                 update.execute(params![record.job_id, record.status.as_str(), serde_json::to_string(record)?])?;
@@ -265,13 +265,22 @@ mod tests {
         serde_json::from_value(json).unwrap()
     }
 
+    fn insert(store: &Store, record: JobRecord) {
+        let seq = store.last_seq().unwrap() + 1;
+        store.write_batch(&[StoredJob { seq, spec: JobSpec::default(), record }], &[], &[]).unwrap();
+    }
+
+    fn append(store: &Store, id: &str) {
+        store.write_batch(&[], &[], &[(id.to_string(), 1, "{}".to_string())]).unwrap();
+    }
+
     #[test]
     fn listing_by_tag_finds_the_newest_matching_jobs_however_rare() {
         let store = Store::in_memory().unwrap();
         for i in 0..500 {
             let mut record = record(&format!("j{i}"), JobStatus::Succeeded, i);
             record.tags = if i % 100 == 0 { vec!["rare".into(), "x".into()] } else { vec!["common".into()] };
-            store.insert(&JobSpec::default(), &record).unwrap();
+            insert(&store, record);
         }
         let filter = JobFilter { tag: Some("rare".into()), ..JobFilter::default() };
         let found: Vec<String> = store.list(&filter, 3).unwrap().into_iter().map(|r| r.job_id).collect();
@@ -284,11 +293,36 @@ mod tests {
     fn a_limit_or_offset_too_large_for_sqlite_is_held_not_read_as_none() {
         let store = Store::in_memory().unwrap();
         for i in 0..=MAX_ROWS {
-            store.insert(&JobSpec::default(), &record(&format!("j{i}"), JobStatus::Succeeded, 0)).unwrap();
+            insert(&store, record(&format!("j{i}"), JobStatus::Succeeded, 0));
         }
         assert_eq!(store.list(&JobFilter::default(), usize::MAX).unwrap().len(), MAX_ROWS);
-        store.append_transcript("j1", 1, "{}").unwrap();
+        append(&store, "j1");
         assert!(store.transcript("j1", usize::MAX, usize::MAX).unwrap().is_empty());
+    }
+
+    #[test]
+    fn sequence_numbers_are_never_given_twice_even_after_pruning() {
+        let store = Store::in_memory().unwrap();
+        assert_eq!(store.last_seq().unwrap(), 0);
+        insert(&store, record("a", JobStatus::Succeeded, 0));
+        insert(&store, record("b", JobStatus::Succeeded, 0));
+        store.prune(u64::MAX, 0).unwrap();
+        assert_eq!(store.last_seq().unwrap(), 2);
+    }
+
+    #[test]
+    fn a_failed_batch_writes_nothing() {
+        let store = Store::in_memory().unwrap();
+        insert(&store, record("a", JobStatus::Queued, 0));
+        let mut done = record("a", JobStatus::Succeeded, 0);
+        done.result = Some("x".into());
+        let twice = [
+            StoredJob { seq: 9, spec: JobSpec::default(), record: record("b", JobStatus::Queued, 0) },
+            StoredJob { seq: 10, spec: JobSpec::default(), record: record("b", JobStatus::Queued, 0) },
+        ];
+        assert!(store.write_batch(&twice, &[&done], &[("a".into(), 1, "{}".into())]).is_err());
+        assert_eq!(store.get("a").unwrap().unwrap().record.status, JobStatus::Queued);
+        assert!(store.get("b").unwrap().is_none() && store.transcript("a", 0, 10).unwrap().is_empty());
     }
 
     #[test]
@@ -303,8 +337,8 @@ mod tests {
             ("d", JobStatus::Running, 8_000),
         ];
         for (id, status, at) in jobs {
-            store.insert(&JobSpec::default(), &record(id, status, at)).unwrap();
-            store.append_transcript(id, 1, "{}").unwrap();
+            insert(&store, record(id, status, at));
+            append(&store, id);
         }
         // By age: only the finished old job goes.
         assert_eq!(store.prune(2_000, 100).unwrap(), 1);

@@ -17,7 +17,6 @@ use crate::job::{AttemptRecord, JobRecord, JobSpec, JobStatus, now_ms};
 use crate::plugin::contract::JobInfo;
 use crate::policy::{Decision, Failure, FailureKind};
 use futures::FutureExt;
-use std::cmp::Reverse;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -144,7 +143,7 @@ impl Inner {
                     }
                 }
                 let report = run_attempt(&attempt_spec, &cancel, |line, event| {
-                    self.write_line(&id, attempt, line);
+                    self.writes.line(&id, attempt, line);
                     if *event == AgentEvent::Activity {
                         if let Some(live) = self.state.lock().live.get_mut(&id) {
                             live.activity += 1;
@@ -429,26 +428,11 @@ impl Inner {
                     return;
                 }
             }
-            let (info, seq) = {
-                let state = self.state.lock();
-                let Some(live) = state.live.get(&id) else { return };
-                (job_info(&live.spec, &live.record), live.seq)
+            let Some(info) = self.state.lock().live.get(&id).map(|live| job_info(&live.spec, &live.record)) else {
+                return;
             };
             let rank = self.rank(info).await;
-            let record = {
-                let mut state = self.state.lock();
-                let Some(live) = state.live.get_mut(&id) else { return };
-                if live.record.status != JobStatus::RetryWait {
-                    return;
-                }
-                live.rank = rank;
-                live.queued_at = Instant::now();
-                live.record.status = JobStatus::Queued;
-                live.record.retry_at_ms = None;
-                let record = live.record.clone();
-                state.queue.insert((Reverse(rank), seq, id.clone()));
-                record
-            };
+            let Some(record) = self.state.lock().requeue(&id, rank, Instant::now()) else { return };
             self.persist(&record);
             self.wake.notify_one();
         });

@@ -27,6 +27,7 @@ pub mod events;
 pub mod history;
 mod persist;
 mod schedule;
+mod state;
 pub mod stats;
 #[cfg(test)]
 mod testing;
@@ -43,14 +44,15 @@ use crate::plugin::contract::JobInfo;
 use crate::policy::{FailureKind, Policies, Source};
 use crate::store::{Store, StoreError};
 use arc_swap::ArcSwap;
-use history::Durations;
 use parking_lot::Mutex;
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use persist::Writes;
+use state::{Admission, Live, Refusal, State};
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
-use tokens::{SlotOutcome, TokenPool};
+use tokens::TokenPool;
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -92,58 +94,10 @@ pub enum EngineError {
     Store(#[from] StoreError),
 }
 
-/// A job that is not finished.
-struct Live {
-    spec: JobSpec,
-    record: JobRecord,
-    seq: i64,
-    rank: i64,
-    queued_at: Instant,
-    cancel: CancellationToken,
-    /// Whether the next attempt resumes the last attempt's agent session.
-    resume: bool,
-    /// What the agent has said or done so far (assistant and tool lines).
-    activity: u32,
-    /// The token slot of the started attempt, while it holds a place in the
-    /// running counts (see [`State::release`]).
-    slot: Option<usize>,
-}
-
-type QueueKey = (Reverse<i64>, i64, String);
-
-struct State {
-    live: HashMap<String, Live>,
-    queue: BTreeSet<QueueKey>,
-    running: u32,
-    running_by_depth: HashMap<u32, u32>,
-    running_by_root: HashMap<String, u32>,
-    tokens: TokenPool,
-    durations: Durations,
-}
-
 impl Settings {
     fn new(config: EngineConfig, agents: BTreeMap<String, AgentProfile>, token_capacity: u32) -> Settings {
         let max_concurrent = config.max_concurrent.unwrap_or(token_capacity).max(1);
         Settings { config, agents, max_concurrent }
-    }
-}
-
-impl State {
-    /// Gives back what job `id`'s started attempt holds: its place in the
-    /// running counts and its token slot. Does nothing when it holds none, so
-    /// whoever ends an attempt (normally, or after a panic) may call it.
-    fn release(&mut self, id: &str, outcome: SlotOutcome, now: Instant) {
-        let Some(live) = self.live.get_mut(id) else { return };
-        let Some(slot) = live.slot.take() else { return };
-        let (depth, root) = (live.record.depth, live.record.root_job_id.clone());
-        self.running -= 1;
-        if let Some(n) = self.running_by_depth.get_mut(&depth) {
-            *n -= 1;
-        }
-        if let Some(n) = self.running_by_root.get_mut(&root) {
-            *n -= 1;
-        }
-        self.tokens.finish(slot, outcome, now);
     }
 }
 
@@ -163,17 +117,16 @@ struct Inner {
     credential_vars: Vec<String>,
     policies: Arc<Policies>,
     hooks: Option<Arc<Hooks>>,
-    store: Store,
+    /// Read here; written only through `writes`.
+    store: Arc<Store>,
+    writes: Arc<Writes>,
+    /// The last sequence number given to a job.
+    last_seq: AtomicI64,
     wiring: Wiring,
     state: Mutex<State>,
-    /// Held from a submission's limit checks to its insert (see [`Engine::submit`]).
+    /// Held while a submission is checked against the limits and admitted
+    /// (see [`Engine::submit`]).
     admission: tokio::sync::Mutex<()>,
-    /// Writes the store has not taken yet (see [`persist`]); locked after `state`.
-    pending: Mutex<persist::Pending>,
-    /// Why the store is unwritable, while it is; for clients' notifications.
-    store_fault: watch::Sender<Option<String>>,
-    /// Wakes the repair task when a write fails.
-    store_trouble: Notify,
     wake: Notify,
     /// Bumped on every status change; waiters watch it.
     changed: watch::Sender<u64>,
@@ -289,6 +242,9 @@ impl Engine {
         );
         let token_capacity = tokens.capacity();
         let unfinished = store.unfinished()?;
+        let last_seq = AtomicI64::new(store.last_seq()?);
+        let store = Arc::new(store);
+        let writes = Writes::start(store.clone()).map_err(|err| StoreError::Writer(err.to_string()))?;
         let inner = Arc::new(Inner {
             settings: ArcSwap::from_pointee(Settings::new(config, agents, token_capacity)),
             token_capacity,
@@ -297,20 +253,11 @@ impl Engine {
             policies,
             hooks,
             store,
+            writes,
+            last_seq,
             wiring,
-            state: Mutex::new(State {
-                live: HashMap::new(),
-                queue: BTreeSet::new(),
-                running: 0,
-                running_by_depth: HashMap::new(),
-                running_by_root: HashMap::new(),
-                tokens,
-                durations: Durations::default(),
-            }),
+            state: Mutex::new(State::new(tokens)),
             admission: tokio::sync::Mutex::new(()),
-            pending: Mutex::default(),
-            store_fault: watch::Sender::new(None),
-            store_trouble: Notify::new(),
             wake: Notify::new(),
             changed: watch::Sender::new(0),
             activity: watch::Sender::new(0),
@@ -323,16 +270,24 @@ impl Engine {
         engine.inner.rerank_on_scheduler_changes();
         let inner = engine.inner.clone();
         tokio::spawn(async move { inner.pruning_loop().await });
-        tokio::spawn(engine.inner.clone().store_repair_loop());
+        tokio::spawn(engine.inner.clone().resume_when_store_repaired());
         Ok(engine)
     }
 
     async fn recover(&self, jobs: Vec<crate::store::StoredJob>) -> Result<(), StoreError> {
+        let mut trees: HashMap<String, u32> = HashMap::new();
         for stored in jobs {
             let id = stored.record.job_id.clone();
             let status = stored.record.status;
             let retry_at = stored.record.retry_at_ms;
-            self.inner.adopt(stored).await;
+            let root = &stored.record.root_job_id;
+            let tree_size = match trees.get(root) {
+                Some(size) => *size,
+                None => *trees.entry(root.clone()).or_insert(self.inner.store.count_in_tree(root)? as u32),
+            };
+            let rank = self.inner.rank(job_info(&stored.spec, &stored.record)).await;
+            let live = Live::new(stored.spec, stored.record, stored.seq, rank, self.inner.shutdown.child_token());
+            self.inner.state.lock().adopt(live, tree_size);
             match status {
                 JobStatus::Running => {
                     let killed = crate::executor::kill_leftovers(&id);
@@ -361,7 +316,7 @@ impl Engine {
         let inner = &self.inner;
         let settings = inner.settings.load_full();
         let (config, agents) = (&settings.config, &settings.agents);
-        inner.store_writable().map_err(SubmitError::StoreUnwritable)?;
+        inner.writes.writable().map_err(SubmitError::StoreUnwritable)?;
         inner.check(&mut spec)?;
         let id = uuid::Uuid::new_v4().to_string();
         let (depth, root) = match &spec.parent_job_id {
@@ -431,22 +386,38 @@ impl Engine {
             history: Vec::new(),
         };
         let rank = inner.rank(job_info(&spec, &record)).await;
-        // Admission is atomic: the checks, the insert and the queueing happen
-        // under one lock, so concurrent submissions cannot overshoot a limit.
-        let _admission = inner.admission.lock().await;
-        let tree = inner.store.count_in_tree(&record.root_job_id)?;
-        if tree >= config.max_jobs_per_root as usize {
-            return Err(SubmitError::TreeFull { root: record.root_job_id, count: tree as u32 });
+        let limits = Admission { max_queue: config.max_queue, max_per_tree: config.max_jobs_per_root };
+        let stored = {
+            // Admission is atomic: the checks and taking the job happen under
+            // one lock, so concurrent submissions cannot overshoot a limit;
+            // their inserts then go to the store together.
+            let _admission = inner.admission.lock().await;
+            let mut tree_size = None;
+            loop {
+                let seq = inner.last_seq.fetch_add(1, Ordering::Relaxed) + 1;
+                let cancel = inner.shutdown.child_token();
+                let live = Live::new(spec.clone(), record.clone(), seq, rank, cancel);
+                match inner.state.lock().admit(live, limits, tree_size) {
+                    Ok(()) => break inner.writes.insert(crate::store::StoredJob { seq, spec, record: record.clone() }),
+                    Err(Refusal::TreeUnknown) => {}
+                    Err(Refusal::TreeFull { count }) => {
+                        return Err(SubmitError::TreeFull { root: record.root_job_id, count });
+                    }
+                    Err(Refusal::QueueFull { queued }) => {
+                        return Err(SubmitError::QueueFull { depth: queued, max: config.max_queue });
+                    }
+                }
+                // Its tree has no live job: all of its jobs are in the store.
+                tree_size = Some(inner.store.count_in_tree(&record.root_job_id)? as u32);
+            }
+        };
+        // Answered once the job is stored: a submission that was answered
+        // survives a crash.
+        if let Err(why) = stored.await.unwrap_or_else(|_| Err("the store writer has stopped".into())) {
+            inner.state.lock().retract(&id);
+            inner.writes.forget(&id);
+            return Err(SubmitError::StoreUnwritable(why));
         }
-        let queued = inner.state.lock().queue.len();
-        if queued >= config.max_queue {
-            return Err(SubmitError::QueueFull { depth: queued, max: config.max_queue });
-        }
-        let seq = inner.store.insert(&spec, &record).map_err(|err| {
-            inner.store_failed(&mut inner.pending.lock(), &err);
-            SubmitError::StoreUnwritable(format!("the job could not be stored: {err}"))
-        })?;
-        inner.adopt_ranked(crate::store::StoredJob { seq, spec, record: record.clone() }, rank);
         inner.wake.notify_one();
         Ok(record)
     }
@@ -464,7 +435,7 @@ impl Engine {
             return Ok(record);
         }
         drop(state);
-        if let Some(record) = self.inner.pending_record(id) {
+        if let Some(record) = self.inner.writes.pending_record(id) {
             return Ok(record);
         }
         self.inner.store.get(id)?.map(|stored| stored.record).ok_or_else(|| EngineError::UnknownJob(id.into()))
@@ -504,7 +475,7 @@ impl Engine {
 
     /// Records, newest first.
     pub fn list(&self, filter: &JobFilter, limit: usize) -> Result<Vec<JobRecord>, EngineError> {
-        Ok(self.inner.with_pending(self.inner.store.list(filter, limit)?))
+        Ok(self.inner.writes.with_pending(self.inner.store.list(filter, limit)?))
     }
 
     /// Transcript lines of a job: (attempt, raw stream-json line).
@@ -517,23 +488,23 @@ impl Engine {
     pub async fn cancel(&self, id: &str) -> Result<JobRecord, EngineError> {
         let running = {
             let mut state = self.inner.state.lock();
-            match state.live.get(id).map(|l| (l.record.status, l.rank, l.seq)) {
+            match state.live.get(id).map(|l| l.record.status) {
                 None => None,
-                Some((JobStatus::Running, ..)) => {
+                Some(JobStatus::Running) => {
                     state.live[id].cancel.cancel();
                     Some(())
                 }
-                Some((_, rank, seq)) => {
-                    state.queue.remove(&(Reverse(rank), seq, id.to_string()));
+                Some(_) => {
+                    state.dequeue(id);
                     let live = state.live.get_mut(id).expect("present");
                     live.cancel.cancel();
                     live.record.status = JobStatus::Cancelled;
                     live.record.finished_at_ms = Some(now_ms());
                     live.record.retry_at_ms = None;
-                    // Recorded (or kept to record) before it leaves the live
-                    // set, so a reader always finds it somewhere.
-                    self.inner.write_record(&live.record);
-                    let Live { spec, record, .. } = state.live.remove(id).expect("present");
+                    // Queued for the store before it leaves the live set, so
+                    // a reader always finds it somewhere.
+                    self.inner.writes.record(&live.record);
+                    let Live { spec, record, .. } = state.finish(id, Instant::now()).expect("present");
                     self.inner.changed.send_modify(|n| *n += 1);
                     self.inner.fire(|| events::about_job("PostJob", &spec, &record, job_info(&spec, &record)));
                     None
@@ -618,7 +589,7 @@ impl Engine {
             jobs_by_status: by_status,
             slots,
             recent,
-            store: self.inner.store_health(),
+            store: self.inner.writes.health(),
         })
     }
 
@@ -651,7 +622,7 @@ impl Engine {
 
     /// Why the job store is unwritable, while it is (`None` when it is fine).
     pub fn subscribe_store(&self) -> watch::Receiver<Option<String>> {
-        self.inner.store_fault.subscribe()
+        self.inner.writes.subscribe_fault()
     }
 
     /// A receiver that sees a change whenever any job changes status.
@@ -663,6 +634,9 @@ impl Engine {
     /// interrupted at the next start).
     pub fn shutdown(&self) {
         self.inner.shutdown.cancel();
+        // What is queued for the store goes in before this returns, so that
+        // the next engine on the same store finds it.
+        self.inner.writes.close();
     }
 
     /// Runs the `Shutdown` hooks, then shuts down.
@@ -696,24 +670,20 @@ impl Inner {
         blocking(move || policies.rank(std::slice::from_ref(&info))[0]).await
     }
 
-    /// Takes a stored, unfinished job under the engine's care.
-    async fn adopt(&self, stored: crate::store::StoredJob) {
-        let rank = self.rank(job_info(&stored.spec, &stored.record)).await;
-        self.adopt_ranked(stored, rank);
-    }
-
-    fn adopt_ranked(&self, stored: crate::store::StoredJob, rank: i64) {
-        let crate::store::StoredJob { seq, spec, record } = stored;
-        let mut state = self.state.lock();
-        if record.status == JobStatus::Queued {
-            state.queue.insert((Reverse(rank), seq, record.job_id.clone()));
+    /// Wakes the scheduling loop and the waiters when the store takes
+    /// writes again after failing (see [`persist`]).
+    async fn resume_when_store_repaired(self: Arc<Self>) {
+        let mut fault = self.writes.subscribe_fault();
+        loop {
+            tokio::select! {
+                changed = fault.changed() => if changed.is_err() { return },
+                () = self.shutdown.cancelled() => return,
+            }
+            if fault.borrow_and_update().is_none() {
+                self.wake.notify_one();
+                self.changed.send_modify(|n| *n += 1);
+            }
         }
-        let id = record.job_id.clone();
-        let cancel = self.shutdown.child_token();
-        // After a restart, a job that has a session continues it.
-        let resume = record.session_id.is_some();
-        let live = Live { spec, record, seq, rank, queued_at: Instant::now(), cancel, resume, activity: 0, slot: None };
-        state.live.insert(id, live);
     }
 
     /// Deletes old finished jobs now and every [`PRUNE_EVERY`].
@@ -725,7 +695,7 @@ impl Inner {
             };
             let cutoff = now_ms().saturating_sub(keep_days.saturating_mul(86_400_000));
             let store = self.clone();
-            let writable = self.store_writable().is_ok();
+            let writable = self.writes.writable().is_ok();
             let pruned =
                 tokio::task::spawn_blocking(move || if writable { store.store.prune(cutoff, keep) } else { Ok(0) });
             match pruned.await {
@@ -754,8 +724,8 @@ impl Inner {
             live.record.finished_at_ms = Some(now_ms());
             live.record.retry_at_ms = None;
             update(&mut live.record);
-            self.write_record(&live.record);
-            state.live.remove(id);
+            self.writes.record(&live.record);
+            state.finish(id, Instant::now());
         }
         self.changed.send_modify(|n| *n += 1);
     }
@@ -806,7 +776,7 @@ impl Inner {
     }
 
     fn persist(&self, record: &JobRecord) {
-        self.write_record(record);
+        self.writes.record(record);
         self.changed.send_modify(|n| *n += 1);
     }
 }

@@ -1,45 +1,84 @@
-//! Writing job state to the store, and carrying on when the store cannot be
-//! written (a full disk, a read-only remount, a lost volume).
+//! Writing job state to the store: one writer thread, so no SQLite write
+//! happens under the engine's lock or on an async worker, and what piles up
+//! while it writes goes in the next transaction together (a transcript of
+//! thousands of lines is a few commits, not thousands).
 //!
-//! A write that fails is never dropped: the record is kept in memory
-//! ([`Pending`]) and written later, newest version per job, and readers see
-//! it there meanwhile, so a finished job reads as finished. Until the store
-//! takes writes again the engine starts no job (a start it could not record
-//! would run again after a restart) and refuses submissions with the reason;
-//! `engine_stats` and the clients' log notifications say what is wrong. A
-//! repair task retries, backing off up to [`MAX_RETRY`], and when everything
-//! pending is written the engine carries on by itself. Transcript lines are
-//! kept up to [`MAX_PENDING_LINE_BYTES`]; beyond that they are counted and
-//! dropped. What cannot be kept is what dies with the process: a `kill -9`
-//! while the store is unwritable loses the pending writes, and the jobs they
-//! finished run again as interrupted.
+//! The engine queues writes ([`Writes::record`], [`Writes::line`],
+//! [`Writes::insert`]) and goes on; the newest version of each record stays
+//! readable here until it is in the store, so a reader always finds the
+//! latest one. A write that must happen before what it records waits for it:
+//! a submission is answered once its job is stored, a start happens once it
+//! is recorded ([`Writes::wait_written`]).
 //!
-//! Locking: [`Pending`]'s lock is taken after the engine's state lock when
-//! both are held, never before.
+//! When the store cannot be written (a full disk, a read-only remount, a
+//! lost volume) nothing is dropped: records are kept (newest per job) and
+//! written later; transcript lines up to [`MAX_LINE_BYTES`], beyond which
+//! they are counted and dropped. Meanwhile the engine starts no job (a start
+//! it could not record would run again after a restart) and refuses
+//! submissions with the reason; `engine_stats` and the clients' log
+//! notifications say what is wrong. The writer retries, backing off up to
+//! [`MAX_RETRY`], and when everything went in the engine carries on by
+//! itself. What cannot be kept is what dies with the process: a `kill -9`
+//! loses what was queued, and the jobs it finished run again as interrupted.
+//!
+//! Locking: the writer holds [`Unwritten`]'s lock only to take a batch and to
+//! book its result, never while it writes. The engine may queue a write
+//! while it holds its state lock (the state lock first, then this one).
 
-use super::Inner;
 use crate::job::{JobRecord, now_ms};
-use crate::store::StoreError;
-use std::collections::HashMap;
+use crate::store::{Store, StoreError, StoredJob};
+use parking_lot::{Condvar, Mutex};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{oneshot, watch};
 
-/// The longest wait between two attempts to write what is pending.
+/// The longest wait between two attempts to write while the store fails.
 const MAX_RETRY: Duration = Duration::from_secs(10);
-/// Transcript bytes kept in memory while the store is unwritable.
-const MAX_PENDING_LINE_BYTES: usize = 16 << 20;
+const FIRST_RETRY: Duration = Duration::from_millis(500);
+/// Transcript bytes held in memory at most (while the store is slow or
+/// unwritable); lines beyond are counted and dropped.
+const MAX_LINE_BYTES: usize = 16 << 20;
 
-/// What could not be written yet, and why.
+/// A transcript line: job, attempt, line.
+type Line = (String, u32, String);
+
+/// A new job and who waits to hear that it is stored.
+struct Insert {
+    job: StoredJob,
+    stored: oneshot::Sender<Result<(), String>>,
+}
+
+/// What is queued for the store, and why the store fails, when it does.
 #[derive(Default)]
-pub(super) struct Pending {
+struct Unwritten {
     /// Why the store is unwritable, and since when (Unix ms).
     fault: Option<(String, u64)>,
-    /// The newest unwritten version of each job's record.
-    records: HashMap<String, JobRecord>,
-    /// Unwritten transcript lines: (job, attempt, line), in order.
-    lines: Vec<(String, u32, String)>,
+    inserts: Vec<Insert>,
+    /// The newest unwritten version of each job's record, with the
+    /// generation of the write that queued it.
+    records: HashMap<String, (u64, JobRecord)>,
+    lines: VecDeque<Line>,
     line_bytes: usize,
     dropped_lines: u64,
+    /// The generation of the newest write queued.
+    queued: u64,
+    closed: bool,
+}
+
+impl Unwritten {
+    fn has_work(&self) -> bool {
+        !self.inserts.is_empty() || !self.records.is_empty() || !self.lines.is_empty()
+    }
+}
+
+/// One transaction's worth.
+struct Batch {
+    inserts: Vec<Insert>,
+    records: Vec<(u64, JobRecord)>,
+    lines: Vec<Line>,
+    /// Every write queued up to this generation is in the batch.
+    upto: u64,
 }
 
 /// The store's condition, as `engine_stats` reports it.
@@ -53,74 +92,97 @@ pub struct StoreHealth {
     /// Job records and transcript lines held in memory, to be written.
     pub pending_records: usize,
     pub pending_lines: usize,
-    /// Transcript lines dropped because too many were pending.
+    /// Transcript lines dropped because too many were held.
     pub dropped_lines: u64,
 }
 
-impl Inner {
-    /// Writes `record`, or keeps it to write when the store takes writes
-    /// again. Never blocks on the repair.
-    pub(super) fn write_record(&self, record: &JobRecord) {
-        let mut pending = self.pending.lock();
-        if pending.fault.is_none() {
-            match self.store.update(record) {
-                Ok(()) => return,
-                Err(err) => self.store_failed(&mut pending, &err),
-            }
-        }
-        pending.records.insert(record.job_id.clone(), record.clone());
+/// The engine's side of the writer.
+pub(super) struct Writes {
+    store: Arc<Store>,
+    unwritten: Mutex<Unwritten>,
+    /// Wakes the writer: work queued, or closing.
+    work: Condvar,
+    /// The generation of the newest write that is in the store.
+    written: watch::Sender<u64>,
+    /// Why the store is unwritable, while it is.
+    fault: watch::Sender<Option<String>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Writes {
+    /// Starts the writer thread for `store`.
+    pub fn start(store: Arc<Store>) -> std::io::Result<Arc<Writes>> {
+        let writes = Arc::new(Writes {
+            store,
+            unwritten: Mutex::default(),
+            work: Condvar::new(),
+            written: watch::Sender::new(0),
+            fault: watch::Sender::new(None),
+            thread: Mutex::new(None),
+        });
+        let writer = writes.clone();
+        let thread = std::thread::Builder::new().name("store-writer".into()).spawn(move || writer.run())?;
+        *writes.thread.lock() = Some(thread);
+        Ok(writes)
     }
 
-    /// Writes `record` now, or says it could not: for a write that must
-    /// happen before what it records (a job's start).
-    pub(super) fn write_record_now(&self, record: &JobRecord) -> bool {
-        let mut pending = self.pending.lock();
-        if pending.fault.is_some() {
-            return false;
-        }
-        match self.store.update(record) {
-            Ok(()) => true,
-            Err(err) => {
-                self.store_failed(&mut pending, &err);
-                false
-            }
-        }
+    /// Queues `record`; returns the generation to wait for, if need be.
+    pub fn record(&self, record: &JobRecord) -> u64 {
+        let mut unwritten = self.unwritten.lock();
+        unwritten.queued += 1;
+        let generation = unwritten.queued;
+        unwritten.records.insert(record.job_id.clone(), (generation, record.clone()));
+        self.work.notify_one();
+        generation
     }
 
-    /// Appends a transcript line, or keeps it (within a bound) to write later.
-    pub(super) fn write_line(&self, id: &str, attempt: u32, line: &str) {
-        let mut pending = self.pending.lock();
-        if pending.fault.is_none() {
-            match self.store.append_transcript(id, attempt, line) {
-                Ok(()) => return,
-                Err(err) => self.store_failed(&mut pending, &err),
-            }
-        }
-        if pending.line_bytes + line.len() > MAX_PENDING_LINE_BYTES {
-            pending.dropped_lines += 1;
+    /// Queues a transcript line, or counts it dropped when too many are held.
+    pub fn line(&self, id: &str, attempt: u32, line: &str) {
+        let mut unwritten = self.unwritten.lock();
+        if unwritten.line_bytes + line.len() > MAX_LINE_BYTES {
+            unwritten.dropped_lines += 1;
             return;
         }
-        pending.line_bytes += line.len();
-        pending.lines.push((id.to_string(), attempt, line.to_string()));
+        let idle = !unwritten.has_work();
+        unwritten.line_bytes += line.len();
+        unwritten.lines.push_back((id.to_string(), attempt, line.to_string()));
+        // A busy writer looks again after its commit; only an idle one waits.
+        if idle {
+            self.work.notify_one();
+        }
     }
 
-    /// Records that a write failed: the start of an episode, when it is one.
-    pub(super) fn store_failed(&self, pending: &mut Pending, err: &StoreError) {
-        if pending.fault.is_none() {
-            tracing::error!(
-                error = %err,
-                "the job store cannot be written; no job starts and submissions are refused until it can \
-                 (results are kept in memory meanwhile)"
-            );
-            pending.fault = Some((err.to_string(), now_ms()));
-            self.store_fault.send_replace(Some(err.to_string()));
-            self.store_trouble.notify_one();
+    /// Queues a new job; the receiver hears whether it was stored.
+    pub fn insert(&self, job: StoredJob) -> oneshot::Receiver<Result<(), String>> {
+        let (stored, receiver) = oneshot::channel();
+        let mut unwritten = self.unwritten.lock();
+        unwritten.inserts.push(Insert { job, stored });
+        self.work.notify_one();
+        receiver
+    }
+
+    /// Waits until every write up to `generation` is in the store; `Err`
+    /// with the reason when the store fails first (the writes stay queued).
+    pub async fn wait_written(&self, generation: u64) -> Result<(), String> {
+        let mut written = self.written.subscribe();
+        let mut fault = self.fault.subscribe();
+        loop {
+            if *written.borrow_and_update() >= generation {
+                return Ok(());
+            }
+            if let Some(error) = fault.borrow_and_update().clone() {
+                return Err(error);
+            }
+            tokio::select! {
+                changed = written.changed() => changed.map_err(|_| "the store writer has stopped".to_string())?,
+                changed = fault.changed() => changed.map_err(|_| "the store writer has stopped".to_string())?,
+            }
         }
     }
 
     /// `Err` with the reason while the store is unwritable.
-    pub(super) fn store_writable(&self) -> Result<(), String> {
-        match &self.pending.lock().fault {
+    pub fn writable(&self) -> Result<(), String> {
+        match &self.unwritten.lock().fault {
             None => Ok(()),
             Some((error, since)) => Err(format!(
                 "the job store cannot be written since {} s ago ({error}); ringmaster refuses new jobs and starts \
@@ -130,80 +192,159 @@ impl Inner {
         }
     }
 
-    /// A record that could not be written yet, which is newer than the store's.
-    pub(super) fn pending_record(&self, id: &str) -> Option<JobRecord> {
-        self.pending.lock().records.get(id).cloned()
+    /// A record not in the store yet, which is newer than the store's.
+    pub fn pending_record(&self, id: &str) -> Option<JobRecord> {
+        self.unwritten.lock().records.get(id).map(|(_, record)| record.clone())
     }
 
-    /// `records` from the store, with the newer pending versions in their place.
-    pub(super) fn with_pending(&self, mut records: Vec<JobRecord>) -> Vec<JobRecord> {
-        let pending = self.pending.lock();
+    /// `records` from the store, with the newer unwritten versions in their place.
+    pub fn with_pending(&self, mut records: Vec<JobRecord>) -> Vec<JobRecord> {
+        let unwritten = self.unwritten.lock();
         for record in &mut records {
-            if let Some(newer) = pending.records.get(&record.job_id) {
+            if let Some((_, newer)) = unwritten.records.get(&record.job_id) {
                 *record = newer.clone();
             }
         }
         records
     }
 
-    pub(super) fn store_health(&self) -> StoreHealth {
-        let pending = self.pending.lock();
-        StoreHealth {
-            writable: pending.fault.is_none(),
-            error: pending.fault.as_ref().map(|(error, _)| error.clone()),
-            since_ms: pending.fault.as_ref().map(|(_, since)| *since),
-            pending_records: pending.records.len(),
-            pending_lines: pending.lines.len(),
-            dropped_lines: pending.dropped_lines,
+    /// Takes back what is queued about job `id` (whose insert failed).
+    pub fn forget(&self, id: &str) {
+        let mut unwritten = self.unwritten.lock();
+        unwritten.records.remove(id);
+        let before = unwritten.lines.len();
+        unwritten.lines.retain(|(job, _, _)| job != id);
+        if unwritten.lines.len() != before {
+            unwritten.line_bytes = unwritten.lines.iter().map(|(_, _, line)| line.len()).sum();
         }
     }
 
-    /// Waits (using no CPU) for the store to fail; then writes what is
-    /// pending, retrying with backoff, until it all went in.
-    pub(super) async fn store_repair_loop(self: Arc<Self>) {
+    pub fn health(&self) -> StoreHealth {
+        let unwritten = self.unwritten.lock();
+        StoreHealth {
+            writable: unwritten.fault.is_none(),
+            error: unwritten.fault.as_ref().map(|(error, _)| error.clone()),
+            since_ms: unwritten.fault.as_ref().map(|(_, since)| *since),
+            pending_records: unwritten.records.len(),
+            pending_lines: unwritten.lines.len(),
+            dropped_lines: unwritten.dropped_lines,
+        }
+    }
+
+    /// A receiver of the store's condition: `Some(why)` while unwritable.
+    pub fn subscribe_fault(&self) -> watch::Receiver<Option<String>> {
+        self.fault.subscribe()
+    }
+
+    /// Writes what is queued (one last try if the store fails) and stops the
+    /// writer; what is queued afterwards stays in memory.
+    pub fn close(&self) {
+        self.unwritten.lock().closed = true;
+        self.work.notify_one();
+        if let Some(thread) = self.thread.lock().take() {
+            let _ = thread.join();
+        }
+    }
+
+    /// The writer: takes everything queued, writes it in one transaction,
+    /// books the result; sleeps (using no CPU) while there is nothing to do.
+    fn run(&self) {
+        let mut retry = FIRST_RETRY;
+        let mut unwritten = self.unwritten.lock();
         loop {
-            tokio::select! {
-                () = self.store_trouble.notified() => {}
-                () = self.shutdown.cancelled() => return,
+            if !unwritten.has_work() {
+                if unwritten.closed {
+                    return;
+                }
+                self.work.wait(&mut unwritten);
+                continue;
             }
-            let mut delay = Duration::from_millis(500);
-            loop {
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => {}
-                    () = self.shutdown.cancelled() => return,
+            if unwritten.fault.is_some() && !unwritten.closed {
+                // Wait out the backoff; closing cuts it short for a last try.
+                let deadline = std::time::Instant::now() + retry;
+                while !unwritten.closed && !self.work.wait_until(&mut unwritten, deadline).timed_out() {}
+                retry = (retry * 2).min(MAX_RETRY);
+            }
+            let closing = unwritten.closed;
+            let batch = Batch {
+                inserts: std::mem::take(&mut unwritten.inserts),
+                records: unwritten.records.values().map(|(generation, record)| (*generation, record.clone())).collect(),
+                lines: unwritten.lines.drain(..).collect(),
+                upto: unwritten.queued,
+            };
+            unwritten.line_bytes = 0;
+            let result = parking_lot::MutexGuard::unlocked(&mut unwritten, || {
+                let inserts: Vec<StoredJob> = batch.inserts.iter().map(|insert| insert.job.clone()).collect();
+                let records: Vec<&JobRecord> = batch.records.iter().map(|(_, record)| record).collect();
+                self.store.write_batch(&inserts, &records, &batch.lines)
+            });
+            match result {
+                Ok(()) => {
+                    self.written(&mut unwritten, batch);
+                    retry = FIRST_RETRY;
                 }
-                if self.flush_pending() {
-                    break;
+                Err(err) => {
+                    self.failed(&mut unwritten, batch, &err);
+                    if closing {
+                        return;
+                    }
                 }
-                delay = (delay * 2).min(MAX_RETRY);
+            }
+        }
+    }
+
+    /// Books a written batch: its records leave the queue unless a newer
+    /// version came meanwhile; who waits is told.
+    fn written(&self, unwritten: &mut Unwritten, batch: Batch) {
+        for (generation, record) in &batch.records {
+            if unwritten.records.get(&record.job_id).is_some_and(|(newest, _)| newest == generation) {
+                unwritten.records.remove(&record.job_id);
+            }
+        }
+        for insert in batch.inserts {
+            let _ = insert.stored.send(Ok(()));
+        }
+        self.written.send_replace(batch.upto);
+        if unwritten.fault.take().is_some() {
+            if unwritten.dropped_lines > 0 {
+                tracing::warn!(
+                    lines = unwritten.dropped_lines,
+                    "transcript lines were dropped while the store was unwritable"
+                );
             }
             tracing::info!("the job store is writable again; what was kept in memory is written, and jobs start again");
-            self.store_fault.send_replace(None);
-            self.wake.notify_one();
-            self.changed.send_modify(|n| *n += 1);
+            self.fault.send_replace(None);
         }
     }
 
-    /// Writes everything pending in one transaction; whether it all went in.
-    fn flush_pending(&self) -> bool {
-        let mut pending = self.pending.lock();
-        let records: Vec<&JobRecord> = pending.records.values().collect();
-        match self.store.write_batch(&records, &pending.lines) {
-            Ok(()) => {
-                if pending.dropped_lines > 0 {
-                    tracing::warn!(
-                        lines = pending.dropped_lines,
-                        "transcript lines were dropped while the store was unwritable"
-                    );
-                }
-                *pending = Pending::default();
-                true
+    /// Books a failed batch: records stay queued, lines go back in front (as
+    /// many as the bound allows), new jobs are refused.
+    fn failed(&self, unwritten: &mut Unwritten, batch: Batch, err: &StoreError) {
+        let error = err.to_string();
+        for insert in batch.inserts {
+            let _ = insert.stored.send(Err(format!("the job could not be stored: {error}")));
+        }
+        let mut kept = VecDeque::with_capacity(batch.lines.len() + unwritten.lines.len());
+        let mut bytes = 0;
+        for line in batch.lines.into_iter().chain(unwritten.lines.drain(..)) {
+            if bytes + line.2.len() > MAX_LINE_BYTES {
+                unwritten.dropped_lines += 1;
+                continue;
             }
-            Err(err) => {
-                if let Some((error, _)) = &mut pending.fault {
-                    *error = err.to_string();
-                }
-                false
+            bytes += line.2.len();
+            kept.push_back(line);
+        }
+        (unwritten.lines, unwritten.line_bytes) = (kept, bytes);
+        match &mut unwritten.fault {
+            Some((last, _)) => *last = error,
+            None => {
+                tracing::error!(
+                    error = %error,
+                    "the job store cannot be written; no job starts and submissions are refused until it can \
+                     (results are kept in memory meanwhile)"
+                );
+                unwritten.fault = Some((error.clone(), now_ms()));
+                self.fault.send_replace(Some(error));
             }
         }
     }
@@ -234,10 +375,11 @@ mod tests {
         std::fs::write(&go, "").unwrap();
         let done = engine.wait(std::slice::from_ref(&first), WAIT).await.unwrap().remove(0);
         assert_eq!(done.status, JobStatus::Succeeded, "readers see the result kept in memory");
+        until("the writer finding the store full", || !engine.stats().unwrap().store.writable).await;
         let stored = engine.inner.store.get(&first).unwrap().unwrap().record;
         assert_eq!(stored.status, JobStatus::Running, "the store could not take it yet");
         let health = engine.stats().unwrap().store;
-        assert!(!health.writable && health.pending_records >= 1 && health.error.unwrap().contains("full"));
+        assert!(health.pending_records >= 1 && health.error.unwrap().contains("full"));
         let refused = engine.submit(JobSpec { prompt: "fourth".into(), ..JobSpec::default() }).await.unwrap_err();
         assert!(matches!(refused, SubmitError::StoreUnwritable(_)), "{refused}");
         assert!(refused.to_string().contains("cannot be written"), "{refused}");
@@ -252,11 +394,40 @@ mod tests {
         engine.inner.store.fail_writes.store(false, Ordering::SeqCst);
         let both = engine.wait(&[first.clone(), second.clone()], WAIT).await.unwrap();
         assert!(both.iter().all(|r| r.status == JobStatus::Succeeded), "{both:#?}");
+        until("everything kept written", || engine.stats().unwrap().store.pending_records == 0).await;
         assert_eq!(engine.inner.store.get(&first).unwrap().unwrap().record.status, JobStatus::Succeeded);
         assert_eq!(engine.inner.store.get(&third).unwrap().unwrap().record.status, JobStatus::Cancelled);
         assert!(engine.stats().unwrap().store.writable);
         let runs = std::fs::read_to_string(dir.path().join("runs")).unwrap();
         assert_eq!(runs.lines().collect::<Vec<_>>(), ["first", "second"], "each ran once");
+        engine.shutdown();
+    }
+
+    #[tokio::test]
+    async fn a_job_that_cannot_be_stored_is_refused_and_leaves_no_trace() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = EngineConfig { max_concurrent: Some(1), max_jobs_per_root: 1, ..EngineConfig::default() };
+        let engine = script_engine(dir.path(), limits).await;
+        engine.inner.store.fail_writes.store(true, Ordering::SeqCst);
+        let refused = engine.submit(JobSpec { prompt: "lost".into(), ..JobSpec::default() }).await.unwrap_err();
+        assert!(refused.to_string().contains("could not be stored"), "{refused}");
+        let state = engine.inner.state.lock();
+        assert!(state.live.is_empty() && state.queue.is_empty(), "not queued");
+        drop(state);
+        assert_eq!(engine.stats().unwrap().store.pending_records, 0, "nothing of it is kept to write");
+        engine.shutdown();
+    }
+
+    #[tokio::test]
+    async fn transcript_lines_reach_the_store_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = script_engine(dir.path(), EngineConfig::default()).await;
+        let id = engine.submit(JobSpec { prompt: "talk".into(), ..JobSpec::default() }).await.unwrap().job_id;
+        engine.wait(std::slice::from_ref(&id), WAIT).await.unwrap();
+        until("the record written", || engine.stats().unwrap().store.pending_records == 0).await;
+        let lines: Vec<String> = engine.transcript(&id, 0, 10).unwrap().into_iter().map(|(_, line)| line).collect();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].contains("init") && lines[1].contains("result"), "{lines:?}");
         engine.shutdown();
     }
 }

@@ -4,9 +4,10 @@
 //! picks, checking the hard limits again whatever it answered. And ranking
 //! the queue again when the scheduler in force changes.
 
+use super::state::Limits;
 use super::tokens::SlotOutcome;
 use super::{Inner, blocking, job_info};
-use crate::job::{JobStatus, now_ms};
+use crate::job::now_ms;
 use crate::plugin::contract::{ExtensionPoint, JobInfo};
 use crate::plugin::registry::PluginEvent;
 use crate::policy::{Candidate, RootLoad, ScheduleInput, Slot};
@@ -39,7 +40,7 @@ impl Inner {
     /// One scheduling decision; returns whether anything started.
     async fn schedule_round(self: Arc<Self>) -> bool {
         // A start the store cannot record would run again after a restart.
-        if self.store_writable().is_err() {
+        if self.writes.writable().is_err() {
             return false;
         }
         let settings = self.settings.load_full();
@@ -107,46 +108,45 @@ impl Inner {
         let policies = self.policies.clone();
         let chosen = blocking(move || policies.select(&input)).await;
 
-        let mut started = false;
-        for assignment in chosen {
-            let mut guard = self.state.lock();
-            let state = &mut *guard;
-            // The state may have moved while the scheduler thought: check again.
-            let Some(live) = state.live.get(&assignment.job_id) else { continue };
-            let depth = live.record.depth;
-            let key = (Reverse(live.rank), live.seq, assignment.job_id.clone());
-            let slot = assignment.slot as usize;
-            let fits = state.queue.contains(&key)
-                && state.running < settings.max_concurrent
-                && state.running_by_depth.get(&depth).copied().unwrap_or(0) < settings.config.max_concurrent_per_depth
-                && state.tokens.free(slot, Instant::now()) > 0;
-            if !fits {
-                continue;
+        // Take the places of what fits, then record the starts (together)
+        // before any agent runs: a start that is not recorded does not happen.
+        let limits =
+            Limits { max_concurrent: settings.max_concurrent, per_depth: settings.config.max_concurrent_per_depth };
+        let mut starts = Vec::new();
+        let mut recorded = 0;
+        {
+            let mut state = self.state.lock();
+            for assignment in chosen {
+                let slot = assignment.slot as usize;
+                // The state may have moved while the scheduler thought: `start` checks again.
+                let Some(before) = state.live.get(&assignment.job_id).map(|live| live.record.clone()) else { continue };
+                if let Some(started) = state.start(&assignment.job_id, slot, limits, Instant::now(), now_ms()) {
+                    recorded = self.writes.record(&started);
+                    starts.push((assignment.job_id, slot, before));
+                }
             }
-            let mut started_record = live.record.clone();
-            started_record.status = JobStatus::Running;
-            started_record.attempts += 1;
-            started_record.started_at_ms.get_or_insert(now_ms());
-            started_record.retry_at_ms = None;
-            started_record.token_slot = Some(slot as u32);
-            // Recorded before it happens, or it does not happen.
-            if !self.write_record_now(&started_record) {
-                return started;
-            }
-            state.queue.remove(&key);
-            state.running += 1;
-            *state.running_by_depth.entry(depth).or_default() += 1;
-            state.tokens.start(slot, Instant::now());
-            *state.running_by_root.entry(started_record.root_job_id.clone()).or_default() += 1;
-            let live = state.live.get_mut(&assignment.job_id).expect("checked above");
-            live.record = started_record;
-            live.slot = Some(slot);
-            drop(guard);
-            self.changed.send_modify(|n| *n += 1);
-            self.spawn_attempt(assignment.job_id, slot);
-            started = true;
         }
-        started
+        if starts.is_empty() {
+            return false;
+        }
+        self.changed.send_modify(|n| *n += 1);
+        if let Err(why) = self.writes.wait_written(recorded).await {
+            tracing::warn!(jobs = starts.len(), error = %why, "starts not recorded; the jobs stay queued");
+            let mut state = self.state.lock();
+            for (id, _, before) in starts {
+                state.unstart(&id, before);
+                if let Some(live) = state.live.get(&id) {
+                    self.writes.record(&live.record);
+                }
+            }
+            drop(state);
+            self.changed.send_modify(|n| *n += 1);
+            return false;
+        }
+        for (id, slot, _) in starts {
+            self.spawn_attempt(id, slot);
+        }
+        true
     }
 
     /// Ranks every queued job again, in batches so that each scheduler call
@@ -166,13 +166,8 @@ impl Inner {
             let infos: Vec<JobInfo> = batch.iter().map(|(_, info)| info.clone()).collect();
             let ranks = self.policies.rank(&infos);
             let mut state = self.state.lock();
-            let state = &mut *state;
             for ((id, _), rank) in batch.iter().zip(ranks) {
-                let Some(live) = state.live.get_mut(id) else { continue };
-                if state.queue.remove(&(Reverse(live.rank), live.seq, id.clone())) {
-                    live.rank = rank;
-                    state.queue.insert((Reverse(rank), live.seq, id.clone()));
-                }
+                state.rerank(id, rank);
             }
         }
         if !queued.is_empty() {

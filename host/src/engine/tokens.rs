@@ -102,6 +102,14 @@ impl TokenPool {
         slot.starts.push_back(now);
     }
 
+    /// Undoes the latest [`TokenPool::start`] on slot `index`: that start
+    /// did not happen.
+    pub fn unstart(&mut self, index: usize) {
+        let slot = &mut self.slots[index];
+        slot.running = slot.running.saturating_sub(1);
+        slot.starts.pop_back();
+    }
+
     pub fn finish(&mut self, index: usize, outcome: SlotOutcome, now: Instant) {
         let slot = &mut self.slots[index];
         slot.running = slot.running.saturating_sub(1);

@@ -11,7 +11,8 @@
 //! 5. the scheduler, which may hold a job back by its own rules (a plugin's
 //!    cap per tree, say).
 
-use super::{Settings, State};
+use super::Settings;
+use super::state::State;
 use std::time::Instant;
 
 impl State {
