@@ -5,6 +5,7 @@ use crate::support::*;
 use ringmaster::plugin::contract::ExtensionPoint;
 use ringmaster::plugin::engine::CacheOutcome;
 use ringmaster::plugin::error::CallError;
+use ringmaster::plugin::registry::PluginStatus;
 use ringmaster::plugin::registry::{PluginEvent, PluginHost};
 use ringmaster::policy::Policies;
 
@@ -19,7 +20,7 @@ fn a_file_that_is_not_wasm_is_rejected() {
     let t = TestHost::new("");
     let error = load_bytes(&t, "notes", b"# not a plugin\n");
     assert!(error.contains("notes.wasm is not a WebAssembly file"), "{error}");
-    assert_eq!(t.host.list()[0].status, "failed");
+    assert_eq!(t.host.list()[0].status, PluginStatus::Failed);
 }
 
 #[test]
@@ -102,7 +103,7 @@ fn plugins_that_fail_their_smoke_call_are_rejected_with_the_reason() {
     let error = t.load("panics", "misbehave", Some("config: { mode: trap }")).unwrap_err();
     assert!(error.contains("trapped"), "{error}");
     assert!(error.contains("misbehave fixture: deliberate trap"), "the panic message is quoted: {error}");
-    assert!(t.host.list().iter().all(|p| p.status == "failed"));
+    assert!(t.host.list().iter().all(|p| p.status == PluginStatus::Failed));
 }
 
 /// Plugins that pass their smoke calls and misbehave later, on jobs tagged `misbehave`.
@@ -152,7 +153,7 @@ fn repeated_failures_open_the_circuit_until_the_plugin_is_reloaded() {
     assert!(error.to_string().contains("deliberate trap"), "the last error is reported: {error}");
     assert_eq!(Policies::new(t.host.clone()).rank(&good), vec![4], "the built-in answers meanwhile");
     let info = &t.host.list()[0];
-    assert_eq!(info.status, "circuit-open");
+    assert_eq!(info.status, PluginStatus::CircuitOpen);
     assert_eq!(info.calls, 3, "no call reached the plugin while the circuit was open");
 
     // A reload (say, a fixed build) closes it.

@@ -2,6 +2,7 @@
 //! jobs, name clashes, hot reload, and plugin commands.
 
 use crate::support;
+use ringmaster::commands::CommandStatus;
 
 use ringmaster::commands::{Commands, CommandsOptions, Prepared};
 use ringmaster::config::PluginsConfig;
@@ -37,7 +38,7 @@ async fn the_repository_examples_load_and_render() {
     for name in ["review-diff", "fix-failing-tests", "explain-module", "component"] {
         assert!(names.contains(&name), "{name} missing from {names:?}");
     }
-    assert!(listed.iter().all(|c| c.status == "active" && c.warnings.is_empty()), "{listed:#?}");
+    assert!(listed.iter().all(|c| c.status == CommandStatus::Active && c.warnings.is_empty()), "{listed:#?}");
     let component = listed.iter().find(|c| c.name == "component").unwrap();
     assert!(component.description.ends_with("(project:frontend)"), "{}", component.description);
 
@@ -71,8 +72,9 @@ async fn the_first_directory_wins_a_name_clash() {
     let dirs = vec![project.path().join("commands"), user.path().to_path_buf()];
     let commands = catalog(dirs, project.path(), no_plugins());
     let listed = commands.list();
-    let status: Vec<(&str, &str)> = listed.iter().map(|c| (c.name.as_str(), c.status)).collect();
-    assert_eq!(status, [("deploy", "active"), ("deploy", "shadowed"), ("standup", "active")]);
+    let status: Vec<(&str, CommandStatus)> = listed.iter().map(|c| (c.name.as_str(), c.status)).collect();
+    use CommandStatus::{Active, Shadowed};
+    assert_eq!(status, [("deploy", Active), ("deploy", Shadowed), ("standup", Active)]);
     assert_eq!(job(commands.prepare("deploy", "").await.unwrap()).prompt, "Deploy the project way");
 }
 
@@ -95,14 +97,14 @@ async fn command_files_reload_live_and_a_broken_file_keeps_its_last_good_version
     std::fs::write(dir.join("triage.md"), "---\ndescription: never closed\nTriage v2 $0").unwrap();
     next_change().await;
     let listed = commands.list();
-    assert_eq!((listed[0].status, listed[0].description.as_str()), ("stale", "Triage an issue"));
+    assert_eq!((listed[0].status, listed[0].description.as_str()), (CommandStatus::Stale, "Triage an issue"));
     assert!(listed[0].error.as_deref().unwrap().contains("never closed"), "{:?}", listed[0].error);
     assert_eq!(job(commands.prepare("triage", "7").await.unwrap()).prompt, "Triage issue 7");
 
     std::fs::write(dir.join("bad.md"), b"\xff\xfe not text").unwrap();
     next_change().await;
     let bad = commands.list().into_iter().find(|c| c.name == "bad").unwrap();
-    assert_eq!(bad.status, "failed");
+    assert_eq!(bad.status, CommandStatus::Failed);
     assert!(commands.prepare("bad", "").await.is_err(), "a file that never parsed cannot run");
 
     std::fs::remove_file(dir.join("triage.md")).unwrap();
@@ -118,9 +120,10 @@ async fn plugin_commands_are_listed_and_run() {
     std::fs::write(project.path().join("review.md"), "Review, the markdown way").unwrap();
     let commands = catalog(vec![project.path().to_path_buf()], project.path(), host.host.clone());
     let listed = commands.list();
-    let plugin: Vec<(&str, &str)> =
+    let plugin: Vec<(&str, CommandStatus)> =
         listed.iter().filter(|c| c.source == "plugin:team-commands").map(|c| (c.name.as_str(), c.status)).collect();
-    assert_eq!(plugin, [("review", "shadowed"), ("fanout-help", "active")], "files win over plugin commands");
+    let expected = [("review", CommandStatus::Shadowed), ("fanout-help", CommandStatus::Active)];
+    assert_eq!(plugin, expected, "files win over plugin commands");
 
     match commands.prepare("fanout-help", "").await.unwrap() {
         Prepared::Text(text) => assert!(text.contains("job_submit_batch"), "{text}"),
@@ -169,7 +172,7 @@ async fn claude_code_command_files_in_the_wild_load_as_claude_code_reads_them() 
     let mut sorted = got.clone();
     sorted.sort();
     assert_eq!(sorted, want, "the skill's material is not a command");
-    assert!(listed.iter().all(|c| c.status == "active" && c.error.is_none()), "{listed:#?}");
+    assert!(listed.iter().all(|c| c.status == CommandStatus::Active && c.error.is_none()), "{listed:#?}");
 
     let review = job(commands.prepare("review-pr", "42").await.unwrap());
     assert_eq!(

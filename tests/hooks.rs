@@ -2,6 +2,7 @@
 //! lifecycle events, with `fake-claude` as the agent.
 
 use crate::support;
+use ringmaster::hooks::HookStatus;
 
 use ringmaster::config::{EngineConfig, PluginsConfig};
 use ringmaster::engine::{Engine, SubmitError};
@@ -225,7 +226,7 @@ async fn hook_configs_reload_live_and_a_broken_file_keeps_its_last_good_version(
     next_change().await;
     let listed = project.hooks.list();
     assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0].status, "stale");
+    assert_eq!(listed[0].status, HookStatus::Stale);
     assert!(listed[0].error.as_deref().unwrap().starts_with("line 1:"), "{:?}", listed[0].error);
     assert!(project.engine.submit(job("b")).await.is_err(), "the last good version still applies");
 

@@ -6,7 +6,8 @@ use crate::support::*;
 use ringmaster::plugin::contract::ExtensionPoint;
 use ringmaster::plugin::engine::content_hash;
 use ringmaster::plugin::registry::PluginEvent;
-use ringmaster::plugin::watch::watch;
+use ringmaster::plugin::registry::PluginStatus;
+use ringmaster::plugin::reload::watch;
 use ringmaster::policy::{Policies, Source};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -139,7 +140,7 @@ fn a_bad_build_never_replaces_a_good_one() {
     assert!(error.contains("exports no ringmaster extension point"), "{error}");
     assert_eq!(rank(&t).unwrap(), vec![OLD], "the previous build keeps answering");
     let info = t.host.list().into_iter().find(|i| i.name == "sched").unwrap();
-    assert_eq!(info.status, "active");
+    assert_eq!(info.status, PluginStatus::Active);
     assert_eq!(info.hash, Some(hash_of("misbehave")));
     assert!(info.error.unwrap().contains("acme:greeter/greet@1.0.0"));
 

@@ -9,7 +9,7 @@ use ringmaster::config::PluginsConfig;
 use ringmaster::plugin::contract::{ExtensionPoint, JobInfo, hook_handler};
 use ringmaster::plugin::engine::{Compiler, content_hash, new_engine};
 use ringmaster::plugin::registry::{PluginEvent, PluginHost};
-use ringmaster::plugin::watch::watch;
+use ringmaster::plugin::reload::watch;
 use ringmaster::policy::{
     Candidate, Failure, FailureKind, History, ScheduleInput, SimilarJobs, Slot, Timeouts, builtin,
 };

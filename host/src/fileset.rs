@@ -29,14 +29,22 @@ pub struct Entry<T> {
     pub error: Option<String>,
 }
 
+/// Where a file stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileStatus {
+    Active,
+    /// Broken on disk; the previous version is in use.
+    Stale,
+    /// Never parsed.
+    Failed,
+}
+
 impl<T> Entry<T> {
-    /// `active`, `stale` (broken on disk, the previous version in use) or
-    /// `failed` (never parsed).
-    pub fn status(&self) -> &'static str {
+    pub fn status(&self) -> FileStatus {
         match (&self.good, &self.error) {
-            (None, _) => "failed",
-            (Some(_), Some(_)) => "stale",
-            (Some(_), None) => "active",
+            (None, _) => FileStatus::Failed,
+            (Some(_), Some(_)) => FileStatus::Stale,
+            (Some(_), None) => FileStatus::Active,
         }
     }
 }
@@ -168,13 +176,13 @@ mod tests {
         std::fs::write(dir.path().join("b"), "x").unwrap();
         assert!(set.reload(numbers, parse));
         let snap = set.snapshot();
-        assert_eq!((snap[0].2.good, snap[0].2.status()), (Some(1), "active"));
-        assert_eq!((snap[1].2.good, snap[1].2.status()), (None, "failed"));
+        assert_eq!((snap[0].2.good, snap[0].2.status()), (Some(1), FileStatus::Active));
+        assert_eq!((snap[1].2.good, snap[1].2.status()), (None, FileStatus::Failed));
 
         std::fs::write(dir.path().join("a"), "oops").unwrap();
         assert!(set.reload(numbers, parse));
         let snap = set.snapshot();
-        assert_eq!((snap[0].2.good, snap[0].2.status()), (Some(1), "stale"));
+        assert_eq!((snap[0].2.good, snap[0].2.status()), (Some(1), FileStatus::Stale));
         assert_eq!(snap[0].2.error.as_deref(), Some("not a number"));
         assert!(!set.reload(numbers, parse), "nothing changed on disk");
 

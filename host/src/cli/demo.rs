@@ -11,7 +11,7 @@ use crate::executor::agent::AgentProfile;
 use crate::job::{JobSpec, JobStatus};
 use crate::plugin::contract::{ExtensionPoint, JobInfo, commands::Outcome, hook_handler};
 use crate::plugin::registry::{PluginEvent, PluginHost};
-use crate::plugin::watch::watch;
+use crate::plugin::reload::watch;
 use crate::policy::{Decision, Failure, FailureKind, History, Policies, SimilarJobs, Source};
 use crate::store::Store;
 use anyhow::{Context, bail};
@@ -52,7 +52,7 @@ pub fn run(mut config: Config, cache_dir: Option<std::path::PathBuf>, plugins: &
     ));
     for info in host.list() {
         let points: Vec<&str> = info.extension_points.iter().map(|p| p.interface()).collect();
-        say(&format!("  {:<16} {:<8} {}", info.name, info.status, points.join(", ")));
+        say(&format!("  {:<16} {:<8} {}", info.name, info.status.as_str(), points.join(", ")));
     }
     let events = host.subscribe();
     let _watcher = watch(host.clone())?;

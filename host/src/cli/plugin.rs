@@ -49,7 +49,7 @@ pub fn list(config: Config, cache_dir: Option<PathBuf>, dirs: Vec<PathBuf>, json
             // stdout-ok: CLI output
             "{:<20} {:<12} {:<40} {}",
             info.name,
-            info.status,
+            info.status.as_str(),
             if points.is_empty() { "-".to_string() } else { points.join(",") },
             info.error.as_deref().unwrap_or(""),
         );

@@ -13,7 +13,7 @@ pub mod markdown;
 pub mod render;
 
 use crate::executor::shell::Shell;
-use crate::fileset::FileSet;
+use crate::fileset::{FileSet, FileStatus};
 use crate::job::JobSpec;
 use crate::plugin::contract::ExtensionPoint;
 use crate::plugin::contract::commands::{JobOptions, Outcome};
@@ -36,12 +36,29 @@ pub struct CommandInfo {
     pub argument_hint: Option<String>,
     /// The file, or `plugin:NAME`.
     pub source: String,
-    /// `active`; `stale` (the file's last change is broken, the previous
-    /// version runs); `failed` (never parsed; cannot run); `shadowed` (an
-    /// earlier directory or a file has a command of the same name).
-    pub status: &'static str,
+    pub status: CommandStatus,
     pub error: Option<String>,
     pub warnings: Vec<String>,
+}
+
+/// Where a command stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CommandStatus {
+    Active,
+    /// The file's last change is broken; the previous version runs.
+    Stale,
+    /// Never parsed; cannot run.
+    Failed,
+    /// An earlier directory, or a file, has a command of the same name.
+    Shadowed,
+}
+
+impl CommandStatus {
+    /// Whether the command can be run.
+    pub fn runs(self) -> bool {
+        matches!(self, CommandStatus::Active | CommandStatus::Stale)
+    }
 }
 
 /// What running a command produces.
@@ -123,9 +140,10 @@ impl Commands {
                 None => (stem(&path), String::new(), None, Vec::new()),
             };
             let status = match entry.status() {
-                "failed" => "failed",
-                _ if !seen.insert(name.clone()) => "shadowed",
-                status => status,
+                FileStatus::Failed => CommandStatus::Failed,
+                _ if !seen.insert(name.clone()) => CommandStatus::Shadowed,
+                FileStatus::Stale => CommandStatus::Stale,
+                FileStatus::Active => CommandStatus::Active,
             };
             let source = path.display().to_string();
             out.push(CommandInfo { name, description, argument_hint, source, status, error: entry.error, warnings });
@@ -133,7 +151,7 @@ impl Commands {
         for plugin in self.plugins.providers(ExtensionPoint::Commands) {
             match self.plugins.call(&plugin, ExtensionPoint::Commands, |p| p.list_commands()) {
                 Ok(commands) => out.extend(commands.into_iter().map(|c| CommandInfo {
-                    status: if seen.insert(c.name.clone()) { "active" } else { "shadowed" },
+                    status: if seen.insert(c.name.clone()) { CommandStatus::Active } else { CommandStatus::Shadowed },
                     name: c.name,
                     description: c.description,
                     argument_hint: c.argument_hint,

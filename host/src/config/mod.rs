@@ -16,7 +16,7 @@
 //!     my-plugin: { env: [HOME] }
 //! ```
 
-pub mod watch;
+pub mod live;
 
 use crate::executor::agent::AgentProfile;
 use serde::Deserialize;

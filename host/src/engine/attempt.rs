@@ -11,6 +11,7 @@ use crate::credentials::{OUTRANKING_CREDENTIALS, Secret};
 use crate::executor::agent::{AgentProfile, Auth, Invocation};
 use crate::executor::stream::AgentEvent;
 use crate::executor::{AttemptReport, AttemptSpec, run_attempt};
+use crate::hooks::EventName;
 use crate::job;
 use crate::job::AttemptOutcome;
 use crate::job::{AttemptRecord, JobRecord, JobSpec, JobStatus, now_ms};
@@ -209,7 +210,7 @@ impl Inner {
     /// denied job fails without running; a delayed one waits and is queued
     /// again, its attempt not counted.
     async fn pre_job_start(self: Arc<Self>, id: &str, spec: &JobSpec, record: &JobRecord, info: &JobInfo) -> bool {
-        let outcome = self.hook(|| events::about_job("PreJobStart", spec, record, info.clone())).await;
+        let outcome = self.hook(|| events::about_job(EventName::PreJobStart, spec, record, info.clone())).await;
         let delay = outcome.delay.filter(|d| !d.is_zero());
         let refusal = outcome.refusal();
         if refusal.is_none() && delay.is_none() {
@@ -391,7 +392,7 @@ impl Inner {
                 tracing::info!(job = %id, attempt, delay_ms = retry.delay_ms, "attempt failed; retrying");
                 self.persist(&changed);
                 self.fire(|| {
-                    let mut event = events::about_job("JobRetry", &spec, &changed, job_info(&spec, &changed));
+                    let mut event = events::about_job(EventName::JobRetry, &spec, &changed, job_info(&spec, &changed));
                     event.payload.insert("delay_ms".into(), retry.delay_ms.into());
                     event
                 });

@@ -20,7 +20,7 @@
 //! Matchers of job events see the job's agent and tags; `Notification`'s
 //! see its `kind`.
 
-use crate::hooks::Event;
+use crate::hooks::{Event, EventName};
 use crate::job::{JobRecord, JobSpec};
 use crate::plugin::contract::JobInfo;
 use serde_json::{Map, Value, json};
@@ -54,30 +54,30 @@ pub fn job_submit(id: &str, depth: u32, root: &str, spec: &JobSpec, agent: &str)
         "allowed_tools": spec.allowed_tools,
         "cwd": spec.cwd,
     });
-    Event { name: "JobSubmit".into(), subjects: subjects(agent, &spec.tags), payload: object(payload), job: None }
+    Event { name: EventName::JobSubmit, subjects: subjects(agent, &spec.tags), payload: object(payload), job: None }
 }
 
 /// An event about an existing job: its record and the spec's full fields.
-pub fn about_job(name: &'static str, spec: &JobSpec, record: &JobRecord, info: JobInfo) -> Event {
+pub fn about_job(name: EventName, spec: &JobSpec, record: &JobRecord, info: JobInfo) -> Event {
     let mut payload = object(serde_json::to_value(record).expect("records serialise"));
     payload.insert("prompt".into(), Value::String(spec.prompt.clone()));
     payload.insert("allowed_tools".into(), json!(spec.allowed_tools));
     if let Some(cwd) = &spec.cwd {
         payload.insert("cwd".into(), json!(cwd));
     }
-    Event { name: name.into(), subjects: subjects(&record.agent, &record.tags), payload, job: Some(info) }
+    Event { name, subjects: subjects(&record.agent, &record.tags), payload, job: Some(info) }
 }
 
 pub fn notification(kind: &str, message: String) -> Event {
     let payload = object(json!({ "kind": kind, "message": message }));
-    Event { name: "Notification".into(), subjects: vec![kind.to_string()], payload, job: None }
+    Event { name: EventName::Notification, subjects: vec![kind.to_string()], payload, job: None }
 }
 
 /// `Shutdown`: ringmaster is stopping. (Not `Stop`, which is Claude Code's
 /// name for an agent finishing its turn, relayed from inside agents.)
 pub fn shutdown(queued: usize, running: u32) -> Event {
     let payload = object(json!({ "reason": "shutdown", "queued": queued, "running": running }));
-    Event { name: "Shutdown".into(), subjects: Vec::new(), payload, job: None }
+    Event { name: EventName::Shutdown, subjects: Vec::new(), payload, job: None }
 }
 
 /// Applies a `JobSubmit` hook's rewrite to `spec`. A field of the wrong type

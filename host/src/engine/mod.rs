@@ -37,7 +37,7 @@ mod waiting;
 use crate::config::EngineConfig;
 use crate::credentials::Token;
 use crate::executor::agent::AgentProfile;
-use crate::hooks::{Event, HookOutcome, Hooks};
+use crate::hooks::{Event, EventName, HookOutcome, Hooks};
 use crate::job::{JobFilter, JobRecord, JobSpec, JobStatus, now_ms, preview};
 use crate::plugin::contract::ExtensionPoint;
 use crate::plugin::contract::JobInfo;
@@ -506,7 +506,7 @@ impl Engine {
                     self.inner.writes.record(&live.record);
                     let Live { spec, record, .. } = state.finish(id, Instant::now()).expect("present");
                     self.inner.changed.send_modify(|n| *n += 1);
-                    self.inner.fire(|| events::about_job("PostJob", &spec, &record, job_info(&spec, &record)));
+                    self.inner.fire(|| events::about_job(EventName::PostJob, &spec, &record, job_info(&spec, &record)));
                     None
                 }
             }
@@ -744,11 +744,11 @@ impl Inner {
         update(&mut record);
         if self.hooks.is_some() {
             let info = job_info(&spec, &record);
-            let post = self.hook(|| events::about_job("PostJob", &spec, &record, info.clone()));
+            let post = self.hook(|| events::about_job(EventName::PostJob, &spec, &record, info.clone()));
             let failed = async {
                 match status {
                     JobStatus::Failed | JobStatus::TimedOut => {
-                        self.hook(|| events::about_job("JobFailed", &spec, &record, info.clone())).await
+                        self.hook(|| events::about_job(EventName::JobFailed, &spec, &record, info.clone())).await
                     }
                     _ => HookOutcome::default(),
                 }

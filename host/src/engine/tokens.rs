@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 /// One account.
 #[derive(Debug)]
-pub struct Slot {
+pub struct TokenSlot {
     pub token: Option<Secret>,
     pub concurrency: u32,
     pub running: u32,
@@ -35,7 +35,7 @@ const RECENT: Duration = Duration::from_secs(300);
 
 #[derive(Debug)]
 pub struct TokenPool {
-    pub slots: Vec<Slot>,
+    pub slots: Vec<TokenSlot>,
     rate_window: Duration,
 }
 
@@ -47,7 +47,7 @@ impl TokenPool {
             if tokens.is_empty() { vec![None] } else { tokens.into_iter().map(Some).collect() };
         let slots = tokens
             .into_iter()
-            .map(|token| Slot {
+            .map(|token| TokenSlot {
                 concurrency: token.as_ref().and_then(|t| t.concurrency).unwrap_or(per_token_concurrency).max(1),
                 rate_limit: token.as_ref().and_then(|t| t.starts_per_minute).unwrap_or(rate_limit),
                 token: token.map(|t| t.secret),

@@ -15,27 +15,13 @@
 //! handler types of Claude Code (`http`, `prompt`, `agent`, `mcp_tool`) load
 //! but are listed as unsupported and never run.
 
+use super::EventName;
 use super::matcher::Matcher;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// Events ringmaster fires (job lifecycle) or relays from inside agents.
-pub const EVENTS: [&str; 11] = [
-    "JobSubmit",
-    "PreJobStart",
-    "PostJob",
-    "JobFailed",
-    "JobRetry",
-    "Notification",
-    "Shutdown",
-    "Stop",
-    "PreToolUse",
-    "PostToolUse",
-    "SubagentStop",
-];
 
 /// The longest `timeout` a handler may set, in seconds (a day).
 pub const MAX_TIMEOUT_S: f64 = 86_400.0;
@@ -109,8 +95,9 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<Handler>, String> {
     let Some(events) = settings.hooks else { return Ok(Vec::new()) };
     let mut handlers = Vec::new();
     for (event, groups) in events {
-        if !EVENTS.contains(&event.as_str()) {
-            tracing::warn!(file = %path.display(), "hook event {event:?} is never fired by ringmaster; its handlers will not run (ringmaster's events: {})", EVENTS.join(", "));
+        if EventName::parse(&event).is_none() {
+            let known: Vec<&str> = EventName::ALL.iter().map(|e| e.as_str()).collect();
+            tracing::warn!(file = %path.display(), "hook event {event:?} is never fired by ringmaster; its handlers will not run (ringmaster's events: {})", known.join(", "));
         }
         for (g, group) in groups.into_iter().enumerate() {
             let at = format!("hooks.{event}[{g}]");

@@ -15,16 +15,18 @@
 //! through `hook-relay`.
 
 pub mod config;
+mod event;
 pub mod matcher;
 pub mod run;
 
 use crate::executor::shell::Shell;
-use crate::fileset::FileSet;
+use crate::fileset::{FileSet, FileStatus};
 use crate::plugin::contract::ExtensionPoint;
 use crate::plugin::loader::LoadedPlugin;
 use crate::plugin::registry::PluginHost;
 use crate::watch::{DirWatcher, watch_dirs};
 use config::{Action, Handler};
+pub use event::{Event, EventName};
 use matcher::Matcher;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -63,19 +65,6 @@ impl Permission {
             _ => None,
         }
     }
-}
-
-/// One event to dispatch.
-#[derive(Debug, Clone)]
-pub struct Event {
-    /// `JobSubmit`, `PreToolUse`, ...
-    pub name: String,
-    /// What matchers are matched against: a job's agent and tags, a tool's name.
-    pub subjects: Vec<String>,
-    /// The event's fields; `hook_event_name` and `cwd` are added.
-    pub payload: Map<String, Value>,
-    /// The job the event concerns, for handlers' environment and plugins.
-    pub job: Option<crate::plugin::contract::JobInfo>,
 }
 
 /// What one handler said.
@@ -144,10 +133,31 @@ pub struct HookInfo {
     pub plugin: Option<String>,
     pub timeout_s: Option<f64>,
     pub source: String,
-    /// `active`, `stale` (its file's last change is broken; this version
-    /// runs), `failed` (the file never parsed) or `unsupported`.
-    pub status: &'static str,
+    pub status: HookStatus,
     pub error: Option<String>,
+}
+
+/// Where a hook handler stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HookStatus {
+    Active,
+    /// Its file's last change is broken; this version runs.
+    Stale,
+    /// The file never parsed.
+    Failed,
+    /// A handler type ringmaster does not run (`http`, `prompt`, ...).
+    Unsupported,
+}
+
+impl From<FileStatus> for HookStatus {
+    fn from(status: FileStatus) -> HookStatus {
+        match status {
+            FileStatus::Active => HookStatus::Active,
+            FileStatus::Stale => HookStatus::Stale,
+            FileStatus::Failed => HookStatus::Failed,
+        }
+    }
 }
 
 /// Settings of the hook pipeline.
@@ -213,13 +223,13 @@ impl Hooks {
                 plugin: Some(name.clone()),
                 timeout_s: None,
                 source: format!("plugin:{name}"),
-                status: "active",
+                status: HookStatus::Active,
                 error: None,
             }));
         }
         for (_, path, entry) in snapshot {
             let source = path.display().to_string();
-            let status = entry.status();
+            let status = HookStatus::from(entry.status());
             if entry.good.is_none() {
                 out.push(HookInfo {
                     event: String::new(),
@@ -238,7 +248,7 @@ impl Hooks {
                 let (kind, command, plugin, status) = match handler.action {
                     Action::Command(c) => ("command".to_string(), Some(c), None, status),
                     Action::Wasm(p) => ("wasm".to_string(), None, Some(p), status),
-                    Action::Unsupported(kind) => (kind, None, None, "unsupported"),
+                    Action::Unsupported(kind) => (kind, None, None, HookStatus::Unsupported),
                 };
                 out.push(HookInfo {
                     event: handler.event,
@@ -265,20 +275,20 @@ impl Hooks {
         let configured: Vec<Handler> =
             self.files.snapshot().into_iter().filter_map(|(_, _, entry)| entry.good).flatten().collect();
         let named: HashSet<String> = configured.iter().filter_map(|h| h.action.plugin().map(String::from)).collect();
-        let wants = |plugin: &str| self.plugins.get(plugin).is_none_or(|p| p.wants_event(&event.name));
+        let wants = |plugin: &str| self.plugins.get(plugin).is_none_or(|p| p.wants_event(event.name.as_str()));
         let mut seen = HashSet::new();
         let mut handlers: Vec<Handler> = configured
             .iter()
-            .filter(|h| h.event == event.name && !matches!(h.action, Action::Unsupported(_)))
+            .filter(|h| h.event == event.name.as_str() && !matches!(h.action, Action::Unsupported(_)))
             .filter(|h| h.matcher.matches(&subjects))
             .filter(|h| h.action.plugin().is_none_or(wants))
             .filter(|h| seen.insert(h.action.clone()))
             .cloned()
             .collect();
         for (name, plugin) in self.unnamed_hook_plugins(&named) {
-            if plugin.wants_event(&event.name) && seen.insert(Action::Wasm(name.clone())) {
+            if plugin.wants_event(event.name.as_str()) && seen.insert(Action::Wasm(name.clone())) {
                 handlers.push(Handler {
-                    event: event.name.clone(),
+                    event: event.name.to_string(),
                     matcher_text: String::new(),
                     matcher: Matcher::All,
                     action: Action::Wasm(name),
@@ -307,7 +317,7 @@ impl Hooks {
         if handlers.is_empty() {
             return outcome;
         }
-        event.payload.insert("hook_event_name".into(), Value::String(event.name.clone()));
+        event.payload.insert("hook_event_name".into(), Value::String(event.name.to_string()));
         if event.payload.get("cwd").is_none_or(Value::is_null) {
             event.payload.insert("cwd".into(), Value::String(self.options.project_dir.display().to_string()));
         }

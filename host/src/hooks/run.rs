@@ -43,7 +43,7 @@ pub async fn run(handler: &Handler, context: Context<'_>) -> Result<Verdict, Str
 async fn run_command(command: &str, timeout: Duration, context: &Context<'_>) -> Result<Verdict, String> {
     let mut env = vec![
         ("CLAUDE_PROJECT_DIR".to_string(), context.project_dir.display().to_string()),
-        ("RINGMASTER_HOOK_EVENT".to_string(), context.event.name.clone()),
+        ("RINGMASTER_HOOK_EVENT".to_string(), context.event.name.to_string()),
     ];
     if let Some(job) = &context.event.job {
         env.push((crate::job::env::JOB_ID.to_string(), job.id.clone()));
@@ -111,7 +111,7 @@ pub fn read_stdout(stdout: &str) -> Result<Verdict, String> {
 
 async fn run_wasm(plugin: &str, context: &Context<'_>) -> Result<Verdict, String> {
     let event = hook_handler::Event {
-        name: context.event.name.clone(),
+        name: context.event.name.to_string(),
         payload_json: String::from_utf8_lossy(context.input).into_owned(),
         job: context.event.job.clone(),
     };

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitArgs {
-    /// What the agent should do. Passed to the agent as one argument, never through a shell.
+    /// What the agent should do. Passed to the agent on its stdin, never through a shell.
     pub prompt: String,
     /// Working directory of the agent (default: the project directory).
     pub cwd: Option<String>,

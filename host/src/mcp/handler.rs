@@ -122,7 +122,7 @@ impl ServerHandler for Ringmaster {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
         let commands = self.command_infos().await;
-        let runnable = commands.iter().filter(|c| matches!(c.status, "active" | "stale"));
+        let runnable = commands.iter().filter(|c| c.status.runs());
         Ok(ListPromptsResult::with_all_items(runnable.map(prompts::prompt).collect()))
     }
 
@@ -132,8 +132,7 @@ impl ServerHandler for Ringmaster {
         _context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
         let commands = self.command_infos().await;
-        let Some(command) = commands.iter().find(|c| c.name == request.name && matches!(c.status, "active" | "stale"))
-        else {
+        let Some(command) = commands.iter().find(|c| c.name == request.name && c.status.runs()) else {
             let known: Vec<&str> = commands.iter().map(|c| c.name.as_str()).collect();
             let message = format!("unknown prompt {:?}; ringmaster's prompts are: {}", request.name, known.join(", "));
             return Err(ErrorData::invalid_params(message, None));

@@ -38,13 +38,13 @@ pub mod transport;
 
 use crate::commands::{Commands, CommandsOptions};
 use crate::config::Config;
-use crate::config::watch::LiveConfig;
+use crate::config::live::LiveConfig;
 use crate::credentials;
 use crate::engine::{Engine, EngineOptions};
 use crate::executor::shell::Shell;
 use crate::hooks::{Hooks, HooksOptions};
 use crate::plugin::registry::{PluginEvent, PluginHost};
-use crate::plugin::watch::watch;
+use crate::plugin::reload::watch;
 use crate::policy::Policies;
 use crate::remote;
 use crate::remote::server::McpSessions;

@@ -2,7 +2,7 @@
 //! hot-swappable calls. The lifecycle, in order: [`loader`] turns a file into a
 //! [`loader::LoadedPlugin`] (with [`engine`], [`inspect`], [`manifest`]);
 //! [`registry::PluginHost`] holds the active builds and routes every call
-//! through [`sandbox`]; [`watch`] reloads on change.
+//! through [`sandbox`]; [`reload`] reloads on change.
 
 pub mod contract;
 pub mod engine;
@@ -11,6 +11,6 @@ pub mod inspect;
 pub mod loader;
 pub mod manifest;
 pub mod registry;
+pub mod reload;
 pub mod sandbox;
 pub mod stats;
-pub mod watch;

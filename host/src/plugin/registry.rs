@@ -1,9 +1,9 @@
 //! [`PluginHost`]: the set of loaded plugins, keyed by name, and the one place
 //! calls into them go through.
 //!
-//! Each name has a slot holding its last good build behind an `ArcSwap`.
+//! Each name has an entry holding its last good build behind an `ArcSwap`.
 //! A call clones the `Arc` and runs on that build even if a reload swaps the
-//! slot meanwhile; new calls see the new build. A failed load leaves the slot
+//! entry meanwhile; new calls see the new build. A failed load leaves the entry
 //! as it was and records the error, so a bad build never replaces a good one.
 
 use super::contract::ExtensionPoint;
@@ -33,13 +33,33 @@ pub enum PluginEvent {
     CircuitOpened { name: String, backoff: Duration },
 }
 
+/// Where a plugin stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PluginStatus {
+    Active,
+    /// No good build.
+    Failed,
+    /// Repeated failures set it aside for a while.
+    CircuitOpen,
+}
+
+impl PluginStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PluginStatus::Active => "active",
+            PluginStatus::Failed => "failed",
+            PluginStatus::CircuitOpen => "circuit-open",
+        }
+    }
+}
+
 /// Status of one plugin, as `plugin_list` and `ringmaster plugin list` show it.
 #[derive(Debug, Clone, Serialize)]
 pub struct PluginInfo {
     pub name: String,
     pub path: PathBuf,
-    /// `active`, `failed` (no good build) or `circuit-open`.
-    pub status: &'static str,
+    pub status: PluginStatus,
     /// Why the last load failed, or why the circuit opened.
     pub error: Option<String>,
     pub version: Option<String>,
@@ -56,7 +76,7 @@ pub struct PluginInfo {
 }
 
 #[derive(Default)]
-struct SlotState {
+struct EntryState {
     path: PathBuf,
     /// The last load error; cleared by a successful load.
     load_error: Option<String>,
@@ -67,16 +87,16 @@ struct SlotState {
 }
 
 #[derive(Default)]
-struct Slot {
+struct Entry {
     current: ArcSwapOption<LoadedPlugin>,
-    state: Mutex<SlotState>,
+    state: Mutex<EntryState>,
 }
 
 /// The plugin runtime's front door. Cheap to share (`Arc<PluginHost>`);
 /// every method is safe to call from any thread.
 pub struct PluginHost {
     loader: Loader,
-    slots: RwLock<BTreeMap<String, Arc<Slot>>>,
+    entries: RwLock<BTreeMap<String, Arc<Entry>>>,
     subscribers: Mutex<Vec<mpsc::Sender<PluginEvent>>>,
 }
 
@@ -85,7 +105,7 @@ impl PluginHost {
     pub fn new(config: PluginsConfig, cache_dir: Option<PathBuf>) -> anyhow::Result<Arc<PluginHost>> {
         Ok(Arc::new(PluginHost {
             loader: Loader::new(config, cache_dir)?,
-            slots: RwLock::default(),
+            entries: RwLock::default(),
             subscribers: Mutex::default(),
         }))
     }
@@ -105,11 +125,11 @@ impl PluginHost {
         self.subscribers.lock().retain(|tx| tx.send(event.clone()).is_ok());
     }
 
-    fn slot(&self, name: &str) -> Arc<Slot> {
-        if let Some(slot) = self.slots.read().get(name) {
-            return slot.clone();
+    fn entry(&self, name: &str) -> Arc<Entry> {
+        if let Some(entry) = self.entries.read().get(name) {
+            return entry.clone();
         }
-        self.slots.write().entry(name.to_string()).or_default().clone()
+        self.entries.write().entry(name.to_string()).or_default().clone()
     }
 
     /// The file that provides plugin `name`: the first configured directory
@@ -147,7 +167,7 @@ impl PluginHost {
     /// of the same name stays active.
     pub fn load(&self, path: &Path) -> Result<(), LoadError> {
         let name = plugin_name(path);
-        let slot = self.slot(&name);
+        let entry = self.entry(&name);
         let started = Instant::now();
         let before = file_version(path);
         match self.loader.load(path) {
@@ -161,13 +181,13 @@ impl PluginHost {
                     "plugin loaded"
                 );
                 {
-                    let mut state = slot.state.lock();
+                    let mut state = entry.state.lock();
                     state.path = path.to_path_buf();
                     state.load_error = None;
                     state.call_error = None;
                     state.circuit = Circuit::default();
                 }
-                slot.current.store(Some(Arc::new(plugin)));
+                entry.current.store(Some(Arc::new(plugin)));
                 self.publish(PluginEvent::Loaded { name, hash });
                 Ok(())
             }
@@ -177,7 +197,7 @@ impl PluginHost {
                 Err(err)
             }
             Err(err) => {
-                let keeps = slot.current.load().as_ref().map(|p| p.identity.to_string());
+                let keeps = entry.current.load().as_ref().map(|p| p.identity.to_string());
                 match &keeps {
                     Some(previous) => {
                         tracing::error!(%name, error = %err, keeps = %previous, "plugin rejected; keeping the previous build")
@@ -185,7 +205,7 @@ impl PluginHost {
                     None => tracing::error!(%name, error = %err, "plugin rejected"),
                 }
                 {
-                    let mut state = slot.state.lock();
+                    let mut state = entry.state.lock();
                     state.path = path.to_path_buf();
                     state.load_error = Some(err.to_string());
                 }
@@ -197,7 +217,7 @@ impl PluginHost {
 
     /// Forgets plugin `name`; its extension points fall back to the built-ins.
     pub fn unload(&self, name: &str) {
-        if self.slots.write().remove(name).is_some() {
+        if self.entries.write().remove(name).is_some() {
             tracing::info!(plugin = name, "plugin removed");
             self.publish(PluginEvent::Unloaded { name: name.to_string() });
         }
@@ -217,15 +237,15 @@ impl PluginHost {
 
     /// The active build of plugin `name`, if any.
     pub fn get(&self, name: &str) -> Option<Arc<LoadedPlugin>> {
-        self.slots.read().get(name).and_then(|slot| slot.current.load_full())
+        self.entries.read().get(name).and_then(|entry| entry.current.load_full())
     }
 
     /// Names of the active plugins that export `point`, sorted.
     pub fn providers(&self, point: ExtensionPoint) -> Vec<String> {
-        let slots = self.slots.read();
-        slots
+        let entries = self.entries.read();
+        entries
             .iter()
-            .filter(|(_, slot)| slot.current.load().as_ref().is_some_and(|p| p.provides(point)))
+            .filter(|(_, entry)| entry.current.load().as_ref().is_some_and(|p| p.provides(point)))
             .map(|(name, _)| name.clone())
             .collect()
     }
@@ -238,15 +258,15 @@ impl PluginHost {
         point: ExtensionPoint,
         call: impl FnOnce(&LoadedPlugin) -> Result<R, CallError>,
     ) -> Result<R, CallError> {
-        let slot = self.slots.read().get(name).cloned();
-        let Some((slot, plugin)) = slot.and_then(|s| s.current.load_full().map(|p| (s, p))) else {
+        let entry = self.entries.read().get(name).cloned();
+        let Some((entry, plugin)) = entry.and_then(|s| s.current.load_full().map(|p| (s, p))) else {
             return Err(CallError::NotLoaded { name: name.to_string() });
         };
         if !plugin.provides(point) {
             return Err(CallError::NotExported { plugin: plugin.identity.to_string(), point });
         }
         {
-            let state = slot.state.lock();
+            let state = entry.state.lock();
             if let Some(remaining) = state.circuit.open_for(Instant::now()) {
                 return Err(CallError::CircuitOpen {
                     plugin: plugin.identity.to_string(),
@@ -260,7 +280,7 @@ impl PluginHost {
         let elapsed = started.elapsed();
 
         let opened = {
-            let mut state = slot.state.lock();
+            let mut state = entry.state.lock();
             state.stats.record(elapsed, result.is_err());
             match &result {
                 Ok(_) => {
@@ -285,20 +305,20 @@ impl PluginHost {
 
     /// Status of every known plugin, including ones that failed to load.
     pub fn list(&self) -> Vec<PluginInfo> {
-        let slots = self.slots.read();
-        slots.iter().map(|(name, slot)| info(name, slot)).collect()
+        let entries = self.entries.read();
+        entries.iter().map(|(name, entry)| info(name, entry)).collect()
     }
 }
 
-fn info(name: &str, slot: &Slot) -> PluginInfo {
-    let plugin = slot.current.load_full();
-    let state = slot.state.lock();
+fn info(name: &str, entry: &Entry) -> PluginInfo {
+    let plugin = entry.current.load_full();
+    let state = entry.state.lock();
     let circuit_open = state.circuit.open_for(Instant::now()).is_some();
     let (status, error) = match (&plugin, circuit_open) {
-        (None, _) => ("failed", state.load_error.clone()),
-        (Some(_), true) => ("circuit-open", state.call_error.clone()),
+        (None, _) => (PluginStatus::Failed, state.load_error.clone()),
+        (Some(_), true) => (PluginStatus::CircuitOpen, state.call_error.clone()),
         // A rejected reload leaves the old build active; say why the new one was refused.
-        (Some(_), false) => ("active", state.load_error.clone()),
+        (Some(_), false) => (PluginStatus::Active, state.load_error.clone()),
     };
     PluginInfo {
         name: name.to_string(),
@@ -331,6 +351,5 @@ fn rfc3339(time: SystemTime) -> String {
 
 /// `NAME.wasm` or `NAME.yaml`, ignoring hidden and temporary files.
 pub fn is_plugin_file(path: &Path) -> bool {
-    let hidden = path.file_name().and_then(|n| n.to_str()).is_none_or(|n| n.starts_with('.'));
-    !hidden && path.extension().is_some_and(|ext| ext == "wasm")
+    !crate::watch::is_hidden_or_backup(path) && path.extension().is_some_and(|ext| ext == "wasm")
 }

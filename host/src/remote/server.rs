@@ -3,7 +3,7 @@
 
 use super::{HookVerdict, Reply, Request};
 use crate::engine::Engine;
-use crate::hooks::{Event, Hooks};
+use crate::hooks::{Event, EventName, Hooks};
 use crate::untrusted::{Line, Lines};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
@@ -155,10 +155,13 @@ async fn answer(request: Request, engine: &Engine, hooks: Option<&Hooks>) -> Rep
         Request::Mcp { .. } => Err("an MCP session must be the first request of its connection".into()),
         Request::Hook { event, job_id, payload } => {
             let Some(hooks) = hooks else { return json(HookVerdict::default()) };
+            let Some(name) = EventName::parse(&event) else {
+                return Reply::Error(format!("ringmaster relays no hook event {event:?}"));
+            };
             // What tool events name: the tool.
             let subjects = payload.get("tool_name").and_then(Value::as_str).map(String::from).into_iter().collect();
             let job = job_id.as_deref().and_then(|id| engine.job_info(id));
-            let outcome = hooks.dispatch(Event { name: event, subjects, payload, job }).await;
+            let outcome = hooks.dispatch(Event { name, subjects, payload, job }).await;
             Ok(json(HookVerdict {
                 permission: outcome.permission.map(|p| p.as_str().to_string()),
                 reason: outcome.reason,

@@ -17,9 +17,12 @@ use std::time::Duration;
 
 /// The plugin a changed file belongs to: `NAME.wasm` or its manifest `NAME.yaml`.
 fn plugin_of(path: &Path) -> Option<String> {
+    if crate::watch::is_hidden_or_backup(path) {
+        return None;
+    }
     let name = path.file_name()?.to_str()?;
     let stem = name.strip_suffix(".wasm").or_else(|| name.strip_suffix(".yaml"))?;
-    (!stem.is_empty() && !stem.starts_with('.')).then(|| stem.to_string())
+    (!stem.is_empty()).then(|| stem.to_string())
 }
 
 /// Starts watching `host`'s plugin directories, creating any that are
