@@ -114,14 +114,15 @@ impl Store {
     /// Jobs ever submitted in the tree of root job `root`.
     pub fn count_in_tree(&self, root: &str) -> Result<usize, StoreError> {
         let conn = self.conn.lock();
-        let count: i64 = conn.query_row("SELECT COUNT(*) FROM jobs WHERE root_id = ?1", [root], |r| r.get(0))?;
+        let count: i64 =
+            conn.prepare_cached("SELECT COUNT(*) FROM jobs WHERE root_id = ?1")?.query_row([root], |r| r.get(0))?;
         Ok(count as usize)
     }
 
     /// How many jobs have each status.
     pub fn count_by_status(&self) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
         let conn = self.conn.lock();
-        let mut stmt = conn.prepare("SELECT status, COUNT(*) FROM jobs GROUP BY status")?;
+        let mut stmt = conn.prepare_cached("SELECT status, COUNT(*) FROM jobs GROUP BY status")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -129,9 +130,8 @@ impl Store {
     pub fn get(&self, id: &str) -> Result<Option<StoredJob>, StoreError> {
         let conn = self.conn.lock();
         let row = conn
-            .query_row("SELECT seq, spec, record FROM jobs WHERE id = ?1", [id], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
-            })
+            .prepare_cached("SELECT seq, spec, record FROM jobs WHERE id = ?1")?
+            .query_row([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
             .optional()?;
         row.map(|(seq, spec, record)| {
             Ok(StoredJob { seq, spec: serde_json::from_str(&spec)?, record: serde_json::from_str(&record)? })
@@ -142,7 +142,7 @@ impl Store {
     /// Jobs not yet finished, in submission order (for recovery after a restart).
     pub fn unfinished(&self) -> Result<Vec<StoredJob>, StoreError> {
         let conn = self.conn.lock();
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare_cached(
             "SELECT seq, spec, record FROM jobs WHERE status IN ('queued', 'running', 'retry_wait') ORDER BY seq",
         )?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
@@ -157,7 +157,7 @@ impl Store {
     /// Records that pass `filter`, newest first.
     pub fn list(&self, filter: &JobFilter, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
         let conn = self.conn.lock();
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare_cached(
             "SELECT record FROM jobs WHERE (?1 IS NULL OR status = ?1)
                AND (?2 IS NULL OR EXISTS (SELECT 1 FROM json_each(record, '$.tags') WHERE value = ?2))
              ORDER BY seq DESC LIMIT ?3",
@@ -183,7 +183,7 @@ impl Store {
         self.check_writable()?;
         let tx = conn.transaction()?;
         {
-            let mut insert = tx.prepare(
+            let mut insert = tx.prepare_cached(
                 "INSERT INTO jobs (seq, id, status, root_id, created_at_ms, spec, record)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
@@ -198,11 +198,11 @@ impl Store {
                     serde_json::to_string(record)?
                 ])?;
             }
-            let mut update = tx.prepare(UPDATE_RECORD)?;
+            let mut update = tx.prepare_cached(UPDATE_RECORD)?;
             for record in records {
                 update.execute(params![record.job_id, record.status.as_str(), serde_json::to_string(record)?])?;
             }
-            let mut append = tx.prepare(APPEND_LINE)?;
+            let mut append = tx.prepare_cached(APPEND_LINE)?;
             for (job_id, attempt, line) in lines {
                 append.execute(params![job_id, attempt, line])?;
             }
@@ -218,7 +218,7 @@ impl Store {
         let mut conn = self.conn.lock();
         let tx = conn.transaction()?;
         let ids: Vec<String> = {
-            let mut stmt = tx.prepare(
+            let mut stmt = tx.prepare_cached(
                 "DELETE FROM jobs
                  WHERE status IN ('succeeded', 'failed', 'timed_out', 'cancelled')
                    AND (created_at_ms < ?1
@@ -229,7 +229,7 @@ impl Store {
             rows.collect::<Result<_, _>>()?
         };
         {
-            let mut stmt = tx.prepare("DELETE FROM transcript WHERE job_id = ?1")?;
+            let mut stmt = tx.prepare_cached("DELETE FROM transcript WHERE job_id = ?1")?;
             for id in &ids {
                 stmt.execute([id])?;
             }
@@ -241,7 +241,7 @@ impl Store {
     /// Transcript lines `offset..offset+limit` of a job: (attempt, line).
     pub fn transcript(&self, job_id: &str, offset: usize, limit: usize) -> Result<Vec<(u32, String)>, StoreError> {
         let conn = self.conn.lock();
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare_cached(
             "SELECT attempt, line FROM transcript WHERE job_id = ?1 AND line_no >= ?2 ORDER BY line_no LIMIT ?3",
         )?;
         let offset = i64::try_from(offset).unwrap_or(i64::MAX);

@@ -6,7 +6,7 @@
 
 use super::history::Finished;
 use super::tokens::SlotOutcome;
-use super::{Inner, blocking, events, job_info};
+use super::{Inner, events, job_info};
 use crate::credentials::{OUTRANKING_CREDENTIALS, Secret};
 use crate::executor::agent::{AgentProfile, Auth, Invocation};
 use crate::executor::stream::AgentEvent;
@@ -15,7 +15,7 @@ use crate::hooks::EventName;
 use crate::job;
 use crate::job::AttemptOutcome;
 use crate::job::{AttemptRecord, JobRecord, JobSpec, JobStatus, now_ms};
-use crate::plugin::contract::JobInfo;
+use crate::plugin::contract::{ExtensionPoint, JobInfo};
 use crate::policy::{Decision, Failure, FailureKind};
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
@@ -87,8 +87,9 @@ impl Inner {
             let state = self.state.lock();
             state.durations.similar(&record.tags, &record.agent, record.model.as_deref(), spec.prompt.len())
         };
-        let policies = self.policies.clone();
-        let timeouts = blocking(move || policies.estimate(&info, &similar, requested_ms)).await;
+        let timeouts = self
+            .policy(ExtensionPoint::TimeoutEstimator, move |policies| policies.estimate(&info, &similar, requested_ms))
+            .await;
 
         let settings = self.settings.load_full();
         let profile = settings.agents.get(&record.agent).cloned().unwrap_or_default();
@@ -368,8 +369,9 @@ impl Inner {
             has_session,
             rate_limit_resets_at_ms: resets_at_ms,
         };
-        let policies = self.policies.clone();
-        let decision = blocking(move || policies.decide(&info, attempt, max_retries, &failure)).await;
+        let decision = self
+            .policy(ExtensionPoint::RetryPolicy, move |policies| policies.decide(&info, attempt, max_retries, &failure))
+            .await;
         match decision {
             Decision::Retry(retry) => {
                 let delay = Duration::from_millis(retry.delay_ms);

@@ -205,11 +205,6 @@ pub struct Engine {
     inner: Arc<Inner>,
 }
 
-/// Runs a blocking policy call off the async runtime.
-async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
-    tokio::task::spawn_blocking(f).await.expect("policy call panicked")
-}
-
 fn job_info(spec: &JobSpec, record: &JobRecord) -> JobInfo {
     JobInfo {
         id: record.job_id.clone(),
@@ -524,12 +519,16 @@ impl Engine {
         // A finished job never changes again: read each from the store once.
         let mut finished: HashMap<&str, JobRecord> = HashMap::new();
         loop {
-            for id in ids {
-                if !finished.contains_key(id.as_str()) && !self.inner.state.lock().live.contains_key(id) {
-                    let record = self.status(id).await?;
-                    if record.status.is_terminal() {
-                        finished.insert(id, record);
-                    }
+            // Those that left the live set since the last look, found under
+            // one lock (a wait for thousands of jobs wakes on every change).
+            let gone: Vec<&String> = {
+                let state = self.inner.state.lock();
+                ids.iter().filter(|id| !finished.contains_key(id.as_str()) && !state.live.contains_key(*id)).collect()
+            };
+            for id in gone {
+                let record = self.status(id).await?;
+                if record.status.is_terminal() {
+                    finished.insert(id, record);
                 }
             }
             let done = finished.len() == ids.len();
@@ -666,8 +665,22 @@ impl Inner {
 
     /// The scheduler's rank for a job about to be queued.
     async fn rank(&self, info: JobInfo) -> i64 {
+        self.policy(ExtensionPoint::Scheduler, move |policies| policies.rank(std::slice::from_ref(&info))[0]).await
+    }
+
+    /// Runs a policy call. A plugin's runs on a blocking thread (WebAssembly
+    /// may run up to its deadline); the built-in's inline, since it answers
+    /// in microseconds and a hand-off to another thread costs more.
+    async fn policy<R: Send + 'static>(
+        &self,
+        point: ExtensionPoint,
+        call: impl FnOnce(&Policies) -> R + Send + 'static,
+    ) -> R {
         let policies = self.policies.clone();
-        blocking(move || policies.rank(std::slice::from_ref(&info))[0]).await
+        if policies.source(point) == Source::Builtin {
+            return call(&policies);
+        }
+        tokio::task::spawn_blocking(move || call(&policies)).await.expect("policy call panicked")
     }
 
     /// Wakes the scheduling loop and the waiters when the store takes

@@ -6,7 +6,7 @@
 
 use super::state::Limits;
 use super::tokens::SlotOutcome;
-use super::{Inner, blocking, job_info};
+use super::{Inner, job_info};
 use crate::job::now_ms;
 use crate::plugin::contract::{ExtensionPoint, JobInfo};
 use crate::plugin::registry::PluginEvent;
@@ -105,8 +105,7 @@ impl Inner {
                 now_ms: now_ms(),
             }
         };
-        let policies = self.policies.clone();
-        let chosen = blocking(move || policies.select(&input)).await;
+        let chosen = self.policy(ExtensionPoint::Scheduler, move |policies| policies.select(&input)).await;
 
         // Take the places of what fits, then record the starts (together)
         // before any agent runs: a start that is not recorded does not happen.
