@@ -2,7 +2,7 @@
 //! fix it, or contained at run time; the host keeps serving either way.
 
 use crate::support::*;
-use ringmaster::plugin::contract::ExtensionPoint;
+use ringmaster::contract::ExtensionPoint;
 use ringmaster::plugin::engine::CacheOutcome;
 use ringmaster::plugin::error::CallError;
 use ringmaster::plugin::registry::PluginStatus;

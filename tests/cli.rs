@@ -151,7 +151,7 @@ fn the_demo_runs_a_batch_and_hot_swaps_the_scheduler_mid_run() {
     let fair = order("fair-share plugin");
     assert!(fair[..3].contains(&"alpha".to_string()) && fair[..3].contains(&"beta".to_string()), "{fair:?}");
     assert!(stdout.contains("back to the built-in policy"), "{stdout}");
-    assert!(stdout.contains("Permission::Deny"), "{stdout}");
+    assert!(stdout.contains("`rm -rf /`: deny"), "{stdout}");
 }
 
 #[test]

@@ -3,9 +3,10 @@
 //! back to the built-in.
 
 use crate::support::*;
-use ringmaster::plugin::contract::{ExtensionPoint, commands::Outcome, hook_handler};
+use ringmaster::contract::{Candidate, Decision, FailureKind, RootLoad, ScheduleInput, Timeouts};
+use ringmaster::contract::{CommandOutcome, ExtensionPoint, HookCall, HookPermission};
 use ringmaster::plugin::error::CallError;
-use ringmaster::policy::{Candidate, Decision, FailureKind, Policies, RootLoad, ScheduleInput, Source, Timeouts};
+use ringmaster::policy::{Policies, Source};
 
 #[test]
 fn fair_share_scheduler_honours_priority_then_spreads_across_trees() {
@@ -85,16 +86,16 @@ fn deny_patterns_hook_denies_matching_input_and_passes_the_rest() {
     let plugin = t.host.get("deny-patterns").unwrap();
     assert_eq!(plugin.hook_events, ["JobSubmit", "PreToolUse"]);
 
-    let event = |payload: &str| hook_handler::Event {
+    let event = |payload: &str| HookCall {
         name: "JobSubmit".into(),
         payload_json: payload.into(),
         job: Some(job("j", "j", 0, &[])),
     };
     let denied = plugin.handle_hook(&event(r#"{"prompt":"please drop database prod"}"#)).unwrap();
-    assert_eq!(denied.permission, hook_handler::Permission::Deny);
+    assert_eq!(denied.permission, Some(HookPermission::Deny));
     assert!(denied.reason.unwrap().contains("DROP DATABASE"));
     let passed = plugin.handle_hook(&event(r#"{"prompt":"write tests"}"#)).unwrap();
-    assert_eq!(passed.permission, hook_handler::Permission::None);
+    assert_eq!(passed.permission, None);
 }
 
 #[test]
@@ -106,7 +107,7 @@ fn command_plugin_lists_and_runs_commands() {
     assert_eq!(names, ["review", "fanout-help"]);
 
     match plugin.run_command("review", "release-1.2 error handling").unwrap().unwrap() {
-        Outcome::Submit(request) => {
+        CommandOutcome::Submit(request) => {
             assert!(request.prompt.contains("git diff release-1.2...HEAD"), "{}", request.prompt);
             assert!(request.prompt.contains("Focus on: error handling"));
             assert_eq!(request.options.tags, ["review"]);
@@ -115,7 +116,7 @@ fn command_plugin_lists_and_runs_commands() {
         other => panic!("expected a job, got {other:?}"),
     }
     assert!(
-        matches!(plugin.run_command("fanout-help", "").unwrap(), Ok(Outcome::Text(t)) if t.contains("job_submit_batch"))
+        matches!(plugin.run_command("fanout-help", "").unwrap(), Ok(CommandOutcome::Text(t)) if t.contains("job_submit_batch"))
     );
     let refused = plugin.run_command("deploy", "").unwrap().unwrap_err();
     assert!(refused.contains("unknown command \"deploy\""), "{refused}");

@@ -3,7 +3,7 @@
 //! something good.
 
 use crate::support::*;
-use ringmaster::plugin::contract::ExtensionPoint;
+use ringmaster::contract::ExtensionPoint;
 use ringmaster::plugin::engine::content_hash;
 use ringmaster::plugin::registry::PluginEvent;
 use ringmaster::plugin::registry::PluginStatus;

@@ -6,13 +6,14 @@
 //! tails; numbers vary with the machine, ratios much less.
 
 use ringmaster::config::PluginsConfig;
-use ringmaster::plugin::contract::{ExtensionPoint, JobInfo, hook_handler};
+use ringmaster::contract::{
+    Candidate, ExtensionPoint, Failure, FailureKind, History, HookCall, JobInfo, ScheduleInput, SimilarJobs, SlotLoad,
+    Timeouts,
+};
 use ringmaster::plugin::engine::{Compiler, content_hash, new_engine};
 use ringmaster::plugin::registry::{PluginEvent, PluginHost};
 use ringmaster::plugin::reload::watch;
-use ringmaster::policy::{
-    Candidate, Failure, FailureKind, History, ScheduleInput, SimilarJobs, Slot, Timeouts, builtin,
-};
+use ringmaster::policy::builtin;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -133,7 +134,7 @@ fn main() {
     let input = ScheduleInput {
         candidates: (0..64).map(|i| Candidate { job: job(i), rank: 0, waited_ms: 64 - i as u64 }).collect(),
         slots: (0..4)
-            .map(|index| Slot {
+            .map(|index| SlotLoad {
                 index,
                 running: 1,
                 free: 2,
@@ -175,7 +176,7 @@ fn main() {
     row("retry-policy.decide", measure(2000, || keep(retry.decide(&one[0], 1, 3, &failure).unwrap())), Some(spawn.0));
 
     let hooks = host.get("deny-patterns").unwrap();
-    let event = hook_handler::Event {
+    let event = HookCall {
         name: "JobSubmit".into(),
         payload_json: format!(r#"{{"hook_event_name":"JobSubmit","prompt":"{}"}}"#, "refactor the parser ".repeat(50)),
         job: Some(one[0].clone()),

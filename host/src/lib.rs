@@ -7,6 +7,7 @@
 //! [`executor`], and records everything in the store.
 //!
 //! * [`job`] — the job model: specs, records, statuses, the environment contract with agents.
+//! * [`contract`] — the extension points and the types plugins see and answer, on the host's side.
 //! * [`config`] — `ringmaster.yaml`.
 //! * [`credentials`] — where tokens come from; the variables no child inherits.
 //! * [`plugin`] — loading, sandboxing, calling and hot-reloading WebAssembly plugins.
@@ -27,6 +28,7 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod contract;
 pub mod credentials;
 pub mod engine;
 pub mod executor;

@@ -4,13 +4,14 @@ pub mod hostile;
 pub mod mcp_client;
 
 use ringmaster::config::{Config, EngineConfig, parse_yaml};
+use ringmaster::contract::JobInfo;
+use ringmaster::contract::{Failure, FailureKind, History, SimilarJobs, SlotLoad};
 use ringmaster::engine::{Engine, EngineOptions, Wiring};
 use ringmaster::executor::agent::AgentProfile;
 use ringmaster::hooks::{Hooks, HooksOptions};
 use ringmaster::job::{JobRecord, JobSpec};
-use ringmaster::plugin::contract::JobInfo;
 use ringmaster::plugin::registry::{PluginEvent, PluginHost};
-use ringmaster::policy::{Failure, FailureKind, History, Policies, SimilarJobs, Slot};
+use ringmaster::policy::Policies;
 use ringmaster::store::Store;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -208,8 +209,8 @@ pub fn job(id: &str, root: &str, priority: i32, tags: &[&str]) -> JobInfo {
     }
 }
 
-pub fn slot(index: u32, free: u32) -> Slot {
-    Slot::idle(index, free)
+pub fn slot(index: u32, free: u32) -> SlotLoad {
+    SlotLoad::idle(index, free)
 }
 
 pub fn history(count: u32, p95_ms: u64) -> History {

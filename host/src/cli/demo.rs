@@ -6,13 +6,14 @@
 //! other extension points.
 
 use crate::config::{Config, EngineConfig, PolicySelection};
+use crate::contract::{CommandOutcome, ExtensionPoint, HookCall, JobInfo};
+use crate::contract::{Decision, Failure, FailureKind, History, SimilarJobs};
 use crate::engine::{Engine, EngineOptions};
 use crate::executor::agent::AgentProfile;
 use crate::job::{JobSpec, JobStatus};
-use crate::plugin::contract::{ExtensionPoint, JobInfo, commands::Outcome, hook_handler};
 use crate::plugin::registry::{PluginEvent, PluginHost};
 use crate::plugin::reload::watch;
-use crate::policy::{Decision, Failure, FailureKind, History, Policies, SimilarJobs, Source};
+use crate::policy::{Policies, Source};
 use crate::store::Store;
 use anyhow::{Context, bail};
 use std::collections::{BTreeMap, HashMap};
@@ -275,15 +276,15 @@ fn other_extension_points(host: &PluginHost, policies: &Policies) {
         source(policies, ExtensionPoint::RetryPolicy)
     ));
     for name in host.providers(ExtensionPoint::HookHandler) {
-        let event = hook_handler::Event {
+        let event = HookCall {
             name: "JobSubmit".into(),
             payload_json: r#"{"hook_event_name":"JobSubmit","prompt":"clean up: rm -rf / --no-preserve-root"}"#.into(),
             job: Some(job.clone()),
         };
         match host.call(&name, ExtensionPoint::HookHandler, |p| p.handle_hook(&event)) {
             Ok(response) => say(&format!(
-                "  hook {name} on a JobSubmit with `rm -rf /`: {:?}, {}",
-                response.permission,
+                "  hook {name} on a JobSubmit with `rm -rf /`: {}, {}",
+                response.permission.map_or("no say", |p| p.as_str()),
                 response.reason.unwrap_or_default()
             )),
             Err(err) => say(&format!("  hook {name} failed: {err}")),
@@ -291,11 +292,11 @@ fn other_extension_points(host: &PluginHost, policies: &Policies) {
     }
     for name in host.providers(ExtensionPoint::Commands) {
         match host.call(&name, ExtensionPoint::Commands, |p| p.run_command("review", "v1.2 error handling")) {
-            Ok(Ok(Outcome::Submit(request))) => say(&format!(
+            Ok(Ok(CommandOutcome::Submit(request))) => say(&format!(
                 "  command /review v1.2 error handling ({name}) would submit a job tagged {:?}: {}",
                 request.options.tags, request.prompt
             )),
-            Ok(Ok(Outcome::Text(text))) => say(&format!("  command /review ({name}) answered: {text}")),
+            Ok(Ok(CommandOutcome::Text(text))) => say(&format!("  command /review ({name}) answered: {text}")),
             Ok(Err(message)) => say(&format!("  command /review from {name} refused: {message}")),
             Err(err) => say(&format!("  command plugin {name} failed: {err}")),
         }

@@ -3,7 +3,7 @@
 //! from the configuration), without running a server.
 
 use crate::config::{Config, PluginsConfig};
-use crate::plugin::contract::ExtensionPoint;
+use crate::contract::ExtensionPoint;
 use crate::plugin::registry::{PluginHost, PluginInfo};
 use anyhow::Context;
 use std::path::{Path, PathBuf};

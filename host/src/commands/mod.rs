@@ -12,11 +12,11 @@
 pub mod markdown;
 pub mod render;
 
+use crate::contract::ExtensionPoint;
+use crate::contract::{CommandOutcome, JobOptions};
 use crate::executor::shell::Shell;
 use crate::fileset::{FileSet, FileStatus};
 use crate::job::JobSpec;
-use crate::plugin::contract::ExtensionPoint;
-use crate::plugin::contract::commands::{JobOptions, Outcome};
 use crate::plugin::registry::PluginHost;
 use crate::watch::{DirWatcher, watch_dirs};
 use markdown::MarkdownCommand;
@@ -226,8 +226,10 @@ fn run_plugin_command(plugins: &PluginHost, name: &str, arguments: &str) -> Resu
             .map_err(|err| format!("/{name} failed in plugin {plugin}: {err}"))?
             .map_err(|message| format!("/{name}: {message}"))?;
         return Ok(match outcome {
-            Outcome::Text(text) => Prepared::Text(text),
-            Outcome::Submit(request) => Prepared::Job(Box::new(job_from_plugin(request.prompt, request.options))),
+            CommandOutcome::Text(text) => Prepared::Text(text),
+            CommandOutcome::Submit(request) => {
+                Prepared::Job(Box::new(job_from_plugin(request.prompt, request.options)))
+            }
         });
     }
     Err(format!("unknown command /{name}; command_list shows the commands there are"))

@@ -7,6 +7,8 @@
 use super::history::Finished;
 use super::tokens::SlotOutcome;
 use super::{Inner, events, job_info};
+use crate::contract::{Decision, Failure, FailureKind};
+use crate::contract::{ExtensionPoint, JobInfo};
 use crate::credentials::{OUTRANKING_CREDENTIALS, Secret};
 use crate::executor::agent::{AgentProfile, Auth, Invocation};
 use crate::executor::stream::AgentEvent;
@@ -15,8 +17,6 @@ use crate::hooks::EventName;
 use crate::job;
 use crate::job::AttemptOutcome;
 use crate::job::{AttemptRecord, JobRecord, JobSpec, JobStatus, now_ms};
-use crate::plugin::contract::{ExtensionPoint, JobInfo};
-use crate::policy::{Decision, Failure, FailureKind};
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;

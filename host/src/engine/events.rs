@@ -20,9 +20,9 @@
 //! Matchers of job events see the job's agent and tags; `Notification`'s
 //! see its `kind`.
 
+use crate::contract::JobInfo;
 use crate::hooks::{Event, EventName};
 use crate::job::{JobRecord, JobSpec};
-use crate::plugin::contract::JobInfo;
 use serde_json::{Map, Value, json};
 
 fn object(value: Value) -> Map<String, Value> {

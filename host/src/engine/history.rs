@@ -1,7 +1,7 @@
 //! Durations of finished jobs, grouped the way the timeout estimator asks:
 //! by tag, agent, model and prompt-size bucket. Kept in memory, bounded per group.
 
-use crate::policy::{History, SimilarJobs};
+use crate::contract::{History, SimilarJobs};
 use std::collections::{HashMap, VecDeque};
 
 /// Finished jobs remembered per group.

@@ -35,13 +35,14 @@ pub mod tokens;
 mod waiting;
 
 use crate::config::EngineConfig;
+use crate::contract::ExtensionPoint;
+use crate::contract::FailureKind;
+use crate::contract::JobInfo;
 use crate::credentials::Token;
 use crate::executor::agent::AgentProfile;
 use crate::hooks::{Event, EventName, HookOutcome, Hooks};
 use crate::job::{JobFilter, JobRecord, JobSpec, JobStatus, now_ms, preview};
-use crate::plugin::contract::ExtensionPoint;
-use crate::plugin::contract::JobInfo;
-use crate::policy::{FailureKind, Policies, Source};
+use crate::policy::{Policies, Source};
 use crate::store::{Store, StoreError};
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
@@ -575,8 +576,7 @@ impl Engine {
             max_depth: settings.config.max_depth,
             max_jobs_per_root: settings.config.max_jobs_per_root,
             max_queue: settings.config.max_queue,
-            policies: [ExtensionPoint::Scheduler, ExtensionPoint::TimeoutEstimator, ExtensionPoint::RetryPolicy]
-                .into_iter()
+            policies: ExtensionPoint::policies()
                 .map(|point| {
                     let source = match self.inner.policies.source(point) {
                         Source::Plugin(name) => name,

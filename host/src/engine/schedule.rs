@@ -7,10 +7,10 @@
 use super::state::Limits;
 use super::tokens::SlotOutcome;
 use super::{Inner, job_info};
+use crate::contract::{Candidate, RootLoad, ScheduleInput, SlotLoad};
+use crate::contract::{ExtensionPoint, JobInfo};
 use crate::job::now_ms;
-use crate::plugin::contract::{ExtensionPoint, JobInfo};
 use crate::plugin::registry::PluginEvent;
-use crate::policy::{Candidate, RootLoad, ScheduleInput, Slot};
 use futures::FutureExt;
 use std::cmp::Reverse;
 use std::collections::BTreeSet;
@@ -70,12 +70,12 @@ impl Inner {
             if candidates.is_empty() {
                 return false;
             }
-            let slots: Vec<Slot> = (0..state.tokens.slots.len())
+            let slots: Vec<SlotLoad> = (0..state.tokens.slots.len())
                 .map(|i| {
                     let free = state.tokens.free(i, now);
                     let slot = &state.tokens.slots[i];
                     let count = |o: SlotOutcome| slot.recent.iter().filter(|(_, x)| *x == o).count() as u32;
-                    Slot {
+                    SlotLoad {
                         index: i as u32,
                         running: slot.running,
                         free,

@@ -74,7 +74,7 @@ pub struct Event {
     /// The event's fields; `hook_event_name` and `cwd` are added.
     pub payload: Map<String, Value>,
     /// The job the event concerns, for handlers' environment and plugins.
-    pub job: Option<crate::plugin::contract::JobInfo>,
+    pub job: Option<crate::contract::JobInfo>,
 }
 
 #[cfg(test)]

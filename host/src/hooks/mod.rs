@@ -19,9 +19,9 @@ mod event;
 pub mod matcher;
 pub mod run;
 
+use crate::contract::ExtensionPoint;
 use crate::executor::shell::Shell;
 use crate::fileset::{FileSet, FileStatus};
-use crate::plugin::contract::ExtensionPoint;
 use crate::plugin::loader::LoadedPlugin;
 use crate::plugin::registry::PluginHost;
 use crate::watch::{DirWatcher, watch_dirs};

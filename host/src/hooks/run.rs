@@ -8,9 +8,9 @@
 
 use super::config::{Action, Handler};
 use super::{Event, Permission, Verdict};
+use crate::contract::ExtensionPoint;
+use crate::contract::{HookCall, HookPermission};
 use crate::executor::shell::{Run, Shell};
-use crate::plugin::contract::ExtensionPoint;
-use crate::plugin::contract::hook_handler;
 use crate::plugin::registry::PluginHost;
 use serde_json::{Map, Value};
 use std::path::Path;
@@ -110,7 +110,7 @@ pub fn read_stdout(stdout: &str) -> Result<Verdict, String> {
 }
 
 async fn run_wasm(plugin: &str, context: &Context<'_>) -> Result<Verdict, String> {
-    let event = hook_handler::Event {
+    let event = HookCall {
         name: context.event.name.to_string(),
         payload_json: String::from_utf8_lossy(context.input).into_owned(),
         job: context.event.job.clone(),
@@ -131,12 +131,11 @@ async fn run_wasm(plugin: &str, context: &Context<'_>) -> Result<Verdict, String
             None
         }
     };
-    let permission = match response.permission {
-        hook_handler::Permission::None => None,
-        hook_handler::Permission::Allow => Some(Permission::Allow),
-        hook_handler::Permission::Ask => Some(Permission::Ask),
-        hook_handler::Permission::Deny => Some(Permission::Deny),
-    };
+    let permission = response.permission.map(|permission| match permission {
+        HookPermission::Allow => Permission::Allow,
+        HookPermission::Ask => Permission::Ask,
+        HookPermission::Deny => Permission::Deny,
+    });
     Ok(Verdict {
         permission,
         reason: response.reason,

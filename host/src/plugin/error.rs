@@ -1,7 +1,7 @@
 //! What can go wrong loading or calling a plugin. Every message says what was
 //! wrong and, where there is one, how to fix it.
 
-use super::contract::ExtensionPoint;
+use crate::contract::ExtensionPoint;
 use std::path::PathBuf;
 
 /// Why a plugin file was not loaded. The previous version (if any) stays active.

@@ -13,9 +13,9 @@
 //!   `wasi:sockets` (`network`);
 //! * never provided: anything else (e.g. `wasi:http`), which rejects the plugin.
 
-use super::contract::{ExtensionPoint, PACKAGE, VERSION, Version};
 use super::error::LoadError;
 use crate::config::Capabilities;
+use crate::contract::{ExtensionPoint, PACKAGE, VERSION, Version};
 use std::path::Path;
 use wasmtime::Engine;
 use wasmtime::component::Component;

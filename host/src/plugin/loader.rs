@@ -4,18 +4,23 @@
 //! make one smoke call of every exported extension point. A file that fails
 //! any step is rejected with a [`LoadError`]; nothing half-loaded is returned.
 
-use super::contract::{ExtensionPoint, JobInfo, commands, hook_handler, retry_policy, scheduler, timeout_estimator};
 use super::engine::{CacheOutcome, Compiler, EpochTicker, content_hash, new_engine};
 use super::error::{CallError, LoadError};
 use super::inspect::{Inspection, inspect};
 use super::manifest::Manifest;
 use super::sandbox::{CallLimits, HostState, Identity, Sandbox, linker};
+use super::wit::Exports;
 use crate::config::PluginsConfig;
+use crate::contract::{
+    Assignment, Candidate, CommandOutcome, Decision, ExtensionPoint, Failure, FailureKind, History, HookCall,
+    HookResponse, JobInfo, PluginCommand, ScheduleInput, SimilarJobs, SlotLoad, Timeouts,
+};
 use crate::untrusted;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
-use wasmtime::component::{InstancePre, Linker};
+use wasmtime::Store;
+use wasmtime::component::{Instance, InstancePre, Linker};
 
 /// The manifest path for a plugin file: `NAME.wasm` -> `NAME.yaml`.
 pub fn manifest_path(wasm: &Path) -> PathBuf {
@@ -81,32 +86,12 @@ impl Loader {
         let limits = self.limits_for(&identity, &manifest);
         let sandbox = Sandbox { identity: identity.clone(), config: Arc::new(config), capabilities, limits };
 
-        let indices = |point: ExtensionPoint| inspection.extension_points.contains(&point);
-        let missing = |point: ExtensionPoint, err: wasmtime::Error| LoadError::Link {
+        let exports = Exports::new(&pre, &inspection.extension_points).map_err(|(point, err)| LoadError::Link {
             path: path.into(),
             message: format!("its {point} export does not match the contract: {err:#}"),
-        };
-        let plugin = LoadedPlugin {
-            scheduler: indices(ExtensionPoint::Scheduler)
-                .then(|| scheduler::GuestIndices::new(&pre))
-                .transpose()
-                .map_err(|e| missing(ExtensionPoint::Scheduler, e))?,
-            timeout_estimator: indices(ExtensionPoint::TimeoutEstimator)
-                .then(|| timeout_estimator::GuestIndices::new(&pre))
-                .transpose()
-                .map_err(|e| missing(ExtensionPoint::TimeoutEstimator, e))?,
-            retry_policy: indices(ExtensionPoint::RetryPolicy)
-                .then(|| retry_policy::GuestIndices::new(&pre))
-                .transpose()
-                .map_err(|e| missing(ExtensionPoint::RetryPolicy, e))?,
-            hook_handler: indices(ExtensionPoint::HookHandler)
-                .then(|| hook_handler::GuestIndices::new(&pre))
-                .transpose()
-                .map_err(|e| missing(ExtensionPoint::HookHandler, e))?,
-            commands: indices(ExtensionPoint::Commands)
-                .then(|| commands::GuestIndices::new(&pre))
-                .transpose()
-                .map_err(|e| missing(ExtensionPoint::Commands, e))?,
+        })?;
+        let mut plugin = LoadedPlugin {
+            exports,
             identity,
             path: path.to_path_buf(),
             manifest,
@@ -117,7 +102,6 @@ impl Loader {
             pre,
             hook_events: Vec::new(),
         };
-        let mut plugin = plugin;
         for point in plugin.extension_points() {
             plugin.smoke(point).map_err(|error| LoadError::Smoke { path: path.into(), point, error })?;
         }
@@ -181,11 +165,7 @@ pub struct LoadedPlugin {
     pub cache: CacheOutcome,
     sandbox: Sandbox,
     pre: InstancePre<HostState>,
-    scheduler: Option<scheduler::GuestIndices>,
-    timeout_estimator: Option<timeout_estimator::GuestIndices>,
-    retry_policy: Option<retry_policy::GuestIndices>,
-    hook_handler: Option<hook_handler::GuestIndices>,
-    commands: Option<commands::GuestIndices>,
+    exports: Exports,
     /// A hook handler's answer to `events()`, asked once at load (the answer
     /// can only change with the plugin or its config, which reload it).
     pub hook_events: Vec<String>,
@@ -228,13 +208,23 @@ impl LoadedPlugin {
         self.sandbox.run(&self.pre, point, None, |_, _| Ok(()))
     }
 
+    /// Calls `point` in a fresh instance, under the plugin's limits.
+    fn call<R>(
+        &self,
+        point: ExtensionPoint,
+        job_id: Option<&str>,
+        call: impl FnOnce(&Exports, &mut Store<HostState>, &Instance) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
+        if !self.provides(point) {
+            return Err(not_exported(self, point));
+        }
+        self.sandbox.run(&self.pre, point, job_id, |store, instance| call(&self.exports, store, instance))
+    }
+
     /// Ranks for `jobs`, one each.
     pub fn rank(&self, jobs: &[JobInfo]) -> Result<Vec<i64>, CallError> {
-        let indices = self.scheduler.as_ref().ok_or_else(|| not_exported(self, ExtensionPoint::Scheduler))?;
         let job_id = (jobs.len() == 1).then(|| jobs[0].id.as_str());
-        let ranks = self.sandbox.run(&self.pre, ExtensionPoint::Scheduler, job_id, |store, instance| {
-            indices.load(&mut *store, instance)?.call_rank(store, jobs)
-        })?;
+        let ranks = self.call(ExtensionPoint::Scheduler, job_id, |e, store, at| e.rank(store, at, jobs))?;
         if ranks.len() != jobs.len() {
             return Err(CallError::Invalid {
                 plugin: self.identity.to_string(),
@@ -244,24 +234,19 @@ impl LoadedPlugin {
         Ok(ranks)
     }
 
-    pub fn select(&self, input: &scheduler::ScheduleInput) -> Result<Vec<scheduler::Assignment>, CallError> {
-        let indices = self.scheduler.as_ref().ok_or_else(|| not_exported(self, ExtensionPoint::Scheduler))?;
-        self.sandbox.run(&self.pre, ExtensionPoint::Scheduler, None, |store, instance| {
-            indices.load(&mut *store, instance)?.call_select(store, input)
-        })
+    pub fn select(&self, input: &ScheduleInput) -> Result<Vec<Assignment>, CallError> {
+        self.call(ExtensionPoint::Scheduler, None, |e, store, at| e.select(store, at, input))
     }
 
     pub fn estimate(
         &self,
         job: &JobInfo,
-        similar: &timeout_estimator::SimilarJobs,
+        similar: &SimilarJobs,
         requested_ms: Option<u64>,
-        fallback: timeout_estimator::Timeouts,
-    ) -> Result<timeout_estimator::Timeouts, CallError> {
-        let indices =
-            self.timeout_estimator.as_ref().ok_or_else(|| not_exported(self, ExtensionPoint::TimeoutEstimator))?;
-        self.sandbox.run(&self.pre, ExtensionPoint::TimeoutEstimator, Some(&job.id), |store, instance| {
-            indices.load(&mut *store, instance)?.call_estimate(store, job, similar, requested_ms, fallback)
+        fallback: Timeouts,
+    ) -> Result<Timeouts, CallError> {
+        self.call(ExtensionPoint::TimeoutEstimator, Some(&job.id), |e, store, at| {
+            e.estimate(store, at, job, similar, requested_ms, fallback)
         })
     }
 
@@ -270,44 +255,31 @@ impl LoadedPlugin {
         job: &JobInfo,
         attempt: u32,
         max_retries: u32,
-        failure: &retry_policy::Failure,
-    ) -> Result<retry_policy::Decision, CallError> {
-        let indices = self.retry_policy.as_ref().ok_or_else(|| not_exported(self, ExtensionPoint::RetryPolicy))?;
-        self.sandbox.run(&self.pre, ExtensionPoint::RetryPolicy, Some(&job.id), |store, instance| {
-            indices.load(&mut *store, instance)?.call_decide(store, job, attempt, max_retries, failure)
+        failure: &Failure,
+    ) -> Result<Decision, CallError> {
+        self.call(ExtensionPoint::RetryPolicy, Some(&job.id), |e, store, at| {
+            e.decide(store, at, job, attempt, max_retries, failure)
         })
     }
 
     /// Calls the hook handler's `events()`; [`LoadedPlugin::hook_events`]
     /// holds the answer it gave at load.
     pub fn call_events(&self) -> Result<Vec<String>, CallError> {
-        let indices = self.hook_handler.as_ref().ok_or_else(|| not_exported(self, ExtensionPoint::HookHandler))?;
-        self.sandbox.run(&self.pre, ExtensionPoint::HookHandler, None, |store, instance| {
-            indices.load(&mut *store, instance)?.call_events(store)
-        })
+        self.call(ExtensionPoint::HookHandler, None, |e, store, at| e.events(store, at))
     }
 
-    pub fn handle_hook(&self, event: &hook_handler::Event) -> Result<hook_handler::Response, CallError> {
-        let indices = self.hook_handler.as_ref().ok_or_else(|| not_exported(self, ExtensionPoint::HookHandler))?;
+    pub fn handle_hook(&self, event: &HookCall) -> Result<HookResponse, CallError> {
         let job_id = event.job.as_ref().map(|j| j.id.as_str());
-        self.sandbox.run(&self.pre, ExtensionPoint::HookHandler, job_id, |store, instance| {
-            indices.load(&mut *store, instance)?.call_handle(store, event)
-        })
+        self.call(ExtensionPoint::HookHandler, job_id, |e, store, at| e.handle(store, at, event))
     }
 
-    pub fn list_commands(&self) -> Result<Vec<commands::CommandInfo>, CallError> {
-        let indices = self.commands.as_ref().ok_or_else(|| not_exported(self, ExtensionPoint::Commands))?;
-        self.sandbox.run(&self.pre, ExtensionPoint::Commands, None, |store, instance| {
-            indices.load(&mut *store, instance)?.call_list_commands(store)
-        })
+    pub fn list_commands(&self) -> Result<Vec<PluginCommand>, CallError> {
+        self.call(ExtensionPoint::Commands, None, |e, store, at| e.list_commands(store, at))
     }
 
     /// Runs command `name`; the inner `Err` is the plugin's own message for the user.
-    pub fn run_command(&self, name: &str, arguments: &str) -> Result<Result<commands::Outcome, String>, CallError> {
-        let indices = self.commands.as_ref().ok_or_else(|| not_exported(self, ExtensionPoint::Commands))?;
-        self.sandbox.run(&self.pre, ExtensionPoint::Commands, None, |store, instance| {
-            indices.load(&mut *store, instance)?.call_run(store, name, arguments)
-        })
+    pub fn run_command(&self, name: &str, arguments: &str) -> Result<Result<CommandOutcome, String>, CallError> {
+        self.call(ExtensionPoint::Commands, None, |e, store, at| e.run_command(store, at, name, arguments))
     }
 
     /// One representative call of `point`, made before a plugin is accepted.
@@ -316,9 +288,9 @@ impl LoadedPlugin {
         match point {
             ExtensionPoint::Scheduler => {
                 self.rank(std::slice::from_ref(&job))?;
-                self.select(&scheduler::ScheduleInput {
-                    candidates: vec![scheduler::Candidate { job, rank: 0, waited_ms: 0 }],
-                    slots: vec![scheduler::Slot::idle(0, 1)],
+                self.select(&ScheduleInput {
+                    candidates: vec![Candidate { job, rank: 0, waited_ms: 0 }],
+                    slots: vec![SlotLoad::idle(0, 1)],
                     capacity: 1,
                     roots: Vec::new(),
                     queued_total: 1,
@@ -326,20 +298,20 @@ impl LoadedPlugin {
                 })?;
             }
             ExtensionPoint::TimeoutEstimator => {
-                let empty = timeout_estimator::History { count: 0, p50_ms: 0, p95_ms: 0, timeout_rate: 0.0 };
-                let similar = timeout_estimator::SimilarJobs {
+                let empty = History { count: 0, p50_ms: 0, p95_ms: 0, timeout_rate: 0.0 };
+                let similar = SimilarJobs {
                     by_tag: Vec::new(),
                     by_agent: empty,
                     by_model: empty,
                     by_prompt_size: empty,
                     overall: empty,
                 };
-                let fallback = timeout_estimator::Timeouts { hard_ms: 600_000, idle_ms: 300_000 };
+                let fallback = Timeouts { hard_ms: 600_000, idle_ms: 300_000 };
                 self.estimate(&job, &similar, None, fallback)?;
             }
             ExtensionPoint::RetryPolicy => {
-                let failure = retry_policy::Failure {
-                    kind: retry_policy::FailureKind::Crashed,
+                let failure = Failure {
+                    kind: FailureKind::Crashed,
                     exit_code: Some(1),
                     signal: None,
                     stderr_tail: String::new(),
@@ -350,7 +322,7 @@ impl LoadedPlugin {
                 self.decide(&job, 1, 3, &failure)?;
             }
             ExtensionPoint::HookHandler => {
-                self.handle_hook(&hook_handler::Event {
+                self.handle_hook(&HookCall {
                     name: "Notification".into(),
                     payload_json: r#"{"hook_event_name":"Notification","message":"ringmaster smoke test"}"#.into(),
                     job: None,

@@ -6,11 +6,11 @@
 //! entry meanwhile; new calls see the new build. A failed load leaves the entry
 //! as it was and records the error, so a bad build never replaces a good one.
 
-use super::contract::ExtensionPoint;
 use super::error::{CallError, LoadError};
 use super::loader::{LoadedPlugin, Loader, plugin_name};
 use super::stats::{CallStats, Circuit};
 use crate::config::{Capabilities, PluginsConfig};
+use crate::contract::ExtensionPoint;
 use arc_swap::ArcSwapOption;
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;

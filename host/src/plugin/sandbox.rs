@@ -6,14 +6,15 @@
 //! and a reload can swap the `InstancePre` while earlier calls finish on the
 //! one they started with.
 
-use super::contract::{ExtensionPoint, HostView, Level, ringmaster::plugin::host};
 use super::engine::deadline_ticks;
 use super::error::CallError;
+use super::wit;
 use crate::config::Capabilities;
+use crate::contract::{ExtensionPoint, LogLevel};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
-use wasmtime::component::{HasSelf, Instance, InstancePre, Linker, ResourceTable};
+use wasmtime::component::{Instance, InstancePre, Linker, ResourceTable};
 use wasmtime::{Engine, ResourceLimiter, Store, Trap};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -99,7 +100,7 @@ impl WasiView for HostState {
 
 /// Emits a plugin's log line on the `ringmaster::plugin` target, where the
 /// MCP layer picks it up for clients.
-fn emit(level: Level, plugin: &Identity, job_id: Option<&str>, message: &str, fields: &str) {
+fn emit(level: LogLevel, plugin: &Identity, job_id: Option<&str>, message: &str, fields: &str) {
     let plugin = plugin.to_string();
     let job = job_id.unwrap_or("-");
     macro_rules! at {
@@ -108,22 +109,22 @@ fn emit(level: Level, plugin: &Identity, job_id: Option<&str>, message: &str, fi
         };
     }
     match level {
-        Level::Trace => at!(tracing::Level::TRACE),
-        Level::Debug => at!(tracing::Level::DEBUG),
-        Level::Info => at!(tracing::Level::INFO),
-        Level::Warn => at!(tracing::Level::WARN),
-        Level::Error => at!(tracing::Level::ERROR),
+        LogLevel::Trace => at!(tracing::Level::TRACE),
+        LogLevel::Debug => at!(tracing::Level::DEBUG),
+        LogLevel::Info => at!(tracing::Level::INFO),
+        LogLevel::Warn => at!(tracing::Level::WARN),
+        LogLevel::Error => at!(tracing::Level::ERROR),
     }
 }
 
 /// Whether anyone listens at `level`, so disabled lines cost no formatting.
-fn log_enabled(level: Level) -> bool {
+fn log_enabled(level: LogLevel) -> bool {
     match level {
-        Level::Trace => tracing::enabled!(target: "ringmaster::plugin", tracing::Level::TRACE),
-        Level::Debug => tracing::enabled!(target: "ringmaster::plugin", tracing::Level::DEBUG),
-        Level::Info => tracing::enabled!(target: "ringmaster::plugin", tracing::Level::INFO),
-        Level::Warn => tracing::enabled!(target: "ringmaster::plugin", tracing::Level::WARN),
-        Level::Error => tracing::enabled!(target: "ringmaster::plugin", tracing::Level::ERROR),
+        LogLevel::Trace => tracing::enabled!(target: "ringmaster::plugin", tracing::Level::TRACE),
+        LogLevel::Debug => tracing::enabled!(target: "ringmaster::plugin", tracing::Level::DEBUG),
+        LogLevel::Info => tracing::enabled!(target: "ringmaster::plugin", tracing::Level::INFO),
+        LogLevel::Warn => tracing::enabled!(target: "ringmaster::plugin", tracing::Level::WARN),
+        LogLevel::Error => tracing::enabled!(target: "ringmaster::plugin", tracing::Level::ERROR),
     }
 }
 
@@ -138,11 +139,9 @@ fn truncate(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
-/// The `types` interface holds types only.
-impl super::contract::ringmaster::plugin::types::Host for HostState {}
-
-impl host::Host for HostState {
-    fn log(&mut self, level: Level, message: String, fields: Vec<(String, String)>) {
+/// The host functions, whatever the contract version that calls them.
+impl HostState {
+    pub(super) fn log(&mut self, level: LogLevel, message: &str, fields: &[(String, String)]) {
         self.log_lines += 1;
         if self.log_lines > MAX_LOG_LINES {
             return;
@@ -151,19 +150,15 @@ impl host::Host for HostState {
             return;
         }
         let fields: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        emit(level, &self.plugin, self.job_id.as_deref(), truncate(&message, MAX_LOG_BYTES), &fields.join(" "));
+        emit(level, &self.plugin, self.job_id.as_deref(), truncate(message, MAX_LOG_BYTES), &fields.join(" "));
     }
 
-    fn config_get(&mut self, key: String) -> Option<String> {
-        self.config.get(&key).cloned()
+    pub(super) fn config_value(&self, key: &str) -> Option<String> {
+        self.config.get(key).cloned()
     }
 
-    fn config_all(&mut self) -> Vec<(String, String)> {
+    pub(super) fn config_values(&self) -> Vec<(String, String)> {
         self.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
-    }
-
-    fn now_ms(&mut self) -> u64 {
-        crate::job::now_ms()
     }
 }
 
@@ -173,7 +168,7 @@ impl host::Host for HostState {
 pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-    HostView::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)?;
+    wit::add_to_linker(&mut linker)?;
     Ok(linker)
 }
 
@@ -241,7 +236,7 @@ impl Sandbox {
         if state.log_lines > MAX_LOG_LINES {
             let dropped = (state.log_lines - MAX_LOG_LINES).to_string();
             emit(
-                Level::Warn,
+                LogLevel::Warn,
                 &self.identity,
                 job_id,
                 "further log lines of this call were dropped",
@@ -252,7 +247,7 @@ impl Sandbox {
             for (stream, pipe) in [("stdout", stdout.as_ref()), ("stderr", Some(&stderr))] {
                 let text = pipe.map(|p| p.contents()).unwrap_or_default();
                 for line in String::from_utf8_lossy(&text).lines().filter(|l| !l.trim().is_empty()) {
-                    emit(Level::Info, &self.identity, job_id, line, &format!("stream={stream}"));
+                    emit(LogLevel::Info, &self.identity, job_id, line, &format!("stream={stream}"));
                 }
             }
         }

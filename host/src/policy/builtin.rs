@@ -1,8 +1,8 @@
 //! The built-in policies: what ringmaster does with no plugin, and what it
 //! falls back to when a plugin fails. Deliberately plain and predictable.
 
-use super::{Assignment, Decision, Failure, FailureKind, Retry, ScheduleInput, SimilarJobs, Timeouts};
-use crate::plugin::contract::JobInfo;
+use crate::contract::JobInfo;
+use crate::contract::{Assignment, Decision, Failure, FailureKind, Retry, ScheduleInput, SimilarJobs, Timeouts};
 use rand::Rng;
 
 /// Hard timeout when nothing better is known: long tasks must not be cut short.
@@ -70,7 +70,7 @@ pub fn decide(job: &JobInfo, attempt: u32, failure: &Failure) -> Decision {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::policy::{Candidate, History, Slot};
+    use crate::contract::{Candidate, History, SlotLoad};
 
     pub fn job(id: &str, priority: i32) -> JobInfo {
         JobInfo {
@@ -93,8 +93,8 @@ pub(crate) mod tests {
         Candidate { job: job(id, priority), rank: i64::from(priority), waited_ms: 0 }
     }
 
-    pub fn slot(index: u32, free: u32) -> Slot {
-        Slot::idle(index, free)
+    pub fn slot(index: u32, free: u32) -> SlotLoad {
+        SlotLoad::idle(index, free)
     }
 
     pub fn failure(kind: FailureKind, has_session: bool) -> Failure {

@@ -11,15 +11,11 @@
 pub mod builtin;
 
 use crate::config::PolicySelection;
-use crate::plugin::contract::{ExtensionPoint, JobInfo, retry_policy, scheduler, timeout_estimator};
+use crate::contract::{Assignment, Decision, ExtensionPoint, Failure, JobInfo, ScheduleInput, SimilarJobs, Timeouts};
 use crate::plugin::registry::{PluginEvent, PluginHost};
 use parking_lot::RwLock;
 use std::collections::HashSet;
 use std::sync::Arc;
-
-pub use retry_policy::{Decision, Failure, FailureKind, Retry};
-pub use scheduler::{Assignment, Candidate, RootLoad, ScheduleInput, Slot};
-pub use timeout_estimator::{History, SimilarJobs, Timeouts};
 
 /// Bounds every timeout estimate is held to, whoever made it.
 pub const MIN_TIMEOUT_MS: u64 = 1_000;
@@ -162,6 +158,7 @@ fn enforce_limits(input: &ScheduleInput, chosen: Vec<Assignment>) -> Vec<Assignm
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::contract::FailureKind;
     use crate::policy::builtin::tests::{candidate, job, slot};
 
     #[test]

@@ -1,37 +1,17 @@
-//! The plugin contract: host-side bindings generated from `wit/`, and the
-//! rules for which versions of it this host accepts.
+//! The plugin contract on the host's side: the extension points (described
+//! once, here), the contract version, and the plain types policies, hook
+//! handlers and commands see and answer ([`types`]).
 //!
-//! The host binds the `host-view` world, which exports every extension point.
-//! A plugin exports any subset; `LoadedPlugin` looks each extension point up
-//! separately (through the generated `GuestIndices`), so one component may
-//! provide a scheduler, a retry policy and a command set at once.
+//! A leaf module. The engine, the policies, hooks and commands speak these
+//! types; only `plugin::wit` knows the WIT bindings, and converts at one
+//! seam per contract version (`plugin/wit/since_v0_1.rs`), so a contract
+//! 0.2 changes that seam, not the engine.
 
-wasmtime::component::bindgen!({
-    path: "../wit",
-    world: "host-view",
-    additional_derives: [PartialEq],
-});
+pub mod types;
 
-pub use self::ringmaster::plugin::host::Level;
-pub use self::ringmaster::plugin::types::JobInfo;
-pub use exports::ringmaster::plugin::{commands, hook_handler, retry_policy, scheduler, timeout_estimator};
+pub use types::*;
 
 use std::fmt;
-
-impl scheduler::Slot {
-    /// A slot with nothing running and no history.
-    pub fn idle(index: u32, free: u32) -> scheduler::Slot {
-        scheduler::Slot {
-            index,
-            running: 0,
-            free,
-            cooling_until_ms: None,
-            recent_started: 0,
-            recent_failed: 0,
-            recent_rate_limited: 0,
-        }
-    }
-}
 
 /// The WIT package plugins implement.
 pub const PACKAGE: &str = "ringmaster:plugin";
@@ -114,7 +94,15 @@ impl ExtensionPoint {
     /// Policies sit on the scheduling hot path and get the short deadline;
     /// hooks and commands get the long one.
     pub fn is_policy(self) -> bool {
-        matches!(self, ExtensionPoint::Scheduler | ExtensionPoint::TimeoutEstimator | ExtensionPoint::RetryPolicy)
+        match self {
+            ExtensionPoint::Scheduler | ExtensionPoint::TimeoutEstimator | ExtensionPoint::RetryPolicy => true,
+            ExtensionPoint::HookHandler | ExtensionPoint::Commands => false,
+        }
+    }
+
+    /// The extension points a configuration selects one plugin for.
+    pub fn policies() -> impl Iterator<Item = ExtensionPoint> {
+        ExtensionPoint::ALL.into_iter().filter(|point| point.is_policy())
     }
 
     /// The fully qualified interface name, e.g. `ringmaster:plugin/scheduler@0.1.0`.
