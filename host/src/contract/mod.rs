@@ -56,53 +56,60 @@ impl fmt::Display for Version {
     }
 }
 
-/// The things a plugin can provide: one WIT interface each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ExtensionPoint {
-    Scheduler,
-    TimeoutEstimator,
-    RetryPolicy,
-    HookHandler,
-    Commands,
+/// Declares [`ExtensionPoint`] from one table, so that the variants, `ALL`,
+/// the WIT interface names and which points are policies cannot disagree.
+macro_rules! extension_points {
+    ($($(#[doc = $doc:literal])* $point:ident => $interface:literal, policy: $policy:literal;)*) => {
+        /// The things a plugin can provide: one WIT interface each.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+        #[serde(rename_all = "kebab-case")]
+        pub enum ExtensionPoint {
+            $($(#[doc = $doc])* $point,)*
+        }
+
+        impl ExtensionPoint {
+            pub const ALL: &[ExtensionPoint] = &[$(ExtensionPoint::$point),*];
+
+            /// The WIT interface name, e.g. `timeout-estimator`.
+            pub fn interface(self) -> &'static str {
+                match self {
+                    $(ExtensionPoint::$point => $interface,)*
+                }
+            }
+
+            /// Policies sit on the scheduling hot path and get the short
+            /// deadline, and a configuration selects one plugin for each;
+            /// hooks and commands get the long deadline, and all run.
+            pub fn is_policy(self) -> bool {
+                match self {
+                    $(ExtensionPoint::$point => $policy,)*
+                }
+            }
+        }
+    };
+}
+
+extension_points! {
+    /// Ranks queued jobs and picks what starts.
+    Scheduler => "scheduler", policy: true;
+    /// Sets an attempt's hard and idle timeouts.
+    TimeoutEstimator => "timeout-estimator", policy: true;
+    /// Decides whether and when a failed attempt is retried.
+    RetryPolicy => "retry-policy", policy: true;
+    /// Sees, vetoes or rewrites what happens to jobs.
+    HookHandler => "hook-handler", policy: false;
+    /// Offers slash commands.
+    Commands => "commands", policy: false;
 }
 
 impl ExtensionPoint {
-    pub const ALL: [ExtensionPoint; 5] = [
-        ExtensionPoint::Scheduler,
-        ExtensionPoint::TimeoutEstimator,
-        ExtensionPoint::RetryPolicy,
-        ExtensionPoint::HookHandler,
-        ExtensionPoint::Commands,
-    ];
-
-    /// The WIT interface name, e.g. `timeout-estimator`.
-    pub fn interface(self) -> &'static str {
-        match self {
-            ExtensionPoint::Scheduler => "scheduler",
-            ExtensionPoint::TimeoutEstimator => "timeout-estimator",
-            ExtensionPoint::RetryPolicy => "retry-policy",
-            ExtensionPoint::HookHandler => "hook-handler",
-            ExtensionPoint::Commands => "commands",
-        }
-    }
-
     pub fn from_interface(name: &str) -> Option<ExtensionPoint> {
-        ExtensionPoint::ALL.into_iter().find(|p| p.interface() == name)
-    }
-
-    /// Policies sit on the scheduling hot path and get the short deadline;
-    /// hooks and commands get the long one.
-    pub fn is_policy(self) -> bool {
-        match self {
-            ExtensionPoint::Scheduler | ExtensionPoint::TimeoutEstimator | ExtensionPoint::RetryPolicy => true,
-            ExtensionPoint::HookHandler | ExtensionPoint::Commands => false,
-        }
+        ExtensionPoint::ALL.iter().copied().find(|p| p.interface() == name)
     }
 
     /// The extension points a configuration selects one plugin for.
     pub fn policies() -> impl Iterator<Item = ExtensionPoint> {
-        ExtensionPoint::ALL.into_iter().filter(|point| point.is_policy())
+        ExtensionPoint::ALL.iter().copied().filter(|point| point.is_policy())
     }
 
     /// The fully qualified interface name, e.g. `ringmaster:plugin/scheduler@0.1.0`.
@@ -120,6 +127,19 @@ impl fmt::Display for ExtensionPoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_point_is_found_by_its_interface_name() {
+        assert_eq!(ExtensionPoint::ALL.len(), 5);
+        for &point in ExtensionPoint::ALL {
+            assert_eq!(ExtensionPoint::from_interface(point.interface()), Some(point));
+        }
+        let policies: Vec<ExtensionPoint> = ExtensionPoint::policies().collect();
+        assert_eq!(
+            policies,
+            [ExtensionPoint::Scheduler, ExtensionPoint::TimeoutEstimator, ExtensionPoint::RetryPolicy]
+        );
+    }
 
     #[test]
     fn zero_major_versions_are_compatible_only_within_a_minor() {
