@@ -85,6 +85,75 @@ fn job(i: usize) -> JobInfo {
     }
 }
 
+/// Store data of the bare baseline: WASI and nothing else of ringmaster's.
+struct Bare {
+    ctx: wasmtime_wasi::WasiCtx,
+    table: wasmtime::component::ResourceTable,
+}
+
+impl wasmtime_wasi::WasiView for Bare {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        wasmtime_wasi::WasiCtxView { ctx: &mut self.ctx, table: &mut self.table }
+    }
+}
+
+/// `scheduler.rank` of one job, called the barest way wasmtime offers: a new
+/// store with a default WASI context, `InstancePre::instantiate`, a dynamic
+/// call; the host functions answer nothing. What ringmaster's sandbox adds
+/// (limits, deadline, log capture, typed bindings) is measured against this.
+fn bare_rank(engine: &wasmtime::Engine, component: &wasmtime::component::Component) -> impl FnMut() {
+    use wasmtime::component::{Linker, Val};
+    let mut linker: Linker<Bare> = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
+    let mut host = linker.instance("ringmaster:plugin/host@0.1.0").unwrap();
+    host.func_new("log", |_, _, _, _| Ok(())).unwrap();
+    host.func_new("config-get", |_, _, _, results| {
+        results[0] = Val::Option(None);
+        Ok(())
+    })
+    .unwrap();
+    host.func_new("config-all", |_, _, _, results| {
+        results[0] = Val::List(Vec::new());
+        Ok(())
+    })
+    .unwrap();
+    host.func_new("now-ms", |_, _, _, results| {
+        results[0] = Val::U64(0);
+        Ok(())
+    })
+    .unwrap();
+    let pre = linker.instantiate_pre(component).unwrap();
+    let scheduler = component.get_export_index(None, "ringmaster:plugin/scheduler@0.1.0").unwrap();
+    let rank = component.get_export_index(Some(&scheduler), "rank").unwrap();
+    let text = |s: &str| Val::String(s.into());
+    let job = Val::Record(vec![
+        ("id".into(), text("00000000-0000-0000-0000-000000000000")),
+        ("prompt-preview".into(), text("Refactor the parser and add tests for the error paths")),
+        ("prompt-bytes".into(), Val::U32(4_000)),
+        ("agent".into(), text("claude")),
+        ("model".into(), Val::Option(Some(Box::new(text("sonnet"))))),
+        ("priority".into(), Val::S32(0)),
+        ("tags".into(), Val::List(vec![text("refactor"), text("parser")])),
+        ("depth".into(), Val::U32(1)),
+        ("root-id".into(), text("root-0")),
+        ("parent-id".into(), Val::Option(Some(Box::new(text("root-0"))))),
+        ("attempt".into(), Val::U32(1)),
+        ("submitted-at-ms".into(), Val::U64(0)),
+    ]);
+    let engine = engine.clone();
+    move || {
+        let data = Bare { ctx: wasmtime_wasi::WasiCtx::builder().build(), table: Default::default() };
+        let mut store = wasmtime::Store::new(&engine, data);
+        // The engine interrupts at epoch deadlines; this one never comes.
+        store.set_epoch_deadline(u64::MAX / 2);
+        let instance = pre.instantiate(&mut store).unwrap();
+        let func = instance.get_func(&mut store, rank).unwrap();
+        let mut results = [Val::Bool(false)];
+        func.call(&mut store, &[Val::List(vec![job.clone()])], &mut results).unwrap();
+        keep(results);
+    }
+}
+
 fn main() {
     println!(
         "ringmaster plugin runtime benchmark ({} build)",
@@ -94,11 +163,11 @@ fn main() {
     // -- compile and load --------------------------------------------------
     let bytes = std::fs::read(built("fair-share")).unwrap();
     let hash = content_hash(&bytes);
-    let engine = new_engine().unwrap();
+    let engine = new_engine(PluginsConfig::default().limits.max_memory_mib).unwrap();
     let uncached = Compiler::new(engine.clone(), None);
     let compile = measure(20, || keep(uncached.compile(&bytes, &hash).unwrap()));
     let cache = tempfile::tempdir().unwrap();
-    let cached = Compiler::new(engine, Some(cache.path().into()));
+    let cached = Compiler::new(engine.clone(), Some(cache.path().into()));
     cached.compile(&bytes, &hash).unwrap();
     let load = measure(200, || keep(cached.compile(&bytes, &hash).unwrap()));
     println!("\nfair-share.wasm ({} KiB)", bytes.len() / 1024);
@@ -128,7 +197,10 @@ fn main() {
     let one = [job(0)];
     let native_rank = measure(2000, || keep(builtin::rank(&one)));
     row("baseline: built-in rank, 1 job", native_rank, None);
-    row("scheduler.rank, 1 job", measure(2000, || keep(sched.rank(&one).unwrap())), Some(spawn.0));
+    let (component, _) = cached.compile(&bytes, &hash).unwrap();
+    let bare = measure(2000, bare_rank(&engine, &component));
+    row("baseline: bare instantiate + rank, 1 job", bare, None);
+    row("scheduler.rank, 1 job", measure(2000, || keep(sched.rank(&one).unwrap())), Some(bare.0));
     let hundred: Vec<JobInfo> = (0..100).map(job).collect();
     row("scheduler.rank, 100 jobs", measure(1000, || keep(sched.rank(&hundred).unwrap())), Some(spawn.0));
     let input = ScheduleInput {

@@ -1,6 +1,13 @@
 //! The wasmtime engine every plugin runs in, its epoch clock, and the on-disk
 //! cache of compiled code.
 //!
+//! Instances come from a pool: every call instantiates its plugin afresh,
+//! and mapping a new linear memory for each (then unmapping it) cost more
+//! than the call itself. The pooling allocator keeps slots mapped and resets
+//! them between uses, so an instantiation is a few microseconds. The pool is
+//! reserved address space, not memory: slots are only backed as plugins
+//! touch them.
+//!
 //! Deadlines use epoch interruption rather than fuel: a ticker thread bumps
 //! the engine's epoch every [`TICK`], and each call's store is given a
 //! deadline in ticks. That costs one load and compare per loop back-edge in
@@ -19,16 +26,34 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 use wasmtime::component::Component;
-use wasmtime::{Config, Engine};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// Resolution of call deadlines.
 pub const TICK: Duration = Duration::from_millis(2);
 
-/// Creates the engine all plugins share.
-pub fn new_engine() -> wasmtime::Result<Engine> {
+/// Plugin instances alive at once, at most: calls in flight, each on a
+/// blocking thread. A call beyond fails (and its caller falls back, as for
+/// any failed call).
+const POOLED_INSTANCES: u32 = 1000;
+/// Linear memory of an instance kept mapped between uses (reset by writing
+/// zeros rather than by unmapping): what a typical plugin touches per call.
+const KEEP_RESIDENT: usize = 0;
+
+/// Creates the engine all plugins share. `max_memory_mib` is the most any
+/// plugin may be given (`plugins.limits.max-memory-mib`).
+pub fn new_engine(max_memory_mib: u64) -> wasmtime::Result<Engine> {
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(POOLED_INSTANCES)
+        .total_core_instances(4 * POOLED_INSTANCES)
+        .total_memories(POOLED_INSTANCES)
+        .total_tables(POOLED_INSTANCES)
+        .max_memory_size((max_memory_mib.min(4096) << 20) as usize)
+        .linear_memory_keep_resident(KEEP_RESIDENT)
+        .table_keep_resident(KEEP_RESIDENT);
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&config)
 }
 

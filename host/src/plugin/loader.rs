@@ -43,7 +43,7 @@ pub struct Loader {
 
 impl Loader {
     pub fn new(config: PluginsConfig, cache_dir: Option<PathBuf>) -> anyhow::Result<Loader> {
-        let engine = new_engine()?;
+        let engine = new_engine(config.limits.max_memory_mib)?;
         let linker = linker(&engine)?;
         let ticker = EpochTicker::start(&engine);
         Ok(Loader { compiler: Compiler::new(engine, cache_dir), linker, config, _ticker: ticker })
