@@ -96,7 +96,7 @@ async fn a_job_runs_and_its_result_cost_and_transcript_are_recorded() {
     assert_eq!(record.depth, 0);
     assert_eq!(record.root_job_id, record.job_id);
     let session = record.session_id.clone().unwrap();
-    let transcript = engine.transcript(&record.job_id, 0, 100).unwrap();
+    let transcript = engine.transcript(&record.job_id, 0, 100).await.unwrap();
     assert!(transcript.first().unwrap().1.contains(&session), "init line first: {transcript:?}");
     assert!(transcript.last().unwrap().1.contains(r#""type":"result""#));
 }

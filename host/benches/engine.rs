@@ -239,7 +239,7 @@ async fn transcripts(dir: &std::path::Path) {
     let records = engine.wait(&ids, Duration::from_secs(600)).await.unwrap();
     let through = (AGENTS * LINES) as f64 / started.elapsed().as_secs_f64();
     assert!(records.iter().all(|r| r.status == JobStatus::Succeeded));
-    let stored = engine.transcript(&ids[0], 0, 2 * LINES).unwrap().len();
+    let stored = engine.transcript(&ids[0], 0, 2 * LINES).await.unwrap().len();
     assert!(stored > LINES, "every line is in the store once the job has finished ({stored})");
     println!("\n{AGENTS} agents printing {LINES} transcript lines each");
     println!("  read directly and dropped            {direct:>8.0} lines/s");

@@ -12,27 +12,35 @@
 //! queue after the retry policy's delay.
 //!
 //! Concurrency limits never refuse a job: it waits. All shared state sits
-//! behind one mutex that is never held across an await or a plugin call.
+//! in one plain value (`state.rs`) behind one mutex that is never held
+//! across an await, a plugin call or a store write; the store is written by
+//! one writer thread (`persist.rs`).
 //!
-//! Where things are: this file holds the engine's state and its public API
-//! (submit, status, wait, cancel, stats, reconfigure); `schedule.rs` the
-//! scheduling loop, where the scheduler policy is asked; `attempt.rs` one
-//! attempt, where the timeout estimator and the retry policy are asked;
-//! [`events`] the hook events and their JSON; [`tokens`], [`history`] and
-//! [`stats`] the token pool, the duration history and the statistics;
-//! `waiting.rs` why a queued job waits.
+//! Where things are: this file wires the engine together and holds the
+//! small calls (status, list, reconfigure, subscriptions, shutdown);
+//! `submit.rs` taking a job; `schedule.rs` the scheduling loop, where the
+//! scheduler policy is asked; `attempt.rs` one attempt, where the timeout
+//! estimator and the retry policy are asked; `finish.rs` how jobs end
+//! (finish, cancel, wait); [`events`] the hook events and their JSON;
+//! [`tokens`], [`history`] and [`stats`] the token pool, the duration
+//! history and the statistics; `waiting.rs` why a queued job waits.
 
 mod attempt;
 pub mod events;
+mod finish;
 pub mod history;
 mod persist;
 mod schedule;
 mod state;
 pub mod stats;
+mod submit;
 #[cfg(test)]
 mod testing;
 pub mod tokens;
 mod waiting;
+
+pub use stats::{EngineStats, SlotStats};
+pub use submit::SubmitError;
 
 use crate::config::EngineConfig;
 use crate::contract::ExtensionPoint;
@@ -40,52 +48,25 @@ use crate::contract::FailureKind;
 use crate::contract::JobInfo;
 use crate::credentials::Token;
 use crate::executor::agent::AgentProfile;
-use crate::hooks::{Event, EventName, HookOutcome, Hooks};
+use crate::hooks::{Event, HookOutcome, Hooks};
 use crate::job::{JobFilter, JobRecord, JobSpec, JobStatus, now_ms, preview};
 use crate::policy::{Policies, Source};
 use crate::store::{Store, StoreError};
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 use persist::Writes;
-use state::{Admission, Live, Refusal, State};
+use state::{Live, State};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicI64;
+use std::time::Duration;
 use tokens::TokenPool;
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 /// How often old jobs are pruned from the store.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
-
-/// Why a submission was refused. Concurrency never refuses: only these do.
-#[derive(Debug, thiserror::Error)]
-pub enum SubmitError {
-    #[error("invalid job: {0}")]
-    Invalid(String),
-    #[error(
-        "the job would run at depth {depth}, beyond the maximum depth of {max} \
-         (engine.max-depth in ringmaster.yaml or CLAUDE_MAX_RECURSION_DEPTH)"
-    )]
-    TooDeep { depth: u32, max: u32 },
-    #[error(
-        "job tree {root} has already submitted {count} jobs, the most one tree may \
-         (engine.max-jobs-per-root in ringmaster.yaml or CLAUDE_MAX_TOTAL_JOBS)"
-    )]
-    TreeFull { root: String, count: u32 },
-    #[error("the queue is full: {depth} jobs are waiting, the limit is {max} (engine.max-queue in ringmaster.yaml)")]
-    QueueFull { depth: usize, max: usize },
-    #[error("no job {0}")]
-    UnknownParent(String),
-    #[error("a JobSubmit hook denied the job: {0}")]
-    Denied(String),
-    #[error("{0}")]
-    StoreUnwritable(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -134,40 +115,6 @@ struct Inner {
     /// Bumped on every line of agent activity, for progress reports.
     activity: watch::Sender<u64>,
     shutdown: CancellationToken,
-}
-
-/// What `engine_stats` reports.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct EngineStats {
-    pub queued: usize,
-    pub running: u32,
-    pub max_concurrent: u32,
-    pub max_concurrent_per_depth: u32,
-    pub max_depth: u32,
-    pub max_jobs_per_root: u32,
-    pub max_queue: usize,
-    /// Who answers each policy now: a plugin's name, or `built-in`.
-    pub policies: BTreeMap<String, String>,
-    /// Jobs in the store by status, over all time.
-    pub jobs_by_status: BTreeMap<String, u64>,
-    pub slots: Vec<SlotStats>,
-    /// Figures over the most recent jobs, by slot, depth, tag and agent.
-    pub recent: stats::Breakdown,
-    /// Whether the job store takes writes, and what waits for it.
-    pub store: persist::StoreHealth,
-}
-
-/// Jobs the statistics breakdown looks at, newest first.
-const STATS_WINDOW: usize = 10_000;
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct SlotStats {
-    pub index: u32,
-    pub has_token: bool,
-    pub running: u32,
-    pub concurrency: u32,
-    pub free: u32,
-    pub cooling_for_s: Option<u64>,
 }
 
 /// Everything the engine needs from outside.
@@ -305,119 +252,6 @@ impl Engine {
         Ok(())
     }
 
-    /// Queues a job. Refused only when invalid, past the depth limit, the
-    /// tree's total or the queue size; otherwise it waits for capacity,
-    /// however long.
-    pub async fn submit(&self, mut spec: JobSpec) -> Result<JobRecord, SubmitError> {
-        let inner = &self.inner;
-        let settings = inner.settings.load_full();
-        let (config, agents) = (&settings.config, &settings.agents);
-        inner.writes.writable().map_err(SubmitError::StoreUnwritable)?;
-        inner.check(&mut spec)?;
-        let id = uuid::Uuid::new_v4().to_string();
-        let (depth, root) = match &spec.parent_job_id {
-            None => (0, id.clone()),
-            Some(parent) => {
-                let parent = self.status(parent).await.map_err(|_| SubmitError::UnknownParent(parent.clone()))?;
-                (parent.depth + 1, parent.root_job_id)
-            }
-        };
-        if depth > config.max_depth {
-            return Err(SubmitError::TooDeep { depth, max: config.max_depth });
-        }
-        if let Some(hooks) = &inner.hooks {
-            let agent = spec.agent.clone().unwrap_or_else(|| config.default_agent.clone());
-            let outcome = hooks.dispatch(events::job_submit(&id, depth, &root, &spec, &agent)).await;
-            if let Some(reason) = outcome.refusal() {
-                tracing::info!(job = %id, reason = %reason, "JobSubmit hook denied a job");
-                return Err(SubmitError::Denied(reason));
-            }
-            events::rewrite(&mut spec, &outcome.updated_input).map_err(SubmitError::Invalid)?;
-            for context in &outcome.additional_context {
-                spec.prompt.push_str("\n\n");
-                spec.prompt.push_str(context);
-            }
-            // Again: a hook may have rewritten it.
-            inner.check(&mut spec).map_err(|err| match err {
-                SubmitError::Invalid(why) => SubmitError::Invalid(format!("after the JobSubmit hooks' rewrite: {why}")),
-                other => other,
-            })?;
-        }
-        let agent = spec.agent.clone().unwrap_or_else(|| config.default_agent.clone());
-        if agent != "claude" && !agents.contains_key(&agent) {
-            let known: Vec<&str> =
-                std::iter::once("claude").chain(agents.keys().map(String::as_str).filter(|a| *a != "claude")).collect();
-            return Err(SubmitError::Invalid(format!(
-                "unknown agent {agent:?}; configured agents: {}",
-                known.join(", ")
-            )));
-        }
-        let record = JobRecord {
-            job_id: id.clone(),
-            status: JobStatus::Queued,
-            prompt: preview(&spec.prompt, 200),
-            agent,
-            model: spec.model.clone(),
-            priority: spec.priority,
-            tags: spec.tags.clone(),
-            depth,
-            parent_job_id: spec.parent_job_id.clone(),
-            root_job_id: root,
-            attempts: 0,
-            max_retries: spec.max_retries.unwrap_or(config.default_max_retries),
-            created_at_ms: now_ms(),
-            started_at_ms: None,
-            finished_at_ms: None,
-            retry_at_ms: None,
-            waiting_for: None,
-            timeout_s: spec.timeout_s.or(config.default_timeout_s),
-            token_slot: None,
-            session_id: None,
-            result: None,
-            error: None,
-            exit_code: None,
-            cost_usd: 0.0,
-            usage: None,
-            notes: Vec::new(),
-            history: Vec::new(),
-        };
-        let rank = inner.rank(job_info(&spec, &record)).await;
-        let limits = Admission { max_queue: config.max_queue, max_per_tree: config.max_jobs_per_root };
-        let stored = {
-            // Admission is atomic: the checks and taking the job happen under
-            // one lock, so concurrent submissions cannot overshoot a limit;
-            // their inserts then go to the store together.
-            let _admission = inner.admission.lock().await;
-            let mut tree_size = None;
-            loop {
-                let seq = inner.last_seq.fetch_add(1, Ordering::Relaxed) + 1;
-                let cancel = inner.shutdown.child_token();
-                let live = Live::new(spec.clone(), record.clone(), seq, rank, cancel);
-                match inner.state.lock().admit(live, limits, tree_size) {
-                    Ok(()) => break inner.writes.insert(crate::store::StoredJob { seq, spec, record: record.clone() }),
-                    Err(Refusal::TreeUnknown) => {}
-                    Err(Refusal::TreeFull { count }) => {
-                        return Err(SubmitError::TreeFull { root: record.root_job_id, count });
-                    }
-                    Err(Refusal::QueueFull { queued }) => {
-                        return Err(SubmitError::QueueFull { depth: queued, max: config.max_queue });
-                    }
-                }
-                // Its tree has no live job: all of its jobs are in the store.
-                tree_size = Some(inner.store.count_in_tree(&record.root_job_id)? as u32);
-            }
-        };
-        // Answered once the job is stored: a submission that was answered
-        // survives a crash.
-        if let Err(why) = stored.await.unwrap_or_else(|_| Err("the store writer has stopped".into())) {
-            inner.state.lock().retract(&id);
-            inner.writes.forget(&id);
-            return Err(SubmitError::StoreUnwritable(why));
-        }
-        inner.wake.notify_one();
-        Ok(record)
-    }
-
     /// The job's record; a queued one says what it waits for.
     pub async fn status(&self, id: &str) -> Result<JobRecord, EngineError> {
         let settings = self.inner.settings.load();
@@ -474,122 +308,13 @@ impl Engine {
         Ok(self.inner.writes.with_pending(self.inner.store.list(filter, limit)?))
     }
 
-    /// Transcript lines of a job: (attempt, raw stream-json line).
-    pub fn transcript(&self, id: &str, offset: usize, limit: usize) -> Result<Vec<(u32, String)>, EngineError> {
+    /// Transcript lines of a job: (attempt, raw stream-json line). Lines
+    /// still queued for the store are written first, so a finished job's
+    /// transcript is whole (while the store is unwritable, it holds what
+    /// went in before).
+    pub async fn transcript(&self, id: &str, offset: usize, limit: usize) -> Result<Vec<(u32, String)>, EngineError> {
+        let _ = self.inner.writes.flush().await;
         Ok(self.inner.store.transcript(id, offset, limit)?)
-    }
-
-    /// Cancels a queued, waiting or running job; returns its record once it
-    /// has stopped. Cancelling a finished job changes nothing.
-    pub async fn cancel(&self, id: &str) -> Result<JobRecord, EngineError> {
-        let running = {
-            let mut state = self.inner.state.lock();
-            match state.live.get(id).map(|l| l.record.status) {
-                None => None,
-                Some(JobStatus::Running) => {
-                    state.live[id].cancel.cancel();
-                    Some(())
-                }
-                Some(_) => {
-                    state.dequeue(id);
-                    let live = state.live.get_mut(id).expect("present");
-                    live.cancel.cancel();
-                    live.record.status = JobStatus::Cancelled;
-                    live.record.finished_at_ms = Some(now_ms());
-                    live.record.retry_at_ms = None;
-                    // Queued for the store before it leaves the live set, so
-                    // a reader always finds it somewhere.
-                    self.inner.writes.record(&live.record);
-                    let Live { spec, record, .. } = state.finish(id, Instant::now()).expect("present");
-                    self.inner.changed.send_modify(|n| *n += 1);
-                    self.inner.fire(|| events::about_job(EventName::PostJob, &spec, &record, job_info(&spec, &record)));
-                    None
-                }
-            }
-        };
-        if running.is_some() {
-            return Ok(self.wait(&[id.to_string()], Duration::from_secs(3600)).await?.remove(0));
-        }
-        self.status(id).await
-    }
-
-    /// Waits until every job in `ids` is finished, or `timeout`; returns their records.
-    pub async fn wait(&self, ids: &[String], timeout: Duration) -> Result<Vec<JobRecord>, EngineError> {
-        let mut changes = self.inner.changed.subscribe();
-        let deadline = tokio::time::Instant::now() + timeout;
-        // A finished job never changes again: read each from the store once.
-        let mut finished: HashMap<&str, JobRecord> = HashMap::new();
-        loop {
-            // Those that left the live set since the last look, found under
-            // one lock (a wait for thousands of jobs wakes on every change).
-            let gone: Vec<&String> = {
-                let state = self.inner.state.lock();
-                ids.iter().filter(|id| !finished.contains_key(id.as_str()) && !state.live.contains_key(*id)).collect()
-            };
-            for id in gone {
-                let record = self.status(id).await?;
-                if record.status.is_terminal() {
-                    finished.insert(id, record);
-                }
-            }
-            let done = finished.len() == ids.len();
-            if done || tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
-                let mut records = Vec::with_capacity(ids.len());
-                for id in ids {
-                    records.push(match finished.get(id.as_str()) {
-                        Some(record) => record.clone(),
-                        None => self.status(id).await?,
-                    });
-                }
-                return Ok(records);
-            }
-        }
-    }
-
-    /// A snapshot of the engine: what is queued and running, the limits in
-    /// force and each token slot (by index, never the token).
-    pub fn stats(&self) -> Result<EngineStats, EngineError> {
-        let settings = self.inner.settings.load();
-        let by_status = self.inner.store.count_by_status()?;
-        let recent = stats::Breakdown::of(&self.inner.store.list(&JobFilter::default(), STATS_WINDOW)?);
-        let mut state = self.inner.state.lock();
-        let now = Instant::now();
-        let slots = (0..state.tokens.slots.len())
-            .map(|i| {
-                let free = state.tokens.free(i, now);
-                let slot = &state.tokens.slots[i];
-                SlotStats {
-                    index: i as u32,
-                    has_token: slot.token.is_some(),
-                    running: slot.running,
-                    concurrency: slot.concurrency,
-                    free,
-                    cooling_for_s: slot.cooling_until.map(|u| u.saturating_duration_since(now).as_secs()),
-                }
-            })
-            .collect();
-        Ok(EngineStats {
-            queued: state.queue.len(),
-            running: state.running,
-            max_concurrent: settings.max_concurrent,
-            max_concurrent_per_depth: settings.config.max_concurrent_per_depth,
-            max_depth: settings.config.max_depth,
-            max_jobs_per_root: settings.config.max_jobs_per_root,
-            max_queue: settings.config.max_queue,
-            policies: ExtensionPoint::policies()
-                .map(|point| {
-                    let source = match self.inner.policies.source(point) {
-                        Source::Plugin(name) => name,
-                        Source::Builtin => "built-in".to_string(),
-                    };
-                    (point.interface().to_string(), source)
-                })
-                .collect(),
-            jobs_by_status: by_status,
-            slots,
-            recent,
-            store: self.inner.writes.health(),
-        })
     }
 
     /// Applies a reloaded configuration: limits, defaults and agent profiles
@@ -650,24 +375,6 @@ impl Engine {
 }
 
 impl Inner {
-    /// Validates `spec` (see [`JobSpec::validate`]) and resolves its `cwd`
-    /// against the project, which must then be an existing directory.
-    fn check(&self, spec: &mut JobSpec) -> Result<(), SubmitError> {
-        spec.validate(self.settings.load().config.max_prompt_bytes).map_err(SubmitError::Invalid)?;
-        if let Some(cwd) = &mut spec.cwd {
-            *cwd = self.project_dir.join(&*cwd);
-            if !cwd.is_dir() {
-                return Err(SubmitError::Invalid(format!("cwd {} is not an existing directory", cwd.display())));
-            }
-        }
-        Ok(())
-    }
-
-    /// The scheduler's rank for a job about to be queued.
-    async fn rank(&self, info: JobInfo) -> i64 {
-        self.policy(ExtensionPoint::Scheduler, move |policies| policies.rank(std::slice::from_ref(&info))[0]).await
-    }
-
     /// Runs a policy call. A plugin's runs on a blocking thread (WebAssembly
     /// may run up to its deadline); the built-in's inline, since it answers
     /// in microseconds and a hand-off to another thread costs more.
@@ -724,52 +431,6 @@ impl Inner {
                 () = self.shutdown.cancelled() => return,
             }
         }
-    }
-
-    /// Ends a job with `status`. The store is updated (or the update kept,
-    /// see [`persist`]) before the job leaves the live set, so a reader never
-    /// finds it in neither.
-    fn finish(&self, id: &str, status: JobStatus, update: impl FnOnce(&mut JobRecord)) {
-        {
-            let mut state = self.state.lock();
-            let Some(live) = state.live.get_mut(id) else { return };
-            live.record.status = status;
-            live.record.finished_at_ms = Some(now_ms());
-            live.record.retry_at_ms = None;
-            update(&mut live.record);
-            self.writes.record(&live.record);
-            state.finish(id, Instant::now());
-        }
-        self.changed.send_modify(|n| *n += 1);
-    }
-
-    /// Ends a job with `status` once the `PostJob` hooks (and `JobFailed`
-    /// ones, for a failure) have seen its final record; the context they
-    /// attach lands in its notes before any waiter sees it finished.
-    async fn conclude(&self, id: &str, status: JobStatus, update: impl FnOnce(&mut JobRecord)) {
-        let Some((spec, mut record)) = self.state.lock().live.get(id).map(|l| (l.spec.clone(), l.record.clone()))
-        else {
-            return;
-        };
-        record.status = status;
-        record.finished_at_ms = Some(now_ms());
-        record.retry_at_ms = None;
-        update(&mut record);
-        if self.hooks.is_some() {
-            let info = job_info(&spec, &record);
-            let post = self.hook(|| events::about_job(EventName::PostJob, &spec, &record, info.clone()));
-            let failed = async {
-                match status {
-                    JobStatus::Failed | JobStatus::TimedOut => {
-                        self.hook(|| events::about_job(EventName::JobFailed, &spec, &record, info.clone())).await
-                    }
-                    _ => HookOutcome::default(),
-                }
-            };
-            let (post, failed) = tokio::join!(post, failed);
-            record.notes.extend(post.additional_context.into_iter().chain(failed.additional_context));
-        }
-        self.finish(id, status, move |live| *live = record);
     }
 
     /// Runs the hooks of the event `make` builds, when any hooks are configured.

@@ -61,7 +61,7 @@ struct Unwritten {
     lines: VecDeque<Line>,
     line_bytes: usize,
     dropped_lines: u64,
-    /// The generation of the newest write queued.
+    /// The generation of the newest write queued (records and lines).
     queued: u64,
     closed: bool,
 }
@@ -144,6 +144,7 @@ impl Writes {
             return;
         }
         let idle = !unwritten.has_work();
+        unwritten.queued += 1;
         unwritten.line_bytes += line.len();
         unwritten.lines.push_back((id.to_string(), attempt, line.to_string()));
         // A busy writer looks again after its commit; only an idle one waits.
@@ -178,6 +179,13 @@ impl Writes {
                 changed = fault.changed() => changed.map_err(|_| "the store writer has stopped".to_string())?,
             }
         }
+    }
+
+    /// Waits until everything queued so far is in the store; `Err` with the
+    /// reason when the store fails first.
+    pub async fn flush(&self) -> Result<(), String> {
+        let queued = self.unwritten.lock().queued;
+        self.wait_written(queued).await
     }
 
     /// `Err` with the reason while the store is unwritable.
@@ -424,8 +432,8 @@ mod tests {
         let engine = script_engine(dir.path(), EngineConfig::default()).await;
         let id = engine.submit(JobSpec { prompt: "talk".into(), ..JobSpec::default() }).await.unwrap().job_id;
         engine.wait(std::slice::from_ref(&id), WAIT).await.unwrap();
-        until("the record written", || engine.stats().unwrap().store.pending_records == 0).await;
-        let lines: Vec<String> = engine.transcript(&id, 0, 10).unwrap().into_iter().map(|(_, line)| line).collect();
+        let lines: Vec<String> =
+            engine.transcript(&id, 0, 10).await.unwrap().into_iter().map(|(_, line)| line).collect();
         assert_eq!(lines.len(), 2, "{lines:?}");
         assert!(lines[0].contains("init") && lines[1].contains("result"), "{lines:?}");
         engine.shutdown();

@@ -2,9 +2,13 @@
 //! depth, tag and agent: what `engine_stats` reports beyond the live counters.
 //! Computed from the records, so they survive restarts.
 
-use crate::job::{AttemptOutcome, JobRecord};
+use super::EngineError;
+use crate::contract::ExtensionPoint;
+use crate::job::{AttemptOutcome, JobFilter, JobRecord};
+use crate::policy::Source;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 /// Figures for one group of jobs.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -95,6 +99,88 @@ impl Breakdown {
             group.finish();
         }
         out
+    }
+}
+
+/// Jobs the statistics breakdown looks at, newest first.
+const STATS_WINDOW: usize = 10_000;
+
+/// What `engine_stats` reports.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EngineStats {
+    pub queued: usize,
+    pub running: u32,
+    pub max_concurrent: u32,
+    pub max_concurrent_per_depth: u32,
+    pub max_depth: u32,
+    pub max_jobs_per_root: u32,
+    pub max_queue: usize,
+    /// Who answers each policy now: a plugin's name, or `built-in`.
+    pub policies: BTreeMap<String, String>,
+    /// Jobs in the store by status, over all time.
+    pub jobs_by_status: BTreeMap<String, u64>,
+    pub slots: Vec<SlotStats>,
+    /// Figures over the most recent jobs, by slot, depth, tag and agent.
+    pub recent: Breakdown,
+    /// Whether the job store takes writes, and what waits for it.
+    pub store: super::persist::StoreHealth,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SlotStats {
+    pub index: u32,
+    pub has_token: bool,
+    pub running: u32,
+    pub concurrency: u32,
+    pub free: u32,
+    pub cooling_for_s: Option<u64>,
+}
+
+impl super::Engine {
+    /// A snapshot of the engine: what is queued and running, the limits in
+    /// force and each token slot (by index, never the token).
+    pub fn stats(&self) -> Result<EngineStats, EngineError> {
+        let settings = self.inner.settings.load();
+        let by_status = self.inner.store.count_by_status()?;
+        let recent = Breakdown::of(&self.inner.store.list(&JobFilter::default(), STATS_WINDOW)?);
+        let mut state = self.inner.state.lock();
+        let now = Instant::now();
+        let slots = (0..state.tokens.slots.len())
+            .map(|i| {
+                let free = state.tokens.free(i, now);
+                let slot = &state.tokens.slots[i];
+                SlotStats {
+                    index: i as u32,
+                    has_token: slot.token.is_some(),
+                    running: slot.running,
+                    concurrency: slot.concurrency,
+                    free,
+                    cooling_for_s: slot.cooling_until.map(|u| u.saturating_duration_since(now).as_secs()),
+                }
+            })
+            .collect();
+        Ok(EngineStats {
+            queued: state.queue.len(),
+            running: state.running,
+            max_concurrent: settings.max_concurrent,
+            max_concurrent_per_depth: settings.config.max_concurrent_per_depth,
+            max_depth: settings.config.max_depth,
+            max_jobs_per_root: settings.config.max_jobs_per_root,
+            max_queue: settings.config.max_queue,
+            policies: ExtensionPoint::policies()
+                .map(|point| {
+                    let source = match self.inner.policies.source(point) {
+                        Source::Plugin(name) => name,
+                        Source::Builtin => "built-in".to_string(),
+                    };
+                    (point.interface().to_string(), source)
+                })
+                .collect(),
+            jobs_by_status: by_status,
+            slots,
+            recent,
+            store: self.inner.writes.health(),
+        })
     }
 }
 

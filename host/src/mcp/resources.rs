@@ -67,7 +67,7 @@ pub async fn read(engine: &Engine, plugins: &PluginHost, uri: &str) -> Result<Re
         }
         ["jobs", id, "transcript"] => {
             engine.status(id).await.map_err(|e| ErrorData::resource_not_found(e.to_string(), None))?;
-            let lines = engine.transcript(id, 0, usize::MAX >> 1).map_err(internal)?;
+            let lines = engine.transcript(id, 0, usize::MAX >> 1).await.map_err(internal)?;
             let text: Vec<String> = lines.into_iter().map(|(_, line)| line).collect();
             Ok(ResourceContents::TextResourceContents {
                 uri: uri.to_string(),

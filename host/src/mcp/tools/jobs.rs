@@ -109,7 +109,7 @@ impl Ringmaster {
         }
         let offset = args.offset.unwrap_or(0);
         let limit = args.limit.unwrap_or(100).min(1000);
-        match self.engine.transcript(&args.job_id, offset, limit) {
+        match self.engine.transcript(&args.job_id, offset, limit).await {
             Ok(lines) => {
                 let events: Vec<Value> = lines
                     .iter()

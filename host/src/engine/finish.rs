@@ -1,0 +1,129 @@
+//! How jobs end, and how callers wait for that: a job is finished
+//! ([`Inner::finish`]) once the hooks that see its end have run
+//! ([`Inner::conclude`]), or cancelled ([`Engine::cancel`]); its record is
+//! queued for the store before it leaves the live set, so a reader always
+//! finds it somewhere. [`Engine::wait`] sleeps until its jobs have ended.
+
+use super::state::Live;
+use super::{Engine, EngineError, Inner, events, job_info};
+use crate::hooks::{EventName, HookOutcome};
+use crate::job::{JobRecord, JobStatus, now_ms};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+impl Engine {
+    /// Cancels a queued, waiting or running job; returns its record once it
+    /// has stopped. Cancelling a finished job changes nothing.
+    pub async fn cancel(&self, id: &str) -> Result<JobRecord, EngineError> {
+        let running = {
+            let mut state = self.inner.state.lock();
+            match state.live.get(id).map(|l| l.record.status) {
+                None => None,
+                Some(JobStatus::Running) => {
+                    state.live[id].cancel.cancel();
+                    Some(())
+                }
+                Some(_) => {
+                    state.dequeue(id);
+                    let live = state.live.get_mut(id).expect("present");
+                    live.cancel.cancel();
+                    live.record.status = JobStatus::Cancelled;
+                    live.record.finished_at_ms = Some(now_ms());
+                    live.record.retry_at_ms = None;
+                    // Queued for the store before it leaves the live set, so
+                    // a reader always finds it somewhere.
+                    self.inner.writes.record(&live.record);
+                    let Live { spec, record, .. } = state.finish(id, Instant::now()).expect("present");
+                    self.inner.changed.send_modify(|n| *n += 1);
+                    self.inner.fire(|| events::about_job(EventName::PostJob, &spec, &record, job_info(&spec, &record)));
+                    None
+                }
+            }
+        };
+        if running.is_some() {
+            return Ok(self.wait(&[id.to_string()], Duration::from_secs(3600)).await?.remove(0));
+        }
+        self.status(id).await
+    }
+
+    /// Waits until every job in `ids` is finished, or `timeout`; returns their records.
+    pub async fn wait(&self, ids: &[String], timeout: Duration) -> Result<Vec<JobRecord>, EngineError> {
+        let mut changes = self.inner.changed.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        // A finished job never changes again: read each from the store once.
+        let mut finished: HashMap<&str, JobRecord> = HashMap::new();
+        loop {
+            // Those that left the live set since the last look, found under
+            // one lock (a wait for thousands of jobs wakes on every change).
+            let gone: Vec<&String> = {
+                let state = self.inner.state.lock();
+                ids.iter().filter(|id| !finished.contains_key(id.as_str()) && !state.live.contains_key(*id)).collect()
+            };
+            for id in gone {
+                let record = self.status(id).await?;
+                if record.status.is_terminal() {
+                    finished.insert(id, record);
+                }
+            }
+            let done = finished.len() == ids.len();
+            if done || tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
+                let mut records = Vec::with_capacity(ids.len());
+                for id in ids {
+                    records.push(match finished.get(id.as_str()) {
+                        Some(record) => record.clone(),
+                        None => self.status(id).await?,
+                    });
+                }
+                return Ok(records);
+            }
+        }
+    }
+}
+
+impl Inner {
+    /// Ends a job with `status`. The store is updated (or the update kept,
+    /// see [`persist`]) before the job leaves the live set, so a reader never
+    /// finds it in neither.
+    pub(super) fn finish(&self, id: &str, status: JobStatus, update: impl FnOnce(&mut JobRecord)) {
+        {
+            let mut state = self.state.lock();
+            let Some(live) = state.live.get_mut(id) else { return };
+            live.record.status = status;
+            live.record.finished_at_ms = Some(now_ms());
+            live.record.retry_at_ms = None;
+            update(&mut live.record);
+            self.writes.record(&live.record);
+            state.finish(id, Instant::now());
+        }
+        self.changed.send_modify(|n| *n += 1);
+    }
+
+    /// Ends a job with `status` once the `PostJob` hooks (and `JobFailed`
+    /// ones, for a failure) have seen its final record; the context they
+    /// attach lands in its notes before any waiter sees it finished.
+    pub(super) async fn conclude(&self, id: &str, status: JobStatus, update: impl FnOnce(&mut JobRecord)) {
+        let Some((spec, mut record)) = self.state.lock().live.get(id).map(|l| (l.spec.clone(), l.record.clone()))
+        else {
+            return;
+        };
+        record.status = status;
+        record.finished_at_ms = Some(now_ms());
+        record.retry_at_ms = None;
+        update(&mut record);
+        if self.hooks.is_some() {
+            let info = job_info(&spec, &record);
+            let post = self.hook(|| events::about_job(EventName::PostJob, &spec, &record, info.clone()));
+            let failed = async {
+                match status {
+                    JobStatus::Failed | JobStatus::TimedOut => {
+                        self.hook(|| events::about_job(EventName::JobFailed, &spec, &record, info.clone())).await
+                    }
+                    _ => HookOutcome::default(),
+                }
+            };
+            let (post, failed) = tokio::join!(post, failed);
+            record.notes.extend(post.additional_context.into_iter().chain(failed.additional_context));
+        }
+        self.finish(id, status, move |live| *live = record);
+    }
+}

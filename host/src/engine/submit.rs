@@ -1,0 +1,173 @@
+//! Taking a job: [`Engine::submit`] checks what refuses work (the spec, the
+//! depth, the `JobSubmit` hooks, the agent), ranks the job, admits it under
+//! the queue and tree limits (atomically, see [`super::state::State::admit`])
+//! and answers once the job is stored.
+
+use super::state::{Admission, Live, Refusal};
+use super::{Engine, Inner, events, job_info};
+use crate::contract::{ExtensionPoint, JobInfo};
+use crate::job::{JobRecord, JobSpec, JobStatus, now_ms, preview};
+use crate::store::StoreError;
+use std::sync::atomic::Ordering;
+
+/// Why a submission was refused. Concurrency never refuses: only these do.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("invalid job: {0}")]
+    Invalid(String),
+    #[error(
+        "the job would run at depth {depth}, beyond the maximum depth of {max} \
+         (engine.max-depth in ringmaster.yaml or CLAUDE_MAX_RECURSION_DEPTH)"
+    )]
+    TooDeep { depth: u32, max: u32 },
+    #[error(
+        "job tree {root} has already submitted {count} jobs, the most one tree may \
+         (engine.max-jobs-per-root in ringmaster.yaml or CLAUDE_MAX_TOTAL_JOBS)"
+    )]
+    TreeFull { root: String, count: u32 },
+    #[error("the queue is full: {depth} jobs are waiting, the limit is {max} (engine.max-queue in ringmaster.yaml)")]
+    QueueFull { depth: usize, max: usize },
+    #[error("no job {0}")]
+    UnknownParent(String),
+    #[error("a JobSubmit hook denied the job: {0}")]
+    Denied(String),
+    #[error("{0}")]
+    StoreUnwritable(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Engine {
+    /// Queues a job. Refused only when invalid, past the depth limit, the
+    /// tree's total or the queue size; otherwise it waits for capacity,
+    /// however long.
+    pub async fn submit(&self, mut spec: JobSpec) -> Result<JobRecord, SubmitError> {
+        let inner = &self.inner;
+        let settings = inner.settings.load_full();
+        let (config, agents) = (&settings.config, &settings.agents);
+        inner.writes.writable().map_err(SubmitError::StoreUnwritable)?;
+        inner.check(&mut spec)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let (depth, root) = match &spec.parent_job_id {
+            None => (0, id.clone()),
+            Some(parent) => {
+                let parent = self.status(parent).await.map_err(|_| SubmitError::UnknownParent(parent.clone()))?;
+                (parent.depth + 1, parent.root_job_id)
+            }
+        };
+        if depth > config.max_depth {
+            return Err(SubmitError::TooDeep { depth, max: config.max_depth });
+        }
+        if let Some(hooks) = &inner.hooks {
+            let agent = spec.agent.clone().unwrap_or_else(|| config.default_agent.clone());
+            let outcome = hooks.dispatch(events::job_submit(&id, depth, &root, &spec, &agent)).await;
+            if let Some(reason) = outcome.refusal() {
+                tracing::info!(job = %id, reason = %reason, "JobSubmit hook denied a job");
+                return Err(SubmitError::Denied(reason));
+            }
+            events::rewrite(&mut spec, &outcome.updated_input).map_err(SubmitError::Invalid)?;
+            for context in &outcome.additional_context {
+                spec.prompt.push_str("\n\n");
+                spec.prompt.push_str(context);
+            }
+            // Again: a hook may have rewritten it.
+            inner.check(&mut spec).map_err(|err| match err {
+                SubmitError::Invalid(why) => SubmitError::Invalid(format!("after the JobSubmit hooks' rewrite: {why}")),
+                other => other,
+            })?;
+        }
+        let agent = spec.agent.clone().unwrap_or_else(|| config.default_agent.clone());
+        if agent != "claude" && !agents.contains_key(&agent) {
+            let known: Vec<&str> =
+                std::iter::once("claude").chain(agents.keys().map(String::as_str).filter(|a| *a != "claude")).collect();
+            return Err(SubmitError::Invalid(format!(
+                "unknown agent {agent:?}; configured agents: {}",
+                known.join(", ")
+            )));
+        }
+        let record = JobRecord {
+            job_id: id.clone(),
+            status: JobStatus::Queued,
+            prompt: preview(&spec.prompt, 200),
+            agent,
+            model: spec.model.clone(),
+            priority: spec.priority,
+            tags: spec.tags.clone(),
+            depth,
+            parent_job_id: spec.parent_job_id.clone(),
+            root_job_id: root,
+            attempts: 0,
+            max_retries: spec.max_retries.unwrap_or(config.default_max_retries),
+            created_at_ms: now_ms(),
+            started_at_ms: None,
+            finished_at_ms: None,
+            retry_at_ms: None,
+            waiting_for: None,
+            timeout_s: spec.timeout_s.or(config.default_timeout_s),
+            token_slot: None,
+            session_id: None,
+            result: None,
+            error: None,
+            exit_code: None,
+            cost_usd: 0.0,
+            usage: None,
+            notes: Vec::new(),
+            history: Vec::new(),
+        };
+        let rank = inner.rank(job_info(&spec, &record)).await;
+        let limits = Admission { max_queue: config.max_queue, max_per_tree: config.max_jobs_per_root };
+        let stored = {
+            // Admission is atomic: the checks and taking the job happen under
+            // one lock, so concurrent submissions cannot overshoot a limit;
+            // their inserts then go to the store together.
+            let _admission = inner.admission.lock().await;
+            let mut tree_size = None;
+            loop {
+                let seq = inner.last_seq.fetch_add(1, Ordering::Relaxed) + 1;
+                let cancel = inner.shutdown.child_token();
+                let live = Live::new(spec.clone(), record.clone(), seq, rank, cancel);
+                match inner.state.lock().admit(live, limits, tree_size) {
+                    Ok(()) => break inner.writes.insert(crate::store::StoredJob { seq, spec, record: record.clone() }),
+                    Err(Refusal::TreeUnknown) => {}
+                    Err(Refusal::TreeFull { count }) => {
+                        return Err(SubmitError::TreeFull { root: record.root_job_id, count });
+                    }
+                    Err(Refusal::QueueFull { queued }) => {
+                        return Err(SubmitError::QueueFull { depth: queued, max: config.max_queue });
+                    }
+                }
+                // Its tree has no live job: all of its jobs are in the store.
+                tree_size = Some(inner.store.count_in_tree(&record.root_job_id)? as u32);
+            }
+        };
+        // Answered once the job is stored: a submission that was answered
+        // survives a crash.
+        if let Err(why) = stored.await.unwrap_or_else(|_| Err("the store writer has stopped".into())) {
+            inner.state.lock().retract(&id);
+            inner.writes.forget(&id);
+            return Err(SubmitError::StoreUnwritable(why));
+        }
+        inner.wake.notify_one();
+        Ok(record)
+    }
+}
+
+impl Inner {
+    /// Validates `spec` (see [`JobSpec::validate`]) and resolves its `cwd`
+    /// against the project, which must then be an existing directory.
+    pub(super) fn check(&self, spec: &mut JobSpec) -> Result<(), SubmitError> {
+        spec.validate(self.settings.load().config.max_prompt_bytes).map_err(SubmitError::Invalid)?;
+        if let Some(cwd) = &mut spec.cwd {
+            *cwd = self.project_dir.join(&*cwd);
+            if !cwd.is_dir() {
+                return Err(SubmitError::Invalid(format!("cwd {} is not an existing directory", cwd.display())));
+            }
+        }
+        Ok(())
+    }
+
+    /// The scheduler's rank for a job about to be queued.
+    pub(super) async fn rank(&self, info: JobInfo) -> i64 {
+        self.policy(ExtensionPoint::Scheduler, move |policies| policies.rank(std::slice::from_ref(&info))[0]).await
+    }
+}
