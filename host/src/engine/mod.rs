@@ -16,11 +16,12 @@
 //! across an await, a plugin call or a store write; the store is written by
 //! one writer thread (`persist.rs`).
 //!
-//! Where things are: this file wires the engine together and holds the
-//! small calls (status, list, reconfigure, subscriptions, shutdown);
-//! `submit.rs` taking a job; `schedule.rs` the scheduling loop, where the
+//! Where things are: this file holds the engine's parts and its small calls
+//! (status, list, reconfigure, subscriptions); `lifecycle.rs` starting,
+//! recovering, the background tasks and stopping; `submit.rs` taking a job; `schedule.rs` the scheduling loop, where the
 //! scheduler policy is asked; `attempt.rs` one attempt, where the timeout
-//! estimator and the retry policy are asked; `finish.rs` how jobs end
+//! estimator is asked; `settle.rs` what follows it, where the retry policy
+//! is asked; `finish.rs` how jobs end
 //! (finish, cancel, wait); [`events`] the hook events and their JSON;
 //! [`tokens`], [`history`] and [`stats`] the token pool, the duration
 //! history and the statistics; `waiting.rs` why a queued job waits.
@@ -29,8 +30,10 @@ mod attempt;
 pub mod events;
 mod finish;
 pub mod history;
+mod lifecycle;
 mod persist;
 mod schedule;
+mod settle;
 mod state;
 pub mod stats;
 mod submit;
@@ -44,29 +47,24 @@ pub use submit::SubmitError;
 
 use crate::config::EngineConfig;
 use crate::contract::ExtensionPoint;
-use crate::contract::FailureKind;
 use crate::contract::JobInfo;
 use crate::credentials::Token;
 use crate::executor::agent::AgentProfile;
 use crate::hooks::{Event, HookOutcome, Hooks};
-use crate::job::{JobFilter, JobRecord, JobSpec, JobStatus, now_ms, preview};
+use crate::job::{JobFilter, JobRecord, JobSpec, preview};
 use crate::policy::{Policies, Source};
 use crate::store::{Store, StoreError};
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 use persist::Writes;
-use state::{Live, State};
-use std::collections::{BTreeMap, HashMap};
+use state::State;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 use std::time::Duration;
-use tokens::TokenPool;
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
-
-/// How often old jobs are pruned from the store.
-const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -171,87 +169,6 @@ fn job_info(spec: &JobSpec, record: &JobRecord) -> JobInfo {
 }
 
 impl Engine {
-    /// Opens the engine on its store: unfinished jobs from a previous run are
-    /// queued again (those that were running are handed to the retry policy
-    /// as interrupted), and the scheduling loop starts.
-    pub async fn start(options: EngineOptions) -> Result<Engine, StoreError> {
-        let EngineOptions { config, agents, project_dir, tokens, credential_vars, policies, hooks, store, wiring } =
-            options;
-        let tokens = TokenPool::new(
-            tokens,
-            config.per_token_concurrency,
-            config.token_starts_per_minute,
-            Duration::from_secs(60),
-        );
-        let token_capacity = tokens.capacity();
-        let unfinished = store.unfinished()?;
-        let last_seq = AtomicI64::new(store.last_seq()?);
-        let store = Arc::new(store);
-        let writes = Writes::start(store.clone()).map_err(|err| StoreError::Writer(err.to_string()))?;
-        let inner = Arc::new(Inner {
-            settings: ArcSwap::from_pointee(Settings::new(config, agents, token_capacity)),
-            token_capacity,
-            project_dir,
-            credential_vars,
-            policies,
-            hooks,
-            store,
-            writes,
-            last_seq,
-            wiring,
-            state: Mutex::new(State::new(tokens)),
-            admission: tokio::sync::Mutex::new(()),
-            wake: Notify::new(),
-            changed: watch::Sender::new(0),
-            activity: watch::Sender::new(0),
-            shutdown: CancellationToken::new(),
-        });
-        let engine = Engine { inner };
-        engine.recover(unfinished).await?;
-        let inner = engine.inner.clone();
-        tokio::spawn(async move { inner.scheduling_loop().await });
-        engine.inner.rerank_on_scheduler_changes();
-        let inner = engine.inner.clone();
-        tokio::spawn(async move { inner.pruning_loop().await });
-        tokio::spawn(engine.inner.clone().resume_when_store_repaired());
-        Ok(engine)
-    }
-
-    async fn recover(&self, jobs: Vec<crate::store::StoredJob>) -> Result<(), StoreError> {
-        let mut trees: HashMap<String, u32> = HashMap::new();
-        for stored in jobs {
-            let id = stored.record.job_id.clone();
-            let status = stored.record.status;
-            let retry_at = stored.record.retry_at_ms;
-            let root = &stored.record.root_job_id;
-            let tree_size = match trees.get(root) {
-                Some(size) => *size,
-                None => *trees.entry(root.clone()).or_insert(self.inner.store.count_in_tree(root)? as u32),
-            };
-            let rank = self.inner.rank(job_info(&stored.spec, &stored.record)).await;
-            let live = Live::new(stored.spec, stored.record, stored.seq, rank, self.inner.shutdown.child_token());
-            self.inner.state.lock().adopt(live, tree_size);
-            match status {
-                JobStatus::Running => {
-                    let killed = crate::executor::kill_leftovers(&id);
-                    if killed > 0 {
-                        tracing::warn!(job = %id, processes = killed, "killed processes left over from the interrupted attempt");
-                    }
-                    let message = "ringmaster stopped while the attempt was running".to_string();
-                    tracing::warn!(job = %id, "job was running when ringmaster stopped; handing it to the retry policy");
-                    self.inner.clone().fail_attempt(&id, FailureKind::Interrupted, message, None).await;
-                }
-                JobStatus::RetryWait => {
-                    let delay = Duration::from_millis(retry_at.unwrap_or(0).saturating_sub(now_ms()));
-                    self.inner.clone().requeue_after(id, delay);
-                }
-                _ => {}
-            }
-        }
-        self.inner.wake.notify_one();
-        Ok(())
-    }
-
     /// The job's record; a queued one says what it waits for.
     pub async fn status(&self, id: &str) -> Result<JobRecord, EngineError> {
         let settings = self.inner.settings.load();
@@ -353,25 +270,6 @@ impl Engine {
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.inner.changed.subscribe()
     }
-
-    /// Stops the scheduling loop and every running agent (their jobs count as
-    /// interrupted at the next start).
-    pub fn shutdown(&self) {
-        self.inner.shutdown.cancel();
-        // What is queued for the store goes in before this returns, so that
-        // the next engine on the same store finds it.
-        self.inner.writes.close();
-    }
-
-    /// Runs the `Shutdown` hooks, then shuts down.
-    pub async fn stop(&self) {
-        let (queued, running) = {
-            let state = self.inner.state.lock();
-            (state.queue.len(), state.running)
-        };
-        self.inner.hook(|| events::shutdown(queued, running)).await;
-        self.shutdown();
-    }
 }
 
 impl Inner {
@@ -388,49 +286,6 @@ impl Inner {
             return call(&policies);
         }
         tokio::task::spawn_blocking(move || call(&policies)).await.expect("policy call panicked")
-    }
-
-    /// Wakes the scheduling loop and the waiters when the store takes
-    /// writes again after failing (see [`persist`]).
-    async fn resume_when_store_repaired(self: Arc<Self>) {
-        let mut fault = self.writes.subscribe_fault();
-        loop {
-            tokio::select! {
-                changed = fault.changed() => if changed.is_err() { return },
-                () = self.shutdown.cancelled() => return,
-            }
-            if fault.borrow_and_update().is_none() {
-                self.wake.notify_one();
-                self.changed.send_modify(|n| *n += 1);
-            }
-        }
-    }
-
-    /// Deletes old finished jobs now and every [`PRUNE_EVERY`].
-    async fn pruning_loop(self: Arc<Self>) {
-        loop {
-            let (keep_days, keep) = {
-                let settings = self.settings.load();
-                (settings.config.keep_days, settings.config.keep_jobs)
-            };
-            let cutoff = now_ms().saturating_sub(keep_days.saturating_mul(86_400_000));
-            let store = self.clone();
-            let writable = self.writes.writable().is_ok();
-            let pruned =
-                tokio::task::spawn_blocking(move || if writable { store.store.prune(cutoff, keep) } else { Ok(0) });
-            match pruned.await {
-                Ok(Ok(0)) => {}
-                Ok(Ok(pruned)) => {
-                    tracing::info!(pruned, "deleted old finished jobs (engine.keep-days, engine.keep-jobs)")
-                }
-                Ok(Err(err)) => tracing::error!(error = %err, "cannot prune old jobs"),
-                Err(err) => tracing::error!(error = %err, "pruning panicked"),
-            }
-            tokio::select! {
-                () = tokio::time::sleep(PRUNE_EVERY) => {}
-                () = self.shutdown.cancelled() => return,
-            }
-        }
     }
 
     /// Runs the hooks of the event `make` builds, when any hooks are configured.

@@ -13,6 +13,9 @@
 //! `PostJob`, `JobFailed`, `JobRetry`, `Notification`, `Shutdown`); agent
 //! events (`PreToolUse`, `PostToolUse`, `Stop`) arrive from inside agents
 //! through `hook-relay`.
+//!
+//! Length: the pipeline (listing, dispatch, combining verdicts) is 370
+//! lines; parsing, matching and running a handler are in their own files.
 
 pub mod config;
 mod event;

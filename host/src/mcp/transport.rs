@@ -17,6 +17,8 @@
 //!
 //! Lines are held to [`MAX_LINE`] (rmcp's own limit); a longer one is read
 //! and dropped as it arrives, and answered with an error.
+//!
+//! Length: 310 lines of code, the rest property tests of the boundary.
 
 use crate::untrusted::{Line, Lines};
 use rmcp::ServiceExt;

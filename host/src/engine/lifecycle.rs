@@ -1,0 +1,169 @@
+//! The engine's life: starting on its store (recovering what a previous run
+//! left unfinished), the background tasks that keep it going (pruning old
+//! jobs, resuming after the store failed), and stopping.
+
+use super::persist::Writes;
+use super::state::{Live, State};
+use super::tokens::TokenPool;
+use super::{Engine, EngineOptions, Inner, Settings, events, job_info};
+use crate::contract::FailureKind;
+use crate::job::{JobStatus, now_ms};
+use crate::store::StoreError;
+use arc_swap::ArcSwap;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+use tokio_util::sync::CancellationToken;
+
+/// How often old jobs are pruned from the store.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+impl Engine {
+    /// Opens the engine on its store: unfinished jobs from a previous run are
+    /// queued again (those that were running are handed to the retry policy
+    /// as interrupted), and the scheduling loop starts.
+    pub async fn start(options: EngineOptions) -> Result<Engine, StoreError> {
+        let EngineOptions { config, agents, project_dir, tokens, credential_vars, policies, hooks, store, wiring } =
+            options;
+        let tokens = TokenPool::new(
+            tokens,
+            config.per_token_concurrency,
+            config.token_starts_per_minute,
+            Duration::from_secs(60),
+        );
+        let token_capacity = tokens.capacity();
+        let unfinished = store.unfinished()?;
+        let last_seq = AtomicI64::new(store.last_seq()?);
+        let store = Arc::new(store);
+        let writes = Writes::start(store.clone()).map_err(|err| StoreError::Writer(err.to_string()))?;
+        let inner = Arc::new(Inner {
+            settings: ArcSwap::from_pointee(Settings::new(config, agents, token_capacity)),
+            token_capacity,
+            project_dir,
+            credential_vars,
+            policies,
+            hooks,
+            store,
+            writes,
+            last_seq,
+            wiring,
+            state: Mutex::new(State::new(tokens)),
+            admission: tokio::sync::Mutex::new(()),
+            wake: Notify::new(),
+            changed: watch::Sender::new(0),
+            activity: watch::Sender::new(0),
+            shutdown: CancellationToken::new(),
+        });
+        let engine = Engine { inner };
+        engine.recover(unfinished).await?;
+        let inner = engine.inner.clone();
+        tokio::spawn(async move { inner.scheduling_loop().await });
+        engine.inner.rerank_on_scheduler_changes();
+        let inner = engine.inner.clone();
+        tokio::spawn(async move { inner.pruning_loop().await });
+        tokio::spawn(engine.inner.clone().resume_when_store_repaired());
+        Ok(engine)
+    }
+
+    async fn recover(&self, jobs: Vec<crate::store::StoredJob>) -> Result<(), StoreError> {
+        let mut trees: HashMap<String, u32> = HashMap::new();
+        for stored in jobs {
+            let id = stored.record.job_id.clone();
+            let status = stored.record.status;
+            let retry_at = stored.record.retry_at_ms;
+            let root = &stored.record.root_job_id;
+            let tree_size = match trees.get(root) {
+                Some(size) => *size,
+                None => *trees.entry(root.clone()).or_insert(self.inner.store.count_in_tree(root)? as u32),
+            };
+            let rank = self.inner.rank(job_info(&stored.spec, &stored.record)).await;
+            let live = Live::new(stored.spec, stored.record, stored.seq, rank, self.inner.shutdown.child_token());
+            self.inner.state.lock().adopt(live, tree_size);
+            match status {
+                JobStatus::Running => {
+                    let killed = crate::executor::kill_leftovers(&id);
+                    if killed > 0 {
+                        tracing::warn!(job = %id, processes = killed, "killed processes left over from the interrupted attempt");
+                    }
+                    let message = "ringmaster stopped while the attempt was running".to_string();
+                    tracing::warn!(job = %id, "job was running when ringmaster stopped; handing it to the retry policy");
+                    self.inner.clone().fail_attempt(&id, FailureKind::Interrupted, message, None).await;
+                }
+                JobStatus::RetryWait => {
+                    let delay = Duration::from_millis(retry_at.unwrap_or(0).saturating_sub(now_ms()));
+                    self.inner.clone().requeue_after(id, delay);
+                }
+                _ => {}
+            }
+        }
+        self.inner.wake.notify_one();
+        Ok(())
+    }
+
+    /// Stops the scheduling loop and every running agent (their jobs count as
+    /// interrupted at the next start).
+    pub fn shutdown(&self) {
+        self.inner.shutdown.cancel();
+        // What is queued for the store goes in before this returns, so that
+        // the next engine on the same store finds it.
+        self.inner.writes.close();
+    }
+
+    /// Runs the `Shutdown` hooks, then shuts down.
+    pub async fn stop(&self) {
+        let (queued, running) = {
+            let state = self.inner.state.lock();
+            (state.queue.len(), state.running)
+        };
+        self.inner.hook(|| events::shutdown(queued, running)).await;
+        self.shutdown();
+    }
+}
+
+impl Inner {
+    /// Wakes the scheduling loop and the waiters when the store takes
+    /// writes again after failing (see [`persist`]).
+    async fn resume_when_store_repaired(self: Arc<Self>) {
+        let mut fault = self.writes.subscribe_fault();
+        loop {
+            tokio::select! {
+                changed = fault.changed() => if changed.is_err() { return },
+                () = self.shutdown.cancelled() => return,
+            }
+            if fault.borrow_and_update().is_none() {
+                self.wake.notify_one();
+                self.changed.send_modify(|n| *n += 1);
+            }
+        }
+    }
+
+    /// Deletes old finished jobs now and every [`PRUNE_EVERY`].
+    async fn pruning_loop(self: Arc<Self>) {
+        loop {
+            let (keep_days, keep) = {
+                let settings = self.settings.load();
+                (settings.config.keep_days, settings.config.keep_jobs)
+            };
+            let cutoff = now_ms().saturating_sub(keep_days.saturating_mul(86_400_000));
+            let store = self.clone();
+            let writable = self.writes.writable().is_ok();
+            let pruned =
+                tokio::task::spawn_blocking(move || if writable { store.store.prune(cutoff, keep) } else { Ok(0) });
+            match pruned.await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(pruned)) => {
+                    tracing::info!(pruned, "deleted old finished jobs (engine.keep-days, engine.keep-jobs)")
+                }
+                Ok(Err(err)) => tracing::error!(error = %err, "cannot prune old jobs"),
+                Err(err) => tracing::error!(error = %err, "pruning panicked"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(PRUNE_EVERY) => {}
+                () = self.shutdown.cancelled() => return,
+            }
+        }
+    }
+}
