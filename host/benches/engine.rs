@@ -64,6 +64,16 @@ fn rss_kib() -> u64 {
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
+/// CPU time this process (the host, not its children) has used so far.
+fn host_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    // Fields after the command (which may hold spaces): utime is the 14th
+    // field overall, stime the 15th, in clock ticks (100 per second here).
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10)
+}
+
 fn percentile(samples: &mut [Duration], q: f64) -> Duration {
     samples.sort();
     samples[((samples.len() - 1) as f64 * q).round() as usize]
@@ -75,6 +85,7 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
 
     // Baseline: the same agent runs spawned directly, CONCURRENCY at a time.
+    let cpu = host_cpu();
     let started = Instant::now();
     let semaphore = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY as usize));
     let mut tasks = Vec::new();
@@ -94,10 +105,12 @@ async fn main() {
         task.await.unwrap();
     }
     let direct = JOBS as f64 / started.elapsed().as_secs_f64();
+    let direct_cpu = (host_cpu() - cpu) / JOBS as u32;
 
     let config =
         EngineConfig { max_concurrent: Some(CONCURRENCY), max_concurrent_per_depth: CONCURRENCY, ..Default::default() };
     let engine_a = engine(config.clone(), dir.path()).await;
+    let cpu = host_cpu();
     let started = Instant::now();
     let mut ids = Vec::new();
     for i in 0..JOBS {
@@ -105,6 +118,7 @@ async fn main() {
     }
     let records = engine_a.wait(&ids, Duration::from_secs(600)).await.unwrap();
     let through = JOBS as f64 / started.elapsed().as_secs_f64();
+    let engine_cpu = (host_cpu() - cpu) / JOBS as u32;
     if let Some(failed) = records.iter().find(|r| r.status != JobStatus::Succeeded) {
         panic!("a job did not succeed: {failed:#?}");
     }
@@ -113,6 +127,11 @@ async fn main() {
     println!(
         "  through the engine (SQLite store)   {through:>8.1} jobs/s   ({:.2}x the direct rate)",
         through / direct
+    );
+    println!(
+        "  host CPU per job                     {:>8.2} ms directly, {:.2} ms through the engine",
+        direct_cpu.as_secs_f64() * 1e3,
+        engine_cpu.as_secs_f64() * 1e3
     );
 
     // Submit-to-start at idle: submit one job, wait for it to be running.

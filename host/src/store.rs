@@ -139,6 +139,16 @@ impl Store {
         .transpose()
     }
 
+    /// A job's record alone (what readers of finished jobs want: no spec to parse).
+    pub fn record(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
+        let conn = self.conn.lock();
+        let row = conn
+            .prepare_cached("SELECT record FROM jobs WHERE id = ?1")?
+            .query_row([id], |r| r.get::<_, String>(0))
+            .optional()?;
+        Ok(row.map(|record| serde_json::from_str(&record)).transpose()?)
+    }
+
     /// Jobs not yet finished, in submission order (for recovery after a restart).
     pub fn unfinished(&self) -> Result<Vec<StoredJob>, StoreError> {
         let conn = self.conn.lock();

@@ -185,7 +185,7 @@ impl Engine {
         if let Some(record) = self.inner.writes.pending_record(id) {
             return Ok(record);
         }
-        self.inner.store.get(id)?.map(|stored| stored.record).ok_or_else(|| EngineError::UnknownJob(id.into()))
+        self.inner.store.record(id)?.ok_or_else(|| EngineError::UnknownJob(id.into()))
     }
 
     /// A live job as policies and hook plugins see it.

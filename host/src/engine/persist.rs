@@ -132,10 +132,11 @@ impl Writes {
     /// Queues `record`; returns the generation to wait for, if need be.
     pub fn record(&self, record: &JobRecord) -> u64 {
         let mut unwritten = self.unwritten.lock();
+        let idle = !unwritten.has_work();
         unwritten.queued += 1;
         let generation = unwritten.queued;
         unwritten.records.insert(record.job_id.clone(), (generation, record.clone()));
-        self.work.notify_one();
+        self.wake_if(idle);
         generation
     }
 
@@ -150,18 +151,16 @@ impl Writes {
         unwritten.queued += 1;
         unwritten.line_bytes += line.len();
         unwritten.lines.push_back((id.to_string(), attempt, line.to_string()));
-        // A busy writer looks again after its commit; only an idle one waits.
-        if idle {
-            self.work.notify_one();
-        }
+        self.wake_if(idle);
     }
 
     /// Queues a new job; the receiver hears whether it was stored.
     pub fn insert(&self, job: StoredJob) -> oneshot::Receiver<Result<(), String>> {
         let (stored, receiver) = oneshot::channel();
         let mut unwritten = self.unwritten.lock();
+        let idle = !unwritten.has_work();
         unwritten.inserts.push(Insert { job, stored });
-        self.work.notify_one();
+        self.wake_if(idle);
         receiver
     }
 
@@ -181,6 +180,14 @@ impl Writes {
                 changed = written.changed() => changed.map_err(|_| "the store writer has stopped".to_string())?,
                 changed = fault.changed() => changed.map_err(|_| "the store writer has stopped".to_string())?,
             }
+        }
+    }
+
+    /// Wakes the writer when it had nothing to do (so it may be waiting); a
+    /// busy one looks for more after each commit. Called with the lock held.
+    fn wake_if(&self, idle: bool) {
+        if idle {
+            self.work.notify_one();
         }
     }
 

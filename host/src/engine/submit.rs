@@ -121,7 +121,8 @@ impl Engine {
             // one lock, so concurrent submissions cannot overshoot a limit;
             // their inserts then go to the store together.
             let _admission = inner.admission.lock().await;
-            let mut tree_size = None;
+            // A root job starts its own tree.
+            let mut tree_size = spec.parent_job_id.is_none().then_some(0);
             loop {
                 let seq = inner.last_seq.fetch_add(1, Ordering::Relaxed) + 1;
                 let cancel = inner.shutdown.child_token();
