@@ -238,5 +238,7 @@ fn fuzz(args: &[String]) -> Result {
 }
 
 fn bench(extra: &[String]) -> Result {
-    run(cargo().args(["bench", "-p", "ringmaster"]).args(extra))
+    // Bench targets only: the library's tests would be listed as ignored.
+    let targets: &[&str] = if extra.is_empty() { &["--benches"] } else { &[] };
+    run(cargo().args(["bench", "-p", "ringmaster"]).args(targets).args(extra))
 }
