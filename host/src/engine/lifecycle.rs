@@ -108,8 +108,9 @@ impl Engine {
     pub fn shutdown(&self) {
         self.inner.shutdown.cancel();
         // What is queued for the store goes in before this returns, so that
-        // the next engine on the same store finds it.
-        self.inner.writes.close();
+        // the next engine on the same store finds it. The writer stays, for
+        // what the attempts ending now still record.
+        self.inner.writes.flush_blocking();
     }
 
     /// Runs the `Shutdown` hooks, then shuts down.
@@ -120,6 +121,13 @@ impl Engine {
         };
         self.inner.hook(|| events::shutdown(queued, running)).await;
         self.shutdown();
+    }
+}
+
+impl Drop for Inner {
+    /// The last handle is gone: write what is left and stop the writer.
+    fn drop(&mut self) {
+        self.writes.close();
     }
 }
 

@@ -66,6 +66,8 @@ struct Unwritten {
     dropped_lines: u64,
     /// The generation of the newest write queued (records and lines).
     queued: u64,
+    /// The generation of the newest write in the store.
+    written: u64,
     closed: bool,
 }
 
@@ -105,6 +107,8 @@ pub(super) struct Writes {
     unwritten: Mutex<Unwritten>,
     /// Wakes the writer: work queued, or closing.
     work: Condvar,
+    /// Wakes who waits for a batch to be booked (written or failed).
+    booked: Condvar,
     /// The generation of the newest write that is in the store.
     written: watch::Sender<u64>,
     /// Why the store is unwritable, while it is.
@@ -119,6 +123,7 @@ impl Writes {
             store,
             unwritten: Mutex::default(),
             work: Condvar::new(),
+            booked: Condvar::new(),
             written: watch::Sender::new(0),
             fault: watch::Sender::new(None),
             thread: Mutex::new(None),
@@ -254,6 +259,17 @@ impl Writes {
         self.fault.subscribe()
     }
 
+    /// Waits, blocking the thread, until what is queued now is in the store
+    /// (or the store fails); the writer carries on afterwards, so what is
+    /// queued later is written too.
+    pub fn flush_blocking(&self) {
+        let mut unwritten = self.unwritten.lock();
+        let target = unwritten.queued;
+        while unwritten.written < target && unwritten.fault.is_none() && !unwritten.closed {
+            self.booked.wait(&mut unwritten);
+        }
+    }
+
     /// Writes what is queued (one last try if the store fails) and stops the
     /// writer; what is queued afterwards stays in memory.
     pub fn close(&self) {
@@ -322,7 +338,9 @@ impl Writes {
         for insert in batch.inserts {
             let _ = insert.stored.send(Ok(()));
         }
+        unwritten.written = batch.upto;
         self.written.send_replace(batch.upto);
+        self.booked.notify_all();
         if unwritten.fault.take().is_some() {
             if unwritten.dropped_lines > 0 {
                 tracing::warn!(
@@ -339,6 +357,7 @@ impl Writes {
     /// many as the bound allows), new jobs are refused.
     fn failed(&self, unwritten: &mut Unwritten, batch: Batch, err: &StoreError) {
         let error = err.to_string();
+        self.booked.notify_all();
         for insert in batch.inserts {
             let _ = insert.stored.send(Err(format!("the job could not be stored: {error}")));
         }
@@ -434,6 +453,20 @@ mod tests {
         drop(state);
         assert_eq!(engine.stats().unwrap().store.pending_records, 0, "nothing of it is kept to write");
         engine.shutdown();
+    }
+
+    #[tokio::test]
+    async fn the_writer_outlives_shutdown_for_what_attempts_record_as_they_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = script_engine(dir.path(), EngineConfig::default()).await;
+        let id = engine.submit(JobSpec { prompt: "p".into(), ..JobSpec::default() }).await.unwrap().job_id;
+        let done = engine.wait(std::slice::from_ref(&id), WAIT).await.unwrap().remove(0);
+        engine.shutdown();
+        let mut late = done.clone();
+        late.notes.push("recorded after shutdown".into());
+        engine.inner.writes.record(&late);
+        engine.inner.writes.flush().await.unwrap();
+        assert_eq!(engine.inner.store.record(&id).unwrap().unwrap().notes, late.notes);
     }
 
     #[tokio::test]

@@ -77,15 +77,8 @@ pub(super) struct Limits {
 /// Why [`State::admit`] did not take a job.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Refusal {
-    /// The job's tree has no live job, so the state does not know how many
-    /// jobs it has had: count them in the store and admit again with that.
-    TreeUnknown,
-    TreeFull {
-        count: u32,
-    },
-    QueueFull {
-        queued: usize,
-    },
+    TreeFull { count: u32 },
+    QueueFull { queued: usize },
 }
 
 /// A job tree with at least one live job.
@@ -125,15 +118,12 @@ impl State {
     }
 
     /// Takes a submitted job, queued, if the queue and its tree have room.
-    /// `tree_size` is the store's count of the tree's jobs, when asked for
-    /// ([`Refusal::TreeUnknown`]).
-    pub fn admit(&mut self, live: Live, limits: Admission, tree_size: Option<u32>) -> Result<(), Refusal> {
+    /// `tree_size` is how many jobs its tree has had, for a tree the state
+    /// does not know ([`State::tree_size`]: one with no live job, whose jobs
+    /// are all in the store).
+    pub fn admit(&mut self, live: Live, limits: Admission, tree_size: u32) -> Result<(), Refusal> {
         let root = &live.record.root_job_id;
-        let submitted = match (self.trees.get(root), tree_size) {
-            (Some(tree), _) => tree.submitted,
-            (None, Some(count)) => count,
-            (None, None) => return Err(Refusal::TreeUnknown),
-        };
+        let submitted = self.trees.get(root).map_or(tree_size, |tree| tree.submitted);
         if submitted >= limits.max_per_tree {
             return Err(Refusal::TreeFull { count: submitted });
         }
@@ -292,8 +282,7 @@ impl State {
     }
 
     /// Jobs in `root`'s tree so far, while it has a live job.
-    #[cfg(test)]
-    fn tree_size(&self, root: &str) -> Option<u32> {
+    pub fn tree_size(&self, root: &str) -> Option<u32> {
         self.trees.get(root).map(|t| t.submitted)
     }
 }
@@ -351,35 +340,33 @@ mod tests {
     }
 
     #[test]
-    fn admission_holds_the_queue_and_tree_limits_and_asks_for_unknown_trees() {
+    fn admission_holds_the_queue_and_tree_limits() {
         let mut state = state();
         let limits = Admission { max_queue: 3, max_per_tree: 2 };
-        assert_eq!(state.admit(live("a", "a", 0, 1, 0), limits, None), Err(Refusal::TreeUnknown));
-        state.admit(live("a", "a", 0, 1, 0), limits, Some(0)).unwrap();
-        // The tree is known now: the store is not asked again.
-        state.admit(live("a1", "a", 1, 2, 0), limits, None).unwrap();
-        assert_eq!(state.admit(live("a2", "a", 1, 3, 0), limits, None), Err(Refusal::TreeFull { count: 2 }));
+        state.admit(live("a", "a", 0, 1, 0), limits, 0).unwrap();
+        // The tree is known now: its count is the state's, whatever is passed.
+        state.admit(live("a1", "a", 1, 2, 0), limits, 0).unwrap();
+        assert_eq!(state.admit(live("a2", "a", 1, 3, 0), limits, 0), Err(Refusal::TreeFull { count: 2 }));
         // A tree that had jobs before, counted in the store.
-        assert_eq!(state.admit(live("b", "b", 0, 3, 0), limits, Some(2)), Err(Refusal::TreeFull { count: 2 }));
-        state.admit(live("c", "c", 0, 4, 0), limits, Some(0)).unwrap();
-        assert_eq!(state.admit(live("d", "d", 0, 5, 0), limits, Some(0)), Err(Refusal::QueueFull { queued: 3 }));
+        assert_eq!(state.admit(live("b", "b", 0, 3, 0), limits, 2), Err(Refusal::TreeFull { count: 2 }));
+        state.admit(live("c", "c", 0, 4, 0), limits, 0).unwrap();
+        assert_eq!(state.admit(live("d", "d", 0, 5, 0), limits, 0), Err(Refusal::QueueFull { queued: 3 }));
         // A retracted job does not count against its tree.
         state.retract("a1");
         assert_eq!(state.tree_size("a"), Some(1));
-        state.admit(live("a3", "a", 1, 6, 0), limits, None).unwrap();
+        state.admit(live("a3", "a", 1, 6, 0), limits, 0).unwrap();
         check(&state);
     }
 
     #[test]
     fn a_tree_is_forgotten_when_its_last_live_job_ends() {
         let mut state = state();
-        state.admit(live("a", "a", 0, 1, 0), ROOMY, Some(0)).unwrap();
-        state.admit(live("a1", "a", 1, 2, 0), ROOMY, None).unwrap();
+        state.admit(live("a", "a", 0, 1, 0), ROOMY, 0).unwrap();
+        state.admit(live("a1", "a", 1, 2, 0), ROOMY, 0).unwrap();
         state.finish("a", Instant::now());
         assert_eq!(state.tree_size("a"), Some(2), "a live job remains");
         state.finish("a1", Instant::now());
-        assert_eq!(state.tree_size("a"), None);
-        assert_eq!(state.admit(live("a2", "a", 1, 3, 0), ROOMY, None), Err(Refusal::TreeUnknown));
+        assert_eq!(state.tree_size("a"), None, "counted in the store from now on");
         check(&state);
     }
 
@@ -388,7 +375,7 @@ mod tests {
         let mut state = state();
         let now = Instant::now();
         for (i, id) in ["a", "b", "c"].iter().enumerate() {
-            state.admit(live(id, "r", 1, i as i64, 0), ROOMY, Some(0)).unwrap();
+            state.admit(live(id, "r", 1, i as i64, 0), ROOMY, 0).unwrap();
         }
         let started = state.start("a", 0, WIDE, now, 42).unwrap();
         assert_eq!((started.status, started.attempts, started.token_slot), (JobStatus::Running, 1, Some(0)));
@@ -418,7 +405,7 @@ mod tests {
         let mut state = state();
         let now = Instant::now();
         for (i, (id, depth)) in [("a", 0), ("b", 0), ("c", 1), ("d", 1)].iter().enumerate() {
-            state.admit(live(id, id, *depth, i as i64, 0), ROOMY, Some(0)).unwrap();
+            state.admit(live(id, id, *depth, i as i64, 0), ROOMY, 0).unwrap();
         }
         let limits = Limits { max_concurrent: 2, per_depth: 1 };
         state.start("a", 0, limits, now, 0).unwrap();
@@ -432,7 +419,7 @@ mod tests {
     fn an_unrecorded_start_is_undone() {
         let mut state = state();
         let now = Instant::now();
-        state.admit(live("a", "a", 0, 1, 5), ROOMY, Some(0)).unwrap();
+        state.admit(live("a", "a", 0, 1, 5), ROOMY, 0).unwrap();
         let before = state.live["a"].record.clone();
         state.start("a", 1, WIDE, now, 1).unwrap();
         state.unstart("a", before.clone());
@@ -446,7 +433,7 @@ mod tests {
     fn a_job_waiting_for_a_retry_is_queued_again_with_its_new_rank() {
         let mut state = state();
         let now = Instant::now();
-        state.admit(live("a", "a", 0, 1, 0), ROOMY, Some(0)).unwrap();
+        state.admit(live("a", "a", 0, 1, 0), ROOMY, 0).unwrap();
         state.start("a", 0, WIDE, now, 0).unwrap();
         assert!(state.requeue("a", 9, now).is_none(), "only a job waiting for a retry");
         state.release("a", SlotOutcome::Failed, now);

@@ -121,24 +121,27 @@ impl Engine {
             // one lock, so concurrent submissions cannot overshoot a limit;
             // their inserts then go to the store together.
             let _admission = inner.admission.lock().await;
-            // A root job starts its own tree.
-            let mut tree_size = spec.parent_job_id.is_none().then_some(0);
-            loop {
-                let seq = inner.last_seq.fetch_add(1, Ordering::Relaxed) + 1;
-                let cancel = inner.shutdown.child_token();
-                let live = Live::new(spec.clone(), record.clone(), seq, rank, cancel);
-                match inner.state.lock().admit(live, limits, tree_size) {
-                    Ok(()) => break inner.writes.insert(crate::store::StoredJob { seq, spec, record: record.clone() }),
-                    Err(Refusal::TreeUnknown) => {}
-                    Err(Refusal::TreeFull { count }) => {
-                        return Err(SubmitError::TreeFull { root: record.root_job_id, count });
-                    }
-                    Err(Refusal::QueueFull { queued }) => {
-                        return Err(SubmitError::QueueFull { depth: queued, max: config.max_queue });
-                    }
+            let root = &record.root_job_id;
+            // A root job starts its own tree; a tree with a live job is
+            // counted in the state; one without has all its jobs in the store.
+            let known = match spec.parent_job_id {
+                None => Some(0),
+                Some(_) => inner.state.lock().tree_size(root),
+            };
+            let tree_size = match known {
+                Some(size) => size,
+                None => inner.store.count_in_tree(root)? as u32,
+            };
+            let seq = inner.last_seq.fetch_add(1, Ordering::Relaxed) + 1;
+            let live = Live::new(spec.clone(), record.clone(), seq, rank, inner.shutdown.child_token());
+            match inner.state.lock().admit(live, limits, tree_size) {
+                Ok(()) => inner.writes.insert(crate::store::StoredJob { seq, spec, record: record.clone() }),
+                Err(Refusal::TreeFull { count }) => {
+                    return Err(SubmitError::TreeFull { root: record.root_job_id, count });
                 }
-                // Its tree has no live job: all of its jobs are in the store.
-                tree_size = Some(inner.store.count_in_tree(&record.root_job_id)? as u32);
+                Err(Refusal::QueueFull { queued }) => {
+                    return Err(SubmitError::QueueFull { depth: queued, max: config.max_queue });
+                }
             }
         };
         // Answered once the job is stored: a submission that was answered
