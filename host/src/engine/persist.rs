@@ -465,7 +465,8 @@ mod tests {
         let mut late = done.clone();
         late.notes.push("recorded after shutdown".into());
         engine.inner.writes.record(&late);
-        engine.inner.writes.flush().await.unwrap();
+        let flushed = tokio::time::timeout(WAIT, engine.inner.writes.flush()).await;
+        flushed.expect("the writer is gone").unwrap();
         assert_eq!(engine.inner.store.record(&id).unwrap().unwrap().notes, late.notes);
     }
 
