@@ -3,7 +3,8 @@
 //! stubborn agents timing out together take to clean up, and what
 //! `JobSubmit` hooks (a command, a WASM plugin) add to a submission.
 //!
-//! Run with `cargo xtask bench`. The agent is `fake-claude` (built by the same
+//! Run with `cargo xtask bench`. `RINGMASTER_BENCH_ONLY=throughput` runs the
+//! first section alone, for a profiler. The agent is `fake-claude` (built by the same
 //! command); both sides of each comparison run in the same process.
 
 use ringmaster::config::{EngineConfig, PluginsConfig};
@@ -133,6 +134,12 @@ async fn main() {
         direct_cpu.as_secs_f64() * 1e3,
         engine_cpu.as_secs_f64() * 1e3
     );
+
+    // `RINGMASTER_BENCH_ONLY=throughput` stops here (for a profiler).
+    if std::env::var("RINGMASTER_BENCH_ONLY").is_ok_and(|only| only == "throughput") {
+        engine_a.shutdown();
+        return;
+    }
 
     // Submit-to-start at idle: submit one job, wait for it to be running.
     let mut to_start = Vec::new();
