@@ -8,7 +8,7 @@ use super::state::Live;
 use super::{Engine, EngineError, Inner, events, job_info};
 use crate::hooks::{EventName, HookOutcome};
 use crate::job::{JobRecord, JobStatus, now_ms};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 impl Engine {
@@ -35,6 +35,7 @@ impl Engine {
                     self.inner.writes.record(&live.record);
                     let Live { spec, record, .. } = state.finish(id, Instant::now()).expect("present");
                     self.inner.changed.send_modify(|n| *n += 1);
+                    self.inner.ended.send_modify(|n| *n += 1);
                     self.inner.fire(|| events::about_job(EventName::PostJob, &spec, &record, job_info(&spec, &record)));
                     None
                 }
@@ -48,16 +49,20 @@ impl Engine {
 
     /// Waits until every job in `ids` is finished, or `timeout`; returns their records.
     pub async fn wait(&self, ids: &[String], timeout: Duration) -> Result<Vec<JobRecord>, EngineError> {
-        let mut changes = self.inner.changed.subscribe();
+        let mut ended = self.inner.ended.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
         // A finished job never changes again: read each from the store once.
         let mut finished: HashMap<&str, JobRecord> = HashMap::new();
+        let wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
+        // The jobs to look at: at first all, then those that finished since
+        // the last look (a wait for thousands of jobs is woken by each end).
+        let mut look_at: Vec<&str> = wanted.iter().copied().collect();
+        let mut mark = self.inner.state.lock().ended_total();
         loop {
-            // Those that left the live set since the last look, found under
-            // one lock (a wait for thousands of jobs wakes on every change).
-            let gone: Vec<&String> = {
+            let gone: Vec<&str> = {
                 let state = self.inner.state.lock();
-                ids.iter().filter(|id| !finished.contains_key(id.as_str()) && !state.live.contains_key(*id)).collect()
+                look_at.retain(|id| !finished.contains_key(id) && !state.live.contains_key(*id));
+                std::mem::take(&mut look_at)
             };
             for id in gone {
                 let record = self.status(id).await?;
@@ -65,8 +70,8 @@ impl Engine {
                     finished.insert(id, record);
                 }
             }
-            let done = finished.len() == ids.len();
-            if done || tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
+            let done = finished.len() == wanted.len();
+            if done || tokio::time::timeout_at(deadline, ended.changed()).await.is_err() {
                 let mut records = Vec::with_capacity(ids.len());
                 for id in ids {
                     records.push(match finished.get(id.as_str()) {
@@ -76,6 +81,12 @@ impl Engine {
                 }
                 return Ok(records);
             }
+            let state = self.inner.state.lock();
+            match state.ended_since(mark) {
+                Some(new) => look_at.extend(new.filter_map(|id| wanted.get(id).copied())),
+                None => look_at.extend(wanted.iter().copied()),
+            }
+            mark = state.ended_total();
         }
     }
 }
@@ -96,6 +107,7 @@ impl Inner {
             state.finish(id, Instant::now());
         }
         self.changed.send_modify(|n| *n += 1);
+        self.ended.send_modify(|n| *n += 1);
     }
 
     /// Ends a job with `status` once the `PostJob` hooks (and `JobFailed`
@@ -125,5 +137,46 @@ impl Inner {
             record.notes.extend(post.additional_context.into_iter().chain(failed.additional_context));
         }
         self.finish(id, status, move |live| *live = record);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::EngineConfig;
+    use super::super::testing::{WAIT, script_engine};
+    use crate::job::{JobSpec, JobStatus};
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_wait_returns_when_its_jobs_end_whichever_order_and_however_often_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let go = dir.path().join("go");
+        let engine = script_engine(dir.path(), EngineConfig::default()).await;
+        let held = JobSpec {
+            prompt: "held".into(),
+            env: [("GO".to_string(), go.display().to_string())].into(),
+            ..JobSpec::default()
+        };
+        let slow = engine.submit(held).await.unwrap().job_id;
+        let quick: Vec<String> = futures::future::join_all(
+            (0..5).map(|i| engine.submit(JobSpec { prompt: format!("quick {i}"), ..JobSpec::default() })),
+        )
+        .await
+        .into_iter()
+        .map(|submitted| submitted.unwrap().job_id)
+        .collect();
+        // Named twice, and one job that ends long after the others.
+        let mut ids = vec![slow.clone(), quick[0].clone()];
+        ids.extend(quick.iter().cloned());
+        let wait = engine.wait(&ids, Duration::from_secs(3600));
+        let finished = async {
+            engine.wait(&quick, WAIT).await.unwrap();
+            std::fs::write(&go, "").unwrap();
+            wait.await.unwrap()
+        };
+        let records = tokio::time::timeout(WAIT, finished).await.expect("the wait returned when its jobs ended");
+        assert_eq!(records.len(), ids.len());
+        assert!(records.iter().zip(&ids).all(|(r, id)| &r.job_id == id && r.status == JobStatus::Succeeded));
+        engine.shutdown();
     }
 }

@@ -54,6 +54,7 @@ impl Engine {
             admission: tokio::sync::Mutex::new(()),
             wake: Notify::new(),
             changed: watch::Sender::new(0),
+            ended: watch::Sender::new(0),
             activity: watch::Sender::new(0),
             shutdown: CancellationToken::new(),
         });

@@ -110,6 +110,8 @@ struct Inner {
     wake: Notify,
     /// Bumped on every status change; waiters watch it.
     changed: watch::Sender<u64>,
+    /// Bumped when a job finishes (after `changed`); [`Engine::wait`] watches it.
+    ended: watch::Sender<u64>,
     /// Bumped on every line of agent activity, for progress reports.
     activity: watch::Sender<u64>,
     shutdown: CancellationToken,

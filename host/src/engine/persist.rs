@@ -8,7 +8,11 @@
 //! readable here until it is in the store, so a reader always finds the
 //! latest one. A write that must happen before what it records waits for it:
 //! a submission is answered once its job is stored, a start happens once it
-//! is recorded ([`Writes::wait_written`]).
+//! is recorded ([`Writes::wait_written`]). Records and new jobs go to the
+//! store at once (what a client was shown survives a crash, but for the
+//! commit under way); transcript lines linger up to [`LINGER`] for company,
+//! so an engine whose agents talk commits a few times per [`LINGER`], not
+//! once per line (each commit writes whole pages).
 //!
 //! When the store cannot be written (a full disk, a read-only remount, a
 //! lost volume) nothing is dropped: records are kept (newest per job) and
@@ -33,7 +37,7 @@ use crate::store::{Store, StoreError, StoredJob};
 use parking_lot::{Condvar, Mutex};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch};
 
 /// The longest wait between two attempts to write while the store fails.
@@ -42,6 +46,8 @@ const FIRST_RETRY: Duration = Duration::from_millis(500);
 /// Transcript bytes held in memory at most (while the store is slow or
 /// unwritable); lines beyond are counted and dropped.
 const MAX_LINE_BYTES: usize = 16 << 20;
+/// The longest a transcript line stays queued before it is written.
+pub const LINGER: Duration = Duration::from_millis(50);
 
 /// A transcript line: job, attempt, line.
 type Line = (String, u32, String);
@@ -68,12 +74,28 @@ struct Unwritten {
     queued: u64,
     /// The generation of the newest write in the store.
     written: u64,
+    /// The newest generation someone waits for.
+    awaited: u64,
+    /// When the oldest write queued was queued, while there is work.
+    since: Option<Instant>,
     closed: bool,
 }
 
 impl Unwritten {
     fn has_work(&self) -> bool {
         !self.inserts.is_empty() || !self.records.is_empty() || !self.lines.is_empty()
+    }
+
+    /// Whether the writer should write now rather than let the work linger.
+    fn pressing(&self) -> bool {
+        self.closed || !self.inserts.is_empty() || !self.records.is_empty() || self.awaited > self.written
+    }
+
+    /// Notes that work is queued; true when the writer had none (it may be waiting).
+    fn queue(&mut self) -> bool {
+        let idle = self.since.is_none();
+        self.since.get_or_insert_with(Instant::now);
+        idle
     }
 }
 
@@ -137,11 +159,12 @@ impl Writes {
     /// Queues `record`; returns the generation to wait for, if need be.
     pub fn record(&self, record: &JobRecord) -> u64 {
         let mut unwritten = self.unwritten.lock();
-        let idle = !unwritten.has_work();
+        unwritten.queue();
         unwritten.queued += 1;
         let generation = unwritten.queued;
         unwritten.records.insert(record.job_id.clone(), (generation, record.clone()));
-        self.wake_if(idle);
+        // Written at once: the writer must not linger.
+        self.work.notify_one();
         generation
     }
 
@@ -152,7 +175,7 @@ impl Writes {
             unwritten.dropped_lines += 1;
             return;
         }
-        let idle = !unwritten.has_work();
+        let idle = unwritten.queue();
         unwritten.queued += 1;
         unwritten.line_bytes += line.len();
         unwritten.lines.push_back((id.to_string(), attempt, line.to_string()));
@@ -163,9 +186,10 @@ impl Writes {
     pub fn insert(&self, job: StoredJob) -> oneshot::Receiver<Result<(), String>> {
         let (stored, receiver) = oneshot::channel();
         let mut unwritten = self.unwritten.lock();
-        let idle = !unwritten.has_work();
+        unwritten.queue();
         unwritten.inserts.push(Insert { job, stored });
-        self.wake_if(idle);
+        // Someone waits for it: the writer must not linger.
+        self.work.notify_one();
         receiver
     }
 
@@ -174,6 +198,7 @@ impl Writes {
     pub async fn wait_written(&self, generation: u64) -> Result<(), String> {
         let mut written = self.written.subscribe();
         let mut fault = self.fault.subscribe();
+        self.awaiting(generation);
         loop {
             if *written.borrow_and_update() >= generation {
                 return Ok(());
@@ -193,6 +218,18 @@ impl Writes {
     fn wake_if(&self, idle: bool) {
         if idle {
             self.work.notify_one();
+        }
+    }
+
+    /// Tells the writer that someone waits for `generation`, so that it
+    /// writes now rather than lingering.
+    fn awaiting(&self, generation: u64) {
+        let mut unwritten = self.unwritten.lock();
+        if generation > unwritten.awaited {
+            unwritten.awaited = generation;
+            if generation > unwritten.written {
+                self.work.notify_one();
+            }
         }
     }
 
@@ -263,8 +300,9 @@ impl Writes {
     /// (or the store fails); the writer carries on afterwards, so what is
     /// queued later is written too.
     pub fn flush_blocking(&self) {
+        let target = self.unwritten.lock().queued;
+        self.awaiting(target);
         let mut unwritten = self.unwritten.lock();
-        let target = unwritten.queued;
         while unwritten.written < target && unwritten.fault.is_none() && !unwritten.closed {
             self.booked.wait(&mut unwritten);
         }
@@ -290,8 +328,17 @@ impl Writes {
                 if unwritten.closed {
                     return;
                 }
+                // (Work may have been taken back: see `forget`.)
+                unwritten.since = None;
                 self.work.wait(&mut unwritten);
                 continue;
+            }
+            if let Some(since) = unwritten.since.filter(|_| !unwritten.pressing()) {
+                // Wait for company, or for someone who waits for it.
+                let _ = self.work.wait_until(&mut unwritten, since + LINGER);
+                if !unwritten.pressing() && since.elapsed() < LINGER {
+                    continue;
+                }
             }
             if unwritten.fault.is_some() && !unwritten.closed {
                 // Wait out the backoff; closing cuts it short for a last try.
@@ -307,6 +354,7 @@ impl Writes {
                 upto: unwritten.queued,
             };
             unwritten.line_bytes = 0;
+            unwritten.since = None;
             let result = parking_lot::MutexGuard::unlocked(&mut unwritten, || {
                 let inserts: Vec<StoredJob> = batch.inserts.iter().map(|insert| insert.job.clone()).collect();
                 let records: Vec<&JobRecord> = batch.records.iter().map(|(_, record)| record).collect();
@@ -391,6 +439,7 @@ impl Writes {
 mod tests {
     use super::super::testing::{WAIT, script_engine, until};
     use super::super::{EngineConfig, SubmitError};
+    use super::{Arc, LINGER, Store, Writes};
     use crate::job::{JobSpec, JobStatus};
     use std::collections::BTreeMap;
     use std::sync::atomic::Ordering;
@@ -468,6 +517,21 @@ mod tests {
         let flushed = tokio::time::timeout(WAIT, engine.inner.writes.flush()).await;
         flushed.expect("the writer is gone").unwrap();
         assert_eq!(engine.inner.store.record(&id).unwrap().unwrap().notes, late.notes);
+    }
+
+    #[test]
+    fn a_line_nobody_waits_for_reaches_the_store_after_lingering() {
+        let store = Arc::new(Store::in_memory().unwrap());
+        let writes = Writes::start(store.clone()).unwrap();
+        writes.line("taken back", 1, "{}");
+        writes.forget("taken back");
+        writes.line("job", 1, "{\"type\":\"assistant\"}");
+        let deadline = std::time::Instant::now() + WAIT;
+        while store.transcript("job", 0, 10).unwrap().is_empty() {
+            assert!(std::time::Instant::now() < deadline, "the line was never written");
+            std::thread::sleep(LINGER / 5);
+        }
+        writes.close();
     }
 
     #[tokio::test]

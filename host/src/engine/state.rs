@@ -11,6 +11,8 @@
 //! start could not be recorded) → [`State::release`] (the place given back)
 //! → [`State::requeue`] for another attempt, or [`State::finish`].
 //! [`State::retract`] takes back an admitted job whose insert failed.
+//! Finished jobs are remembered, numbered, for a while, so that who waits
+//! for some looks at what finished since it last looked ([`State::ended_since`]).
 //!
 //! `Inner` holds it behind one mutex that is never held across an await, a
 //! plugin call or a store write.
@@ -22,7 +24,7 @@ use super::history::Durations;
 use super::tokens::{SlotOutcome, TokenPool};
 use crate::job::{JobRecord, JobSpec, JobStatus};
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -101,7 +103,14 @@ pub(super) struct State {
     trees: HashMap<String, Tree>,
     pub tokens: TokenPool,
     pub durations: Durations,
+    /// The jobs that finished most recently, oldest first.
+    ended: VecDeque<String>,
+    /// Jobs finished since the state was made; the last one in `ended` is number `ended_total`.
+    ended_total: u64,
 }
+
+/// Finished jobs remembered for waiters ([`State::ended_since`]).
+const ENDED_KEPT: usize = 4096;
 
 impl State {
     pub fn new(tokens: TokenPool) -> State {
@@ -114,6 +123,8 @@ impl State {
             trees: HashMap::new(),
             tokens,
             durations: Durations::default(),
+            ended: VecDeque::new(),
+            ended_total: 0,
         }
     }
 
@@ -265,7 +276,26 @@ impl State {
     /// back any place it still holds; what it was.
     pub fn finish(&mut self, id: &str, now: Instant) -> Option<Live> {
         self.release(id, SlotOutcome::Failed, now);
-        self.remove(id)
+        let live = self.remove(id)?;
+        if self.ended.len() == ENDED_KEPT {
+            self.ended.pop_front();
+        }
+        self.ended.push_back(id.to_string());
+        self.ended_total += 1;
+        Some(live)
+    }
+
+    /// How many jobs have finished so far: a mark for [`State::ended_since`].
+    pub fn ended_total(&self) -> u64 {
+        self.ended_total
+    }
+
+    /// The jobs that finished after mark `seen`, so that a waiter looks at
+    /// those alone; `None` when some of them are no longer remembered (the
+    /// waiter then looks at every job it waits for).
+    pub fn ended_since(&self, seen: u64) -> Option<impl Iterator<Item = &str>> {
+        let new = usize::try_from(self.ended_total.checked_sub(seen)?).ok()?;
+        (new <= self.ended.len()).then(|| self.ended.iter().skip(self.ended.len() - new).map(String::as_str))
     }
 
     fn remove(&mut self, id: &str) -> Option<Live> {
@@ -355,6 +385,30 @@ mod tests {
         state.retract("a1");
         assert_eq!(state.tree_size("a"), Some(1));
         state.admit(live("a3", "a", 1, 6, 0), limits, 0).unwrap();
+        check(&state);
+    }
+
+    #[test]
+    fn finished_jobs_are_told_from_a_mark_until_they_are_too_many_to_remember() {
+        let mut state = state();
+        let mark = state.ended_total();
+        for i in 0..3 {
+            state.admit(live(&format!("j{i}"), &format!("j{i}"), 0, i, 0), ROOMY, 0).unwrap();
+        }
+        state.retract("j2");
+        assert_eq!(state.ended_since(mark).unwrap().count(), 0, "a retracted job did not finish");
+        state.finish("j1", Instant::now());
+        let later = state.ended_total();
+        state.finish("j0", Instant::now());
+        assert_eq!(state.ended_since(mark).unwrap().collect::<Vec<_>>(), ["j1", "j0"]);
+        assert_eq!(state.ended_since(later).unwrap().collect::<Vec<_>>(), ["j0"]);
+        assert_eq!(state.ended_since(state.ended_total()).unwrap().count(), 0);
+        for i in 0..ENDED_KEPT as i64 {
+            state.admit(live(&format!("k{i}"), &format!("k{i}"), 0, 10 + i, 0), ROOMY, 0).unwrap();
+            state.finish(&format!("k{i}"), Instant::now());
+        }
+        assert!(state.ended_since(mark).is_none(), "the first ones are forgotten: look at everything");
+        assert_eq!(state.ended_since(later + 1).unwrap().count(), ENDED_KEPT);
         check(&state);
     }
 
