@@ -44,6 +44,8 @@ impl Engine {
         if running.is_some() {
             return Ok(self.wait(&[id.to_string()], Duration::from_secs(3600)).await?.remove(0));
         }
+        // What a client is told survives a crash (unless the store fails).
+        let _ = self.inner.writes.flush().await;
         self.status(id).await
     }
 
@@ -72,6 +74,8 @@ impl Engine {
             }
             let done = finished.len() == wanted.len();
             if done || tokio::time::timeout_at(deadline, ended.changed()).await.is_err() {
+                // What a client is told survives a crash (unless the store fails).
+                let _ = self.inner.writes.flush().await;
                 let mut records = Vec::with_capacity(ids.len());
                 for id in ids {
                     records.push(match finished.get(id.as_str()) {

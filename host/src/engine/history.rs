@@ -9,28 +9,41 @@ const PER_GROUP: usize = 500;
 
 #[derive(Debug, Default)]
 struct Group {
-    /// (duration of a job that did not time out, or None for a timeout)
+    /// (duration of a job that did not time out, or None for a timeout),
+    /// oldest first.
     runs: VecDeque<Option<u64>>,
+    /// The durations in `runs`, sorted, so that percentiles cost nothing
+    /// (the estimator asks for them at every start).
+    sorted: Vec<u64>,
+    timeouts: usize,
 }
 
 impl Group {
     fn record(&mut self, duration_ms: Option<u64>) {
         if self.runs.len() == PER_GROUP {
-            self.runs.pop_front();
+            match self.runs.pop_front().flatten() {
+                Some(oldest) => {
+                    let at = self.sorted.binary_search(&oldest).expect("every duration is in `sorted`");
+                    self.sorted.remove(at);
+                }
+                None => self.timeouts -= 1,
+            }
         }
         self.runs.push_back(duration_ms);
+        match duration_ms {
+            Some(ms) => self.sorted.insert(self.sorted.partition_point(|&d| d <= ms), ms),
+            None => self.timeouts += 1,
+        }
     }
 
     fn history(&self) -> History {
-        let mut done: Vec<u64> = self.runs.iter().flatten().copied().collect();
-        done.sort_unstable();
+        let done = &self.sorted;
         let at = |q: f64| done.get(((done.len().saturating_sub(1)) as f64 * q).round() as usize).copied().unwrap_or(0);
-        let timeouts = self.runs.iter().filter(|r| r.is_none()).count();
         History {
             count: self.runs.len() as u32,
             p50_ms: at(0.5),
             p95_ms: at(0.95),
-            timeout_rate: if self.runs.is_empty() { 0.0 } else { timeouts as f32 / self.runs.len() as f32 },
+            timeout_rate: if self.runs.is_empty() { 0.0 } else { self.timeouts as f32 / self.runs.len() as f32 },
         }
     }
 }
@@ -113,5 +126,23 @@ mod tests {
         assert!((build.timeout_rate - 0.1).abs() < 1e-6);
         assert_eq!(similar.by_prompt_size.count, 100, "300 and 400 bytes share a bucket");
         assert_eq!(durations.similar(&[], "other", None, 5000).by_agent.count, 0);
+    }
+
+    #[test]
+    fn a_group_remembers_only_its_latest_runs() {
+        let mut durations = Durations::default();
+        let run = |duration_ms| Finished { tags: &[], agent: "claude", model: None, prompt_bytes: 1, duration_ms };
+        // Slow runs and timeouts first, then as many fast ones as are remembered.
+        for i in 0..PER_GROUP as u64 {
+            durations.record(run(if i % 2 == 0 { None } else { Some(60_000 + i) }));
+        }
+        assert!((durations.overall().timeout_rate - 0.5).abs() < 1e-6);
+        for ms in 0..PER_GROUP as u64 {
+            durations.record(run(Some(ms)));
+        }
+        let overall = durations.overall();
+        assert_eq!((overall.count, overall.timeout_rate), (PER_GROUP as u32, 0.0));
+        assert_eq!(overall.p50_ms, 250, "the slow runs are forgotten");
+        assert_eq!(overall.p95_ms, 474);
     }
 }

@@ -8,11 +8,12 @@
 //! readable here until it is in the store, so a reader always finds the
 //! latest one. A write that must happen before what it records waits for it:
 //! a submission is answered once its job is stored, a start happens once it
-//! is recorded ([`Writes::wait_written`]). Records and new jobs go to the
-//! store at once (what a client was shown survives a crash, but for the
-//! commit under way); transcript lines linger up to [`LINGER`] for company,
-//! so an engine whose agents talk commits a few times per [`LINGER`], not
-//! once per line (each commit writes whole pages).
+//! is recorded ([`Writes::wait_written`]). Those go to the store at once,
+//! with everything queued before them. Other writes linger for company
+//! (each commit writes whole pages): a record up to [`RECORD_LINGER`], so
+//! that the end of one job and the start of the next share a commit;
+//! transcript lines up to [`LINE_LINGER`], so an engine whose agents talk
+//! commits a few times per [`LINE_LINGER`], not once per line.
 //!
 //! When the store cannot be written (a full disk, a read-only remount, a
 //! lost volume) nothing is dropped: records are kept (newest per job) and
@@ -46,8 +47,10 @@ const FIRST_RETRY: Duration = Duration::from_millis(500);
 /// Transcript bytes held in memory at most (while the store is slow or
 /// unwritable); lines beyond are counted and dropped.
 const MAX_LINE_BYTES: usize = 16 << 20;
+/// The longest a record nobody waits for stays queued before it is written.
+pub const RECORD_LINGER: Duration = Duration::from_millis(2);
 /// The longest a transcript line stays queued before it is written.
-pub const LINGER: Duration = Duration::from_millis(50);
+pub const LINE_LINGER: Duration = Duration::from_millis(50);
 
 /// A transcript line: job, attempt, line.
 type Line = (String, u32, String);
@@ -76,8 +79,8 @@ struct Unwritten {
     written: u64,
     /// The newest generation someone waits for.
     awaited: u64,
-    /// When the oldest write queued was queued, while there is work.
-    since: Option<Instant>,
+    /// When what is queued must be written, at the latest (while there is work).
+    due: Option<Instant>,
     closed: bool,
 }
 
@@ -88,14 +91,18 @@ impl Unwritten {
 
     /// Whether the writer should write now rather than let the work linger.
     fn pressing(&self) -> bool {
-        self.closed || !self.inserts.is_empty() || !self.records.is_empty() || self.awaited > self.written
+        self.closed || !self.inserts.is_empty() || self.awaited > self.written
     }
 
-    /// Notes that work is queued; true when the writer had none (it may be waiting).
-    fn queue(&mut self) -> bool {
-        let idle = self.since.is_none();
-        self.since.get_or_insert_with(Instant::now);
-        idle
+    /// Notes that work is queued that may linger up to `linger`; true when
+    /// that makes it due sooner than the writer thought (it may be waiting).
+    fn queue(&mut self, linger: Duration) -> bool {
+        let due = Instant::now() + linger;
+        let sooner = self.due.is_none_or(|current| due < current);
+        if sooner {
+            self.due = Some(due);
+        }
+        sooner
     }
 }
 
@@ -159,12 +166,11 @@ impl Writes {
     /// Queues `record`; returns the generation to wait for, if need be.
     pub fn record(&self, record: &JobRecord) -> u64 {
         let mut unwritten = self.unwritten.lock();
-        unwritten.queue();
+        let sooner = unwritten.queue(RECORD_LINGER);
         unwritten.queued += 1;
         let generation = unwritten.queued;
         unwritten.records.insert(record.job_id.clone(), (generation, record.clone()));
-        // Written at once: the writer must not linger.
-        self.work.notify_one();
+        self.wake_if(sooner);
         generation
     }
 
@@ -175,18 +181,18 @@ impl Writes {
             unwritten.dropped_lines += 1;
             return;
         }
-        let idle = unwritten.queue();
+        let sooner = unwritten.queue(LINE_LINGER);
         unwritten.queued += 1;
         unwritten.line_bytes += line.len();
         unwritten.lines.push_back((id.to_string(), attempt, line.to_string()));
-        self.wake_if(idle);
+        self.wake_if(sooner);
     }
 
     /// Queues a new job; the receiver hears whether it was stored.
     pub fn insert(&self, job: StoredJob) -> oneshot::Receiver<Result<(), String>> {
         let (stored, receiver) = oneshot::channel();
         let mut unwritten = self.unwritten.lock();
-        unwritten.queue();
+        unwritten.queue(Duration::ZERO);
         unwritten.inserts.push(Insert { job, stored });
         // Someone waits for it: the writer must not linger.
         self.work.notify_one();
@@ -213,10 +219,11 @@ impl Writes {
         }
     }
 
-    /// Wakes the writer when it had nothing to do (so it may be waiting); a
-    /// busy one looks for more after each commit. Called with the lock held.
-    fn wake_if(&self, idle: bool) {
-        if idle {
+    /// Wakes the writer when what it waits for changed: work came when it had
+    /// none, or came due sooner (a busy writer looks for more after each
+    /// commit). Called with the lock held.
+    fn wake_if(&self, sooner: bool) {
+        if sooner {
             self.work.notify_one();
         }
     }
@@ -329,16 +336,14 @@ impl Writes {
                     return;
                 }
                 // (Work may have been taken back: see `forget`.)
-                unwritten.since = None;
+                unwritten.due = None;
                 self.work.wait(&mut unwritten);
                 continue;
             }
-            if let Some(since) = unwritten.since.filter(|_| !unwritten.pressing()) {
-                // Wait for company, or for someone who waits for it.
-                let _ = self.work.wait_until(&mut unwritten, since + LINGER);
-                if !unwritten.pressing() && since.elapsed() < LINGER {
-                    continue;
-                }
+            if let Some(due) = unwritten.due.filter(|due| !unwritten.pressing() && Instant::now() < *due) {
+                // Wait for company, for someone who waits for it, or until it is due.
+                let _ = self.work.wait_until(&mut unwritten, due);
+                continue;
             }
             if unwritten.fault.is_some() && !unwritten.closed {
                 // Wait out the backoff; closing cuts it short for a last try.
@@ -354,7 +359,7 @@ impl Writes {
                 upto: unwritten.queued,
             };
             unwritten.line_bytes = 0;
-            unwritten.since = None;
+            unwritten.due = None;
             let result = parking_lot::MutexGuard::unlocked(&mut unwritten, || {
                 let inserts: Vec<StoredJob> = batch.inserts.iter().map(|insert| insert.job.clone()).collect();
                 let records: Vec<&JobRecord> = batch.records.iter().map(|(_, record)| record).collect();
@@ -439,7 +444,7 @@ impl Writes {
 mod tests {
     use super::super::testing::{WAIT, script_engine, until};
     use super::super::{EngineConfig, SubmitError};
-    use super::{Arc, LINGER, Store, Writes};
+    use super::{Arc, LINE_LINGER, Store, Writes};
     use crate::job::{JobSpec, JobStatus};
     use std::collections::BTreeMap;
     use std::sync::atomic::Ordering;
@@ -519,6 +524,25 @@ mod tests {
         assert_eq!(engine.inner.store.record(&id).unwrap().unwrap().notes, late.notes);
     }
 
+    #[tokio::test]
+    async fn what_a_wait_or_a_cancel_answers_is_in_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine =
+            script_engine(dir.path(), EngineConfig { max_concurrent: Some(1), ..EngineConfig::default() }).await;
+        let go = dir.path().join("go");
+        let env = BTreeMap::from([("GO".to_string(), go.display().to_string())]);
+        let first = engine.submit(JobSpec { prompt: "first".into(), env, ..JobSpec::default() }).await.unwrap().job_id;
+        let queued = engine.submit(JobSpec { prompt: "queued".into(), ..JobSpec::default() }).await.unwrap().job_id;
+        let cancelled = engine.cancel(&queued).await.unwrap();
+        assert_eq!(cancelled.status, JobStatus::Cancelled);
+        assert_eq!(engine.inner.store.record(&queued).unwrap().unwrap().status, JobStatus::Cancelled);
+        std::fs::write(&go, "").unwrap();
+        let done = engine.wait(std::slice::from_ref(&first), WAIT).await.unwrap().remove(0);
+        assert_eq!(done.status, JobStatus::Succeeded);
+        assert_eq!(engine.inner.store.record(&first).unwrap().unwrap().status, JobStatus::Succeeded);
+        engine.shutdown();
+    }
+
     #[test]
     fn a_line_nobody_waits_for_reaches_the_store_after_lingering() {
         let store = Arc::new(Store::in_memory().unwrap());
@@ -529,7 +553,7 @@ mod tests {
         let deadline = std::time::Instant::now() + WAIT;
         while store.transcript("job", 0, 10).unwrap().is_empty() {
             assert!(std::time::Instant::now() < deadline, "the line was never written");
-            std::thread::sleep(LINGER / 5);
+            std::thread::sleep(LINE_LINGER / 5);
         }
         writes.close();
     }

@@ -3,6 +3,7 @@
 //! kept verbatim in the transcript; a line that is not JSON is kept too.
 
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// What one output line means to the engine.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,8 +37,28 @@ pub struct ResultLine {
     pub duration_ms: Option<u64>,
 }
 
+/// What decides a line's meaning, read without building the rest.
+#[derive(serde::Deserialize)]
+struct Head<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    subtype: Option<Cow<'a, str>>,
+}
+
 /// Parses one line of stream-json output.
 pub fn parse_line(line: &str) -> AgentEvent {
+    // Most lines are the agent talking (long `assistant` and `user`
+    // messages): their type is all that matters, and reading it allocates
+    // nothing. The few lines the engine reads further are parsed whole.
+    let Ok(head) = serde_json::from_str::<Head>(line) else {
+        return AgentEvent::Other;
+    };
+    match (head.kind.as_deref(), head.subtype.as_deref()) {
+        (Some("assistant" | "user"), _) => return AgentEvent::Activity,
+        (Some("system"), Some("init" | "api_retry")) | (Some("rate_limit_event" | "result"), _) => {}
+        _ => return AgentEvent::Other,
+    }
     let Ok(value) = serde_json::from_str::<Value>(line) else {
         return AgentEvent::Other;
     };
@@ -88,6 +109,8 @@ mod tests {
     fn assistant_and_tool_results_are_activity() {
         assert_eq!(parse_line(r#"{"type":"assistant","message":{"content":[]}}"#), AgentEvent::Activity);
         assert_eq!(parse_line(r#"{"type":"user","message":{"content":[]}}"#), AgentEvent::Activity);
+        // Escapes in the type are read like any string.
+        assert_eq!(parse_line(r#"{"type":"assist\u0061nt","message":{}}"#), AgentEvent::Activity);
     }
 
     #[test]
@@ -115,6 +138,8 @@ mod tests {
     #[test]
     fn other_lines_are_kept_as_other() {
         assert_eq!(parse_line("not json"), AgentEvent::Other);
+        assert_eq!(parse_line(r#"{"type":3}"#), AgentEvent::Other);
+        assert_eq!(parse_line(r#"["result"]"#), AgentEvent::Other);
         assert_eq!(parse_line(r#"{"type":"system","subtype":"hook_started"}"#), AgentEvent::Other);
     }
 

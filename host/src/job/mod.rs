@@ -15,10 +15,22 @@ pub use spec::{JobSpec, bounds};
 
 /// The first `max` characters of `text`.
 pub fn preview(text: &str, max: usize) -> String {
-    text.chars().take(max).collect()
+    // A slice copied at once: the scheduler asks for one per queued job it offers.
+    let end = text.char_indices().nth(max).map_or(text.len(), |(at, _)| at);
+    text[..end].to_string()
 }
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_preview_keeps_whole_characters() {
+        assert_eq!(super::preview("héllo wörld", 7), "héllo w");
+        assert_eq!(super::preview("ab", 5), "ab");
+        assert_eq!(super::preview("", 3), "");
+    }
 }
