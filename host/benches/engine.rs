@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 
 const JOBS: usize = 1000;
 const CONCURRENCY: u32 = 8;
+/// Rounds of the throughput comparison.
+const ROUNDS: usize = 5;
 
 fn fake_claude() -> PathBuf {
     let path = PathBuf::from(env!("CARGO_BIN_EXE_fake-claude"));
@@ -75,6 +77,12 @@ fn host_cpu() -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
+}
+
 fn percentile(samples: &mut [Duration], q: f64) -> Duration {
     samples.sort();
     samples[((samples.len() - 1) as f64 * q).round() as usize]
@@ -85,54 +93,64 @@ async fn main() {
     println!("ringmaster engine benchmark ({} build)", if cfg!(debug_assertions) { "debug" } else { "release" });
     let dir = tempfile::tempdir().unwrap();
 
-    // Baseline: the same agent runs spawned directly, CONCURRENCY at a time.
-    let cpu = host_cpu();
-    let started = Instant::now();
-    let semaphore = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY as usize));
-    let mut tasks = Vec::new();
-    for i in 0..JOBS {
-        let permit = semaphore.clone().acquire_owned().await.unwrap();
-        tasks.push(tokio::spawn(async move {
-            let out = tokio::process::Command::new(fake_claude())
-                .args(["-p", &format!("direct {i}"), "--output-format", "stream-json", "--verbose"])
-                .output()
-                .await
-                .unwrap();
-            assert!(out.status.success());
-            drop(permit);
-        }));
-    }
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let direct = JOBS as f64 / started.elapsed().as_secs_f64();
-    let direct_cpu = (host_cpu() - cpu) / JOBS as u32;
-
+    // Throughput: the same agent spawned directly, CONCURRENCY at a time (the
+    // baseline), then through the engine; in alternating rounds, so that
+    // both sides see the same machine, and the medians are reported.
     let config =
         EngineConfig { max_concurrent: Some(CONCURRENCY), max_concurrent_per_depth: CONCURRENCY, ..Default::default() };
     let engine_a = engine(config.clone(), dir.path()).await;
-    let cpu = host_cpu();
-    let started = Instant::now();
-    let mut ids = Vec::new();
-    for i in 0..JOBS {
-        ids.push(engine_a.submit(job(&format!("engine {i}"))).await.unwrap().job_id);
+    let (mut direct, mut through, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut direct_cpu, mut engine_cpu) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let cpu = host_cpu();
+        let started = Instant::now();
+        let semaphore = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY as usize));
+        let mut tasks = Vec::new();
+        for i in 0..JOBS {
+            let permit = semaphore.clone().acquire_owned().await.unwrap();
+            tasks.push(tokio::spawn(async move {
+                let out = tokio::process::Command::new(fake_claude())
+                    .args(["-p", &format!("direct {round}.{i}"), "--output-format", "stream-json", "--verbose"])
+                    .output()
+                    .await
+                    .unwrap();
+                assert!(out.status.success());
+                drop(permit);
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        direct.push(JOBS as f64 / started.elapsed().as_secs_f64());
+        direct_cpu.push((host_cpu() - cpu) / JOBS as u32);
+
+        let cpu = host_cpu();
+        let started = Instant::now();
+        let mut ids = Vec::new();
+        for i in 0..JOBS {
+            ids.push(engine_a.submit(job(&format!("engine {round}.{i}"))).await.unwrap().job_id);
+        }
+        let records = engine_a.wait(&ids, Duration::from_secs(600)).await.unwrap();
+        through.push(JOBS as f64 / started.elapsed().as_secs_f64());
+        engine_cpu.push((host_cpu() - cpu) / JOBS as u32);
+        if let Some(failed) = records.iter().find(|r| r.status != JobStatus::Succeeded) {
+            panic!("a job did not succeed: {failed:#?}");
+        }
+        ratios.push(through[round] / direct[round]);
     }
-    let records = engine_a.wait(&ids, Duration::from_secs(600)).await.unwrap();
-    let through = JOBS as f64 / started.elapsed().as_secs_f64();
-    let engine_cpu = (host_cpu() - cpu) / JOBS as u32;
-    if let Some(failed) = records.iter().find(|r| r.status != JobStatus::Succeeded) {
-        panic!("a job did not succeed: {failed:#?}");
-    }
-    println!("\n{JOBS} trivial jobs, {CONCURRENCY} at a time");
-    println!("  spawning fake-claude directly       {direct:>8.1} jobs/s");
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!("\n{JOBS} trivial jobs, {CONCURRENCY} at a time (medians of {ROUNDS} alternating rounds)");
+    println!("  spawning fake-claude directly       {:>8.1} jobs/s", median(&direct));
     println!(
-        "  through the engine (SQLite store)   {through:>8.1} jobs/s   ({:.2}x the direct rate)",
-        through / direct
+        "  through the engine (SQLite store)   {:>8.1} jobs/s   ({:.2}x the direct rate; rounds {})",
+        median(&through),
+        median(&ratios),
+        ratios.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(" ")
     );
     println!(
         "  host CPU per job                     {:>8.2} ms directly, {:.2} ms through the engine",
-        direct_cpu.as_secs_f64() * 1e3,
-        engine_cpu.as_secs_f64() * 1e3
+        ms(percentile(&mut direct_cpu, 0.5)),
+        ms(percentile(&mut engine_cpu, 0.5))
     );
 
     // `RINGMASTER_BENCH_ONLY=throughput` stops here (for a profiler).

@@ -11,6 +11,7 @@ use crate::contract::{Candidate, RootLoad, ScheduleInput, SlotLoad};
 use crate::contract::{ExtensionPoint, JobInfo};
 use crate::job::now_ms;
 use crate::plugin::registry::PluginEvent;
+use crate::policy::Source;
 use futures::FutureExt;
 use std::cmp::Reverse;
 use std::collections::BTreeSet;
@@ -18,7 +19,9 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Candidates offered to the scheduler per round.
+/// Candidates offered to a scheduler plugin per round (the WIT promises at
+/// most this many). The built-in scheduler takes them in rank order, so it
+/// is offered only as many as can start.
 const WINDOW: usize = 64;
 
 impl Inner {
@@ -44,6 +47,7 @@ impl Inner {
             return false;
         }
         let settings = self.settings.load_full();
+        let plugin = matches!(self.policies.source(ExtensionPoint::Scheduler), Source::Plugin(_));
         let input = {
             let mut state = self.state.lock();
             let capacity = settings.max_concurrent.saturating_sub(state.running);
@@ -52,6 +56,7 @@ impl Inner {
             }
             let now = Instant::now();
             let per_depth = settings.config.max_concurrent_per_depth;
+            let window = if plugin { WINDOW } else { (capacity as usize).min(WINDOW) };
             let state = &mut *state;
             let candidates: Vec<Candidate> = state
                 .queue
@@ -65,7 +70,7 @@ impl Inner {
                         waited_ms: now.duration_since(live.queued_at).as_millis() as u64,
                     })
                 })
-                .take(WINDOW)
+                .take(window)
                 .collect();
             if candidates.is_empty() {
                 return false;

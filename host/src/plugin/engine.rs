@@ -9,9 +9,13 @@
 //! touch them.
 //!
 //! Deadlines use epoch interruption rather than fuel: a ticker thread bumps
-//! the engine's epoch every [`TICK`], and each call's store is given a
-//! deadline in ticks. That costs one load and compare per loop back-edge in
-//! the plugin, where fuel costs a counter update per basic block.
+//! the engine's epoch every [`TICK`] while calls are being made, and each
+//! call's store is given a deadline in ticks. That costs one load and compare
+//! per loop back-edge in the plugin, where fuel costs a counter update per
+//! basic block. After [`TICKER_REST`] without a call the ticker sleeps (a
+//! waiting server uses no CPU) until the next call wakes it; between calls in
+//! a busy period it keeps ticking, since waking it costs a call more than the
+//! call itself.
 //!
 //! Compiling a component takes tens of milliseconds; loading a precompiled
 //! copy takes a fraction of one. The cache is keyed by the component's
@@ -20,16 +24,19 @@
 //! unchanged file skips compilation, and a wasmtime upgrade never loads
 //! stale code.
 
+use parking_lot::{Condvar, Mutex};
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// Resolution of call deadlines.
 pub const TICK: Duration = Duration::from_millis(2);
+/// How long the epoch ticker goes on after the last call before it sleeps.
+const TICKER_REST: Duration = Duration::from_secs(1);
 
 /// Plugin instances alive at once, at most: calls in flight, each on a
 /// blocking thread. A call beyond fails (and its caller falls back, as for
@@ -63,25 +70,94 @@ pub fn deadline_ticks(ms: u64) -> u64 {
     ms.div_ceil(TICK.as_millis() as u64) + 1
 }
 
-/// Advances the engine's epoch every [`TICK`] until dropped.
+/// Advances the engine's epoch every [`TICK`] while calls are being made
+/// ([`EpochTicker::call`]), and for [`TICKER_REST`] after. Clones share the
+/// ticker; its thread ends when the last one is dropped.
+#[derive(Clone)]
 pub struct EpochTicker {
-    _stop: mpsc::Sender<()>,
+    handle: Arc<TickerHandle>,
+}
+
+/// Calls in flight, and whether the ticker should end.
+struct Calls {
+    in_flight: usize,
+    /// When the last call ended.
+    last: Instant,
+    /// The ticker waits for a call.
+    asleep: bool,
+    stopped: bool,
+}
+
+struct Ticking {
+    calls: Mutex<Calls>,
+    changed: Condvar,
+}
+
+/// Held by the ticker's users; ends the thread when dropped.
+struct TickerHandle {
+    ticking: Arc<Ticking>,
+}
+
+impl Drop for TickerHandle {
+    fn drop(&mut self) {
+        self.ticking.calls.lock().stopped = true;
+        self.ticking.changed.notify_one();
+    }
+}
+
+/// A call in flight: the epoch advances while one is alive.
+pub struct InFlight<'a> {
+    ticking: &'a Ticking,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut calls = self.ticking.calls.lock();
+        calls.in_flight -= 1;
+        calls.last = Instant::now();
+    }
 }
 
 impl EpochTicker {
+    /// Ticks `engine`'s epoch.
     pub fn start(engine: &Engine) -> EpochTicker {
-        let (stop, stopped) = mpsc::channel::<()>();
         let engine = engine.clone();
+        Self::start_with(move || engine.increment_epoch())
+    }
+
+    fn start_with(tick: impl Fn() + Send + 'static) -> EpochTicker {
+        let calls = Calls { in_flight: 0, last: Instant::now(), asleep: false, stopped: false };
+        let ticking = Arc::new(Ticking { calls: Mutex::new(calls), changed: Condvar::new() });
+        let shared = ticking.clone();
         std::thread::Builder::new()
             .name("plugin-epoch".into())
             .spawn(move || {
-                // Ends when the sender is dropped.
-                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(TICK) {
-                    engine.increment_epoch();
+                let mut calls = shared.calls.lock();
+                while !calls.stopped {
+                    if calls.in_flight == 0 && calls.last.elapsed() >= TICKER_REST {
+                        calls.asleep = true;
+                        shared.changed.wait(&mut calls);
+                        calls.asleep = false;
+                        continue;
+                    }
+                    let _ = shared.changed.wait_for(&mut calls, TICK);
+                    tick();
                 }
             })
             .expect("spawning the epoch thread");
-        EpochTicker { _stop: stop }
+        EpochTicker { handle: Arc::new(TickerHandle { ticking }) }
+    }
+
+    /// Marks a call in flight until the guard is dropped. Its deadline counts
+    /// from here: the epoch may have stood still before.
+    pub fn call(&self) -> InFlight<'_> {
+        let ticking = &*self.handle.ticking;
+        let mut calls = ticking.calls.lock();
+        calls.in_flight += 1;
+        if calls.asleep {
+            ticking.changed.notify_one();
+        }
+        InFlight { ticking }
     }
 }
 
@@ -158,6 +234,33 @@ fn store(dir: &Path, entry: &Path, component: &Component) -> anyhow::Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    #[test]
+    fn the_epoch_ticker_rests_when_no_call_is_made() {
+        let ticks = Arc::new(AtomicU64::new(0));
+        let counter = ticks.clone();
+        let ticker = EpochTicker::start_with(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+        // A waiting server uses no CPU: once rested, the ticker sleeps.
+        std::thread::sleep(TICKER_REST + TICK * 100);
+        let asleep = ticks.load(Ordering::SeqCst);
+        std::thread::sleep(TICK * 20);
+        assert_eq!(ticks.load(Ordering::SeqCst), asleep, "ticked with no call for longer than its rest");
+        {
+            let _call = ticker.call();
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while ticks.load(Ordering::SeqCst) < 3 {
+                assert!(std::time::Instant::now() < deadline, "no tick during a call");
+                std::thread::sleep(TICK);
+            }
+        }
+        std::thread::sleep(TICKER_REST + TICK * 100);
+        let after = ticks.load(Ordering::SeqCst);
+        std::thread::sleep(TICK * 20);
+        assert_eq!(ticks.load(Ordering::SeqCst), after, "kept ticking after its rest");
+    }
 
     #[test]
     fn deadlines_round_up_and_cover_the_current_tick() {

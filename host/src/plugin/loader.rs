@@ -38,7 +38,7 @@ pub struct Loader {
     compiler: Compiler,
     linker: Linker<HostState>,
     config: PluginsConfig,
-    _ticker: EpochTicker,
+    ticker: EpochTicker,
 }
 
 impl Loader {
@@ -46,7 +46,7 @@ impl Loader {
         let engine = new_engine(config.limits.max_memory_mib)?;
         let linker = linker(&engine)?;
         let ticker = EpochTicker::start(&engine);
-        Ok(Loader { compiler: Compiler::new(engine, cache_dir), linker, config, _ticker: ticker })
+        Ok(Loader { compiler: Compiler::new(engine, cache_dir), linker, config, ticker })
     }
 
     pub fn config(&self) -> &PluginsConfig {
@@ -84,7 +84,13 @@ impl Loader {
         }
         let identity = Arc::new(Identity { name, version: manifest.version.clone(), hash });
         let limits = self.limits_for(&identity, &manifest);
-        let sandbox = Sandbox { identity: identity.clone(), config: Arc::new(config), capabilities, limits };
+        let sandbox = Sandbox {
+            identity: identity.clone(),
+            config: Arc::new(config),
+            capabilities,
+            limits,
+            ticker: self.ticker.clone(),
+        };
 
         let exports = Exports::new(&pre, &inspection.extension_points).map_err(|(point, err)| LoadError::Link {
             path: path.into(),

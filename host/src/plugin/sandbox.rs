@@ -6,7 +6,7 @@
 //! and a reload can swap the `InstancePre` while earlier calls finish on the
 //! one they started with.
 
-use super::engine::deadline_ticks;
+use super::engine::{EpochTicker, deadline_ticks};
 use super::error::CallError;
 use super::wit;
 use crate::config::Capabilities;
@@ -178,6 +178,8 @@ pub struct Sandbox {
     pub config: Arc<BTreeMap<String, String>>,
     pub capabilities: Capabilities,
     pub limits: CallLimits,
+    /// The engine's epoch clock, which runs while a call is in flight.
+    pub ticker: EpochTicker,
 }
 
 impl Sandbox {
@@ -227,10 +229,12 @@ impl Sandbox {
         let mut store = Store::new(pre.engine(), state);
         store.limiter(|state| &mut state.memory);
         let deadline_ms = self.limits.deadline_ms(point);
+        let in_flight = self.ticker.call();
         store.set_epoch_deadline(deadline_ticks(deadline_ms));
         store.epoch_deadline_trap();
 
         let result = pre.instantiate(&mut store).and_then(|instance| call(&mut store, &instance));
+        drop(in_flight);
 
         let state = store.data();
         if state.log_lines > MAX_LOG_LINES {
