@@ -190,7 +190,7 @@ impl Store {
     /// all in one transaction: all are written, or none.
     pub fn write_batch(
         &self,
-        inserts: &[StoredJob],
+        inserts: &[&StoredJob],
         records: &[&JobRecord],
         lines: &[(String, u32, String)],
     ) -> Result<(), StoreError> {
@@ -282,7 +282,7 @@ mod tests {
 
     fn insert(store: &Store, record: JobRecord) {
         let seq = store.last_seq().unwrap() + 1;
-        store.write_batch(&[StoredJob { seq, spec: JobSpec::default(), record }], &[], &[]).unwrap();
+        store.write_batch(&[&StoredJob { seq, spec: JobSpec::default(), record }], &[], &[]).unwrap();
     }
 
     fn append(store: &Store, id: &str) {
@@ -335,7 +335,7 @@ mod tests {
             StoredJob { seq: 9, spec: JobSpec::default(), record: record("b", JobStatus::Queued, 0) },
             StoredJob { seq: 10, spec: JobSpec::default(), record: record("b", JobStatus::Queued, 0) },
         ];
-        assert!(store.write_batch(&twice, &[&done], &[("a".into(), 1, "{}".into())]).is_err());
+        assert!(store.write_batch(&[&twice[0], &twice[1]], &[&done], &[("a".into(), 1, "{}".into())]).is_err());
         assert_eq!(store.get("a").unwrap().unwrap().record.status, JobStatus::Queued);
         assert!(store.get("b").unwrap().is_none() && store.transcript("a", 0, 10).unwrap().is_empty());
     }

@@ -69,7 +69,8 @@ struct Unwritten {
     inserts: Vec<Insert>,
     /// The newest unwritten version of each job's record, with the
     /// generation of the write that queued it.
-    records: HashMap<String, (u64, JobRecord)>,
+    /// (Shared with the batch that writes it: records are not copied again.)
+    records: HashMap<String, (u64, Arc<JobRecord>)>,
     lines: VecDeque<Line>,
     line_bytes: usize,
     dropped_lines: u64,
@@ -109,7 +110,7 @@ impl Unwritten {
 /// One transaction's worth.
 struct Batch {
     inserts: Vec<Insert>,
-    records: Vec<(u64, JobRecord)>,
+    records: Vec<(u64, Arc<JobRecord>)>,
     lines: Vec<Line>,
     /// Every write queued up to this generation is in the batch.
     upto: u64,
@@ -169,7 +170,7 @@ impl Writes {
         let sooner = unwritten.queue(RECORD_LINGER);
         unwritten.queued += 1;
         let generation = unwritten.queued;
-        unwritten.records.insert(record.job_id.clone(), (generation, record.clone()));
+        unwritten.records.insert(record.job_id.clone(), (generation, Arc::new(record.clone())));
         self.wake_if(sooner);
         generation
     }
@@ -261,7 +262,7 @@ impl Writes {
 
     /// A record not in the store yet, which is newer than the store's.
     pub fn pending_record(&self, id: &str) -> Option<JobRecord> {
-        self.unwritten.lock().records.get(id).map(|(_, record)| record.clone())
+        self.unwritten.lock().records.get(id).map(|(_, record)| JobRecord::clone(record))
     }
 
     /// `records` from the store, with the newer unwritten versions in their place.
@@ -269,7 +270,7 @@ impl Writes {
         let unwritten = self.unwritten.lock();
         for record in &mut records {
             if let Some((_, newer)) = unwritten.records.get(&record.job_id) {
-                *record = newer.clone();
+                *record = JobRecord::clone(newer);
             }
         }
         records
@@ -361,8 +362,8 @@ impl Writes {
             unwritten.line_bytes = 0;
             unwritten.due = None;
             let result = parking_lot::MutexGuard::unlocked(&mut unwritten, || {
-                let inserts: Vec<StoredJob> = batch.inserts.iter().map(|insert| insert.job.clone()).collect();
-                let records: Vec<&JobRecord> = batch.records.iter().map(|(_, record)| record).collect();
+                let inserts: Vec<&StoredJob> = batch.inserts.iter().map(|insert| &insert.job).collect();
+                let records: Vec<&JobRecord> = batch.records.iter().map(|(_, record)| &**record).collect();
                 self.store.write_batch(&inserts, &records, &batch.lines)
             });
             match result {
