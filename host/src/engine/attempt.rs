@@ -223,8 +223,7 @@ impl Inner {
 
 #[cfg(test)]
 mod tests {
-    use super::super::EngineConfig;
-    use super::super::testing::{WAIT, script_engine};
+    use super::super::testing::{WAIT, one_place, script_engine};
     use crate::job::{JobSpec, JobStatus};
 
     /// A prompt whose attempt panics (see `run_attempt`).
@@ -233,8 +232,7 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_attempt_ends_its_job_failed_and_gives_its_place_back() {
         let dir = tempfile::tempdir().unwrap();
-        let engine =
-            script_engine(dir.path(), EngineConfig { max_concurrent: Some(1), ..EngineConfig::default() }).await;
+        let engine = script_engine(dir.path(), one_place()).await;
         let id = engine.submit(JobSpec { prompt: PANIC.into(), ..JobSpec::default() }).await.unwrap().job_id;
         let record = engine.wait(std::slice::from_ref(&id), WAIT).await.unwrap().remove(0);
         assert_eq!(record.status, JobStatus::Failed);

@@ -147,7 +147,7 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use super::super::EngineConfig;
-    use super::super::testing::{WAIT, script_engine};
+    use super::super::testing::{WAIT, held_job, script_engine};
     use crate::job::{JobSpec, JobStatus};
     use std::time::Duration;
 
@@ -156,12 +156,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let go = dir.path().join("go");
         let engine = script_engine(dir.path(), EngineConfig::default()).await;
-        let held = JobSpec {
-            prompt: "held".into(),
-            env: [("GO".to_string(), go.display().to_string())].into(),
-            ..JobSpec::default()
-        };
-        let slow = engine.submit(held).await.unwrap().job_id;
+        let slow = engine.submit(held_job("held", &go)).await.unwrap().job_id;
         let quick: Vec<String> = futures::future::join_all(
             (0..5).map(|i| engine.submit(JobSpec { prompt: format!("quick {i}"), ..JobSpec::default() })),
         )

@@ -443,21 +443,18 @@ impl Writes {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{WAIT, script_engine, until};
+    use super::super::testing::{WAIT, held_job, one_place, script_engine, until};
     use super::super::{EngineConfig, SubmitError};
     use super::{Arc, LINE_LINGER, Store, Writes};
     use crate::job::{JobSpec, JobStatus};
-    use std::collections::BTreeMap;
     use std::sync::atomic::Ordering;
 
     #[tokio::test]
     async fn an_unwritable_store_stops_starts_and_loses_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let engine =
-            script_engine(dir.path(), EngineConfig { max_concurrent: Some(1), ..EngineConfig::default() }).await;
+        let engine = script_engine(dir.path(), one_place()).await;
         let go = dir.path().join("go");
-        let env = BTreeMap::from([("GO".to_string(), go.display().to_string())]);
-        let first = engine.submit(JobSpec { prompt: "first".into(), env, ..JobSpec::default() }).await.unwrap().job_id;
+        let first = engine.submit(held_job("first", &go)).await.unwrap().job_id;
         let second = engine.submit(JobSpec { prompt: "second".into(), ..JobSpec::default() }).await.unwrap().job_id;
         let third = engine.submit(JobSpec { prompt: "third".into(), ..JobSpec::default() }).await.unwrap().job_id;
         until("the first job starting", || engine.inner.state.lock().running == 1).await;
@@ -475,12 +472,18 @@ mod tests {
         let refused = engine.submit(JobSpec { prompt: "fourth".into(), ..JobSpec::default() }).await.unwrap_err();
         assert!(matches!(refused, SubmitError::StoreUnwritable(_)), "{refused}");
         assert!(refused.to_string().contains("cannot be written"), "{refused}");
-        assert_eq!(engine.status(&second).await.unwrap().status, JobStatus::Queued, "no start while unwritable");
+        // No start while unwritable (a start tried as the store failed is undone: it
+        // was not recorded, and its agent never ran; the file of runs below shows it).
+        let queued = || engine.inner.state.lock().live[&second].record.status == JobStatus::Queued;
+        until("the second job being queued, not started", queued).await;
         // A cancel meanwhile is kept too: the job reads as cancelled, and
         // never runs.
         let cancelled = engine.cancel(&third).await.unwrap();
         assert_eq!(cancelled.status, JobStatus::Cancelled);
         assert_eq!(engine.status(&third).await.unwrap().status, JobStatus::Cancelled);
+
+        let runs = std::fs::read_to_string(dir.path().join("runs")).unwrap();
+        assert_eq!(runs.lines().collect::<Vec<_>>(), ["first"], "nothing ran while unwritable");
 
         // Space returns: everything kept is written, work carries on.
         engine.inner.store.fail_writes.store(false, Ordering::SeqCst);
@@ -528,11 +531,9 @@ mod tests {
     #[tokio::test]
     async fn what_a_wait_or_a_cancel_answers_is_in_the_store() {
         let dir = tempfile::tempdir().unwrap();
-        let engine =
-            script_engine(dir.path(), EngineConfig { max_concurrent: Some(1), ..EngineConfig::default() }).await;
+        let engine = script_engine(dir.path(), one_place()).await;
         let go = dir.path().join("go");
-        let env = BTreeMap::from([("GO".to_string(), go.display().to_string())]);
-        let first = engine.submit(JobSpec { prompt: "first".into(), env, ..JobSpec::default() }).await.unwrap().job_id;
+        let first = engine.submit(held_job("first", &go)).await.unwrap().job_id;
         let queued = engine.submit(JobSpec { prompt: "queued".into(), ..JobSpec::default() }).await.unwrap().job_id;
         let cancelled = engine.cancel(&queued).await.unwrap();
         assert_eq!(cancelled.status, JobStatus::Cancelled);

@@ -4,6 +4,7 @@
 use super::{Engine, EngineOptions, Wiring};
 use crate::config::EngineConfig;
 use crate::executor::agent::AgentProfile;
+use crate::job::JobSpec;
 use crate::plugin::registry::PluginHost;
 use crate::policy::Policies;
 use crate::store::Store;
@@ -45,6 +46,17 @@ pub async fn script_engine(dir: &Path, config: EngineConfig) -> Engine {
     })
     .await
     .unwrap()
+}
+
+/// A job whose agent (of a [`script_engine`]) waits until the file `go` exists.
+pub fn held_job(prompt: &str, go: &Path) -> JobSpec {
+    let env = BTreeMap::from([("GO".to_string(), go.display().to_string())]);
+    JobSpec { prompt: prompt.into(), env, ..JobSpec::default() }
+}
+
+/// An engine configuration with room for one running job.
+pub fn one_place() -> EngineConfig {
+    EngineConfig { max_concurrent: Some(1), ..EngineConfig::default() }
 }
 
 /// Waits until `ready`, failing the test after [`WAIT`].

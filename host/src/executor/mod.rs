@@ -163,8 +163,10 @@ pub async fn run_attempt(
         on_line(line, &event);
     };
 
-    let hard_deadline = tokio::time::Instant::now() + spec.hard_timeout;
-    let mut idle_deadline = tokio::time::Instant::now() + spec.idle_timeout;
+    // Each made once: the idle one is pushed back on every line.
+    let hard = tokio::time::sleep(spec.hard_timeout);
+    let idle = tokio::time::sleep(spec.idle_timeout);
+    tokio::pin!(hard, idle);
     let mut stdout_open = true;
     let ended: Result<ExitStatus, Stop> = loop {
         // Biased: when several are ready at once, an exit beats a timeout,
@@ -174,11 +176,11 @@ pub async fn run_attempt(
             biased;
             status = child.wait() => break status.map_err(|err| Stop::Lost(err.to_string())),
             () = cancel.cancelled() => break Err(Stop::Cancel),
-            () = tokio::time::sleep_until(hard_deadline) => break Err(Stop::Hard),
-            () = tokio::time::sleep_until(idle_deadline) => break Err(Stop::Idle),
+            () = &mut hard => break Err(Stop::Hard),
+            () = &mut idle => break Err(Stop::Idle),
             line = lines.next_line(), if stdout_open => match line {
                 Ok(Some(line)) => {
-                    idle_deadline = tokio::time::Instant::now() + spec.idle_timeout;
+                    idle.as_mut().reset(tokio::time::Instant::now() + spec.idle_timeout);
                     handle(line, &mut report);
                 }
                 _ => stdout_open = false,
