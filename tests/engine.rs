@@ -455,7 +455,11 @@ async fn a_prompt_past_the_kernels_argument_limit_reaches_the_agent() {
     // One argument may hold 128 KiB; the prompt goes on stdin, so 300 KiB is fine.
     let engine = engine(Setup::default()).await;
     let prompt = format!("-p --dangerously-skip-permissions {}", "y".repeat(300 * 1024));
-    let record = run_all(&engine, vec![job(&prompt)]).await.remove(0);
-    assert_eq!(record.status, JobStatus::Succeeded, "{record:?}");
-    assert!(record.result.unwrap().starts_with("Done: -p --dangerously-skip-permissions yyy"));
+    // And characters of three bytes, which a pipe's 64 KiB split in the middle.
+    let wide = "€".repeat(100 * 1024);
+    let records = run_all(&engine, vec![job(&prompt), job(&wide)]).await;
+    assert_eq!(records[0].status, JobStatus::Succeeded, "{:?}", records[0]);
+    assert!(records[0].result.as_deref().unwrap().starts_with("Done: -p --dangerously-skip-permissions yyy"));
+    assert_eq!(records[1].status, JobStatus::Succeeded, "{:?}", records[1]);
+    assert!(records[1].result.as_deref().unwrap().starts_with("Done: €€€"));
 }

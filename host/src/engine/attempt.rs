@@ -68,7 +68,14 @@ impl Inner {
             .await;
 
         let settings = self.settings.load_full();
-        let profile = settings.agents.get(&record.agent).cloned().unwrap_or_default();
+        let unconfigured;
+        let profile = match settings.agents.get(&record.agent) {
+            Some(profile) => profile,
+            None => {
+                unconfigured = AgentProfile::default();
+                &unconfigured
+            }
+        };
         let resume = match record.attempts {
             1 => spec.resume_session.clone(),
             _ => record.session_id.clone().filter(|_| resume),
@@ -88,7 +95,7 @@ impl Inner {
         let report = match profile.find_binary(&record.agent) {
             Err(message) => AttemptReport::could_not_start(message),
             Ok(program) => {
-                let (env, env_remove) = self.agent_env(&id, &record, &spec, &profile, token.as_ref());
+                let (env, env_remove) = self.agent_env(&id, &record, &spec, profile, token.as_ref());
                 let invocation = Invocation {
                     prompt: &spec.prompt,
                     model: spec.model.as_deref(),

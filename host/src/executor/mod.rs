@@ -25,7 +25,7 @@ use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 use stream::{AgentEvent, ResultLine, parse_line};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::{Child, ChildStdin, Command};
 use tokio_util::sync::CancellationToken;
 
 /// Bytes of stderr kept for the failure report.
@@ -126,11 +126,8 @@ pub async fn run_attempt(
         }
     };
     let group = child.id().map(|pid| Pid::from_raw(pid as i32));
-    // Written on the side: an agent may print before it has read it all.
-    let writer = match (child.stdin.take(), spec.stdin.clone()) {
-        (Some(mut stdin), Some(text)) => Some(tokio::spawn(async move {
-            let _ = stdin.write_all(text.as_bytes()).await;
-        })),
+    let writer = match (child.stdin.take(), &spec.stdin) {
+        (Some(stdin), Some(text)) => write_stdin(stdin, text),
         _ => None,
     };
     let stderr = tokio::spawn(read_tail(child.stderr.take()));
@@ -226,6 +223,31 @@ pub async fn run_attempt(
         report.resets_at_ms = rate_limited.flatten();
     }
     report
+}
+
+/// Writes `text` to the agent's stdin and closes it. What the pipe takes at
+/// once (most prompts) is written here; the rest on the side, since an agent
+/// may print before it has read it all.
+fn write_stdin(mut stdin: ChildStdin, text: &str) -> Option<tokio::task::JoinHandle<()>> {
+    let mut written = 0;
+    while written < text.len() {
+        // A plain write on the (non-blocking) pipe: tokio would wait for the
+        // reactor to see a new pipe writable first.
+        match nix::unistd::write(&stdin, &text.as_bytes()[written..]) {
+            Ok(n) if n > 0 => written += n,
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(nix::errno::Errno::EAGAIN) => {
+                // Bytes: a pipe may take part of a character.
+                let rest = text.as_bytes()[written..].to_vec();
+                return Some(tokio::spawn(async move {
+                    let _ = stdin.write_all(&rest).await;
+                }));
+            }
+            // The agent closed its stdin: it will not read the prompt.
+            Ok(_) | Err(_) => return None,
+        }
+    }
+    None
 }
 
 /// The outcome of an attempt that ended by itself.
