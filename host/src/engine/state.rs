@@ -17,7 +17,7 @@
 //! `Inner` holds it behind one mutex that is never held across an await, a
 //! plugin call or a store write.
 //!
-//! Length: 300 lines of transitions, 170 of their tests; they belong beside
+//! Length: 320 lines of transitions, 200 of their tests; they belong beside
 //! the code whose invariants they check.
 
 use super::history::Durations;
