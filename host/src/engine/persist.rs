@@ -48,9 +48,9 @@ const FIRST_RETRY: Duration = Duration::from_millis(500);
 /// unwritable); lines beyond are counted and dropped.
 const MAX_LINE_BYTES: usize = 16 << 20;
 /// The longest a record nobody waits for stays queued before it is written.
-pub const RECORD_LINGER: Duration = Duration::from_millis(2);
+const RECORD_LINGER: Duration = Duration::from_millis(2);
 /// The longest a transcript line stays queued before it is written.
-pub const LINE_LINGER: Duration = Duration::from_millis(50);
+const LINE_LINGER: Duration = Duration::from_millis(50);
 
 /// A transcript line: job, attempt, line.
 type Line = (String, u32, String);
