@@ -519,6 +519,7 @@ fn a_socket_peer_cannot_make_the_server_hold_what_it_sends() {
     let socket = client.project().join("state/engine.sock");
     let before = rss_kib(client.pid());
     let mut stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    writeln!(stream, "{}", crate::support::hello_line()).unwrap();
     let chunk = vec![b'x'; 1 << 20];
     for _ in 0..256 {
         stream.write_all(&chunk).unwrap();
@@ -526,6 +527,9 @@ fn a_socket_peer_cannot_make_the_server_hold_what_it_sends() {
     stream.write_all(b"\n{\"op\":\"list\",\"limit\":1}\n").unwrap();
     let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
     let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert!(line.contains("\"protocol\""), "the welcome: {line}");
+    line.clear();
     reader.read_line(&mut line).unwrap();
     assert!(line.contains("refused") && line.contains("bytes"), "{line}");
     line.clear();

@@ -36,7 +36,13 @@ impl Root {
         let bound = remote::server::bind(&socket).await.unwrap();
         let wiring = remote::wiring(Path::new(env!("CARGO_BIN_EXE_ringmaster")), &socket, true);
         let engine = support::fake_engine(dir.path(), config, plugins, Some(hooks.clone()), wiring).await;
-        let listening = bound.serve(engine.clone(), Some(hooks), None);
+        let listening = bound.serve(remote::server::Services {
+            engine: engine.clone(),
+            hooks: Some(hooks),
+            mcp: None,
+            control: None,
+            settings: Default::default(),
+        });
         Root { dir, engine, _socket: listening }
     }
 
@@ -170,18 +176,20 @@ async fn the_job_cli_talks_to_the_running_engine() {
 }
 
 #[test]
-fn the_job_cli_says_when_no_engine_is_running() {
+fn the_job_cli_inside_a_job_says_when_its_engine_is_gone_and_starts_none() {
     let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("engine.sock");
     let out = Command::new(env!("CARGO_BIN_EXE_ringmaster"))
         .args(["job", "list", "--state"])
         .arg(dir.path())
-        .env_remove("RINGMASTER_SOCKET")
+        .env("RINGMASTER_SOCKET", &socket)
         .output()
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("cannot reach the ringmaster engine") && err.contains("start `ringmaster serve`"), "{err}");
+    assert!(err.contains("no ringmaster engine answers at") && err.contains("engine.sock"), "{err}");
     assert!(out.stdout.is_empty());
+    assert!(!dir.path().join("engine.lock").exists(), "no engine was started for the job's state directory");
 }
 
 #[tokio::test]
@@ -260,6 +268,29 @@ async fn agents_get_ringmaster_as_an_mcp_server_except_at_the_maximum_depth() {
 }
 
 #[tokio::test]
+async fn a_connection_that_does_not_say_hello_first_is_told_how_and_closed() {
+    let root = Root::start(EngineConfig::default()).await;
+    let socket = root.socket();
+    let (reply, then) = tokio::task::spawn_blocking(move || {
+        use std::io::{BufRead, Read, Write};
+        let mut stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        writeln!(stream, r#"{{"op":"list","limit":5}}"#).unwrap();
+        let mut reader = std::io::BufReader::new(stream);
+        let mut reply = String::new();
+        reader.read_line(&mut reply).unwrap();
+        let mut then = String::new();
+        reader.read_to_string(&mut then).unwrap();
+        (reply, then)
+    })
+    .await
+    .unwrap();
+    let reply: serde_json::Value = serde_json::from_str(&reply).unwrap();
+    let error = reply["error"].as_str().unwrap();
+    assert!(error.contains("must be a hello") && error.contains("\"protocol\":1"), "{error}");
+    assert_eq!(then, "", "the connection is closed after saying so");
+}
+
+#[tokio::test]
 async fn the_socket_answers_bad_requests_with_an_error_and_stays_up() {
     let root = Root::start(EngineConfig::default()).await;
     let socket = root.socket();
@@ -274,11 +305,18 @@ async fn the_socket_answers_bad_requests_with_an_error_and_stays_up() {
             reader.read_line(&mut reply).unwrap();
             serde_json::from_str::<serde_json::Value>(&reply).unwrap()
         };
-        [ask("not json"), ask(r#"{"op":"status","job_id":"nope"}"#), ask(r#"{"op":"list","status":null,"limit":5}"#)]
+        let welcome = ask(&support::hello_line());
+        [
+            welcome,
+            ask("not json"),
+            ask(r#"{"op":"status","job_id":"nope"}"#),
+            ask(r#"{"op":"list","status":null,"limit":5}"#),
+        ]
     })
     .await
     .unwrap();
-    assert!(replies[0]["error"].as_str().unwrap().starts_with("malformed request"), "{}", replies[0]);
-    assert!(replies[1]["error"].as_str().unwrap().contains("no job nope"), "{}", replies[1]);
-    assert_eq!(replies[2]["ok"], json!([]), "the connection still answers");
+    assert_eq!(replies[0]["protocol"], json!(remote::PROTOCOL), "{}", replies[0]);
+    assert!(replies[1]["error"].as_str().unwrap().starts_with("malformed request"), "{}", replies[1]);
+    assert!(replies[2]["error"].as_str().unwrap().contains("no job nope"), "{}", replies[2]);
+    assert_eq!(replies[3]["ok"], json!([]), "the connection still answers");
 }

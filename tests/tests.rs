@@ -7,6 +7,7 @@ mod support;
 mod bad_plugins;
 mod cli;
 mod commands;
+mod daemon;
 mod engine;
 mod executor;
 mod extension_points;

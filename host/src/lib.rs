@@ -16,9 +16,10 @@
 //! * [`hooks`] — hook configs (Claude Code format) and their command and WASM handlers.
 //! * [`engine`] — the job queue, limits, token pool, retries.
 //! * [`executor`] — one attempt of a job as a child process group.
-//! * [`remote`] — the root engine's local socket, for ringmasters started inside jobs.
+//! * [`daemon`] — the engine process: one per state directory, shared by every front-end.
+//! * [`remote`] — the engine's local socket: the protocol, clients, starting an engine on demand.
 //! * [`store`] — the SQLite job store.
-//! * [`mcp`] — `ringmaster serve`: the MCP tools over stdio.
+//! * [`mcp`] — the MCP sessions and tools, and `ringmaster serve`'s front-end.
 //! * [`cli`] — the command line.
 //! * [`fileset`] — files parsed from directories, last good version kept.
 //! * [`watch`] — debounced directory watching for everything that hot-reloads.
@@ -30,6 +31,7 @@ pub mod commands;
 pub mod config;
 pub mod contract;
 pub mod credentials;
+pub mod daemon;
 pub mod engine;
 pub mod executor;
 pub mod fileset;

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = ringmaster::cli::Cli::parse();
-    ringmaster::cli::init_logging(&cli);
     match ringmaster::cli::run(cli) {
         Ok(code) => code,
         Err(err) => {

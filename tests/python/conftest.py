@@ -1,9 +1,15 @@
-"""Fixtures for driving `ringmaster serve` with the Python MCP SDK's stdio client."""
+"""Fixtures for driving `ringmaster serve` with the Python MCP SDK's stdio client.
+
+`serve` runs as a front-end to the project's engine process (started by the
+first session, shared by the others), so every test here goes through it;
+the engine is stopped when the test ends.
+"""
 
 import contextlib
 import os
 import pathlib
 import shutil
+import subprocess
 
 import pytest
 from mcp import ClientSession, StdioServerParameters
@@ -19,6 +25,22 @@ PLUGINS = TARGET / "plugins"
 @pytest.fixture
 def anyio_backend():
     return "asyncio"
+
+
+def stop_engine(state):
+    """Stops the engine of `state` (if one runs) and waits until it is gone."""
+    stopped = subprocess.run(
+        [str(RINGMASTER), "engine", "stop", "--state", str(state)], capture_output=True, text=True, timeout=120
+    )
+    assert stopped.returncode == 0, stopped.stderr
+
+
+@pytest.fixture(autouse=True)
+def stop_engines(tmp_path):
+    """After each test, stops every engine its sessions started under its tmp_path."""
+    yield
+    for lock in tmp_path.rglob("engine.lock"):
+        stop_engine(lock.parent)
 
 
 @pytest.fixture

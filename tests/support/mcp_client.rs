@@ -12,12 +12,14 @@ const WAIT: Duration = Duration::from_secs(30);
 
 pub struct Client {
     child: Child,
-    stdin: ChildStdin,
+    stdin: Option<ChildStdin>,
     pub lines: mpsc::Receiver<String>,
     pub next_id: u64,
     /// Notifications received so far.
     pub notifications: Vec<Value>,
-    project: tempfile::TempDir,
+    dir: std::path::PathBuf,
+    /// The scratch project, when this client owns it.
+    scratch: Option<tempfile::TempDir>,
 }
 
 impl Client {
@@ -48,11 +50,32 @@ impl Client {
         Client::spawn(scratch, env, json!({}))
     }
 
+    /// A front-end (`ringmaster serve` without `--embedded`) in `project`,
+    /// whose engine process is shared with every other front-end there and
+    /// outlives this client (see [`stop_engine`]).
+    pub fn front_end(project: &std::path::Path) -> Client {
+        Client::spawn_in(project, None, &[], json!({}))
+    }
+
     fn spawn(scratch: tempfile::TempDir, env: &[(&str, &str)], capabilities: Value) -> Client {
+        // The engine inside the server process: these tests look at that
+        // process (its CPU, memory, children, a `kill -9` of it); the
+        // front-end in front of an engine process has tests of its own.
+        let dir = scratch.path().to_path_buf();
+        Client::spawn_in(&dir, Some(scratch), env, capabilities)
+    }
+
+    fn spawn_in(
+        dir: &std::path::Path,
+        scratch: Option<tempfile::TempDir>,
+        env: &[(&str, &str)],
+        capabilities: Value,
+    ) -> Client {
+        let mode: &[&str] = if scratch.is_some() { &["serve", "--embedded"] } else { &["serve"] };
         let mut child = Command::new(env!("CARGO_BIN_EXE_ringmaster"))
-            .arg("serve")
-            .current_dir(scratch.path())
-            .env("RINGMASTER_STATE_DIR", scratch.path().join("state"))
+            .args(mode)
+            .current_dir(dir)
+            .env("RINGMASTER_STATE_DIR", dir.join("state"))
             .env_remove("RINGMASTER_CONFIG")
             .env_remove("RINGMASTER_JOB_ID")
             .env_remove("RINGMASTER_SOCKET")
@@ -73,7 +96,15 @@ impl Client {
                 }
             }
         });
-        let mut client = Client { child, stdin, lines, next_id: 1, notifications: Vec::new(), project: scratch };
+        let mut client = Client {
+            child,
+            stdin: Some(stdin),
+            lines,
+            next_id: 1,
+            notifications: Vec::new(),
+            dir: dir.to_path_buf(),
+            scratch,
+        };
         let init = client.request(
             "initialize",
             json!({"protocolVersion": "2025-11-25", "capabilities": capabilities, "clientInfo": {"name": "test", "version": "1"}}),
@@ -90,17 +121,17 @@ impl Client {
 
     /// The scratch project; the server's state is in its `state/`.
     pub fn project(&self) -> &std::path::Path {
-        self.project.path()
+        &self.dir
     }
 
     pub fn send(&mut self, message: Value) {
-        writeln!(self.stdin, "{message}").unwrap();
-        self.stdin.flush().unwrap();
+        self.send_raw(&message.to_string());
     }
 
     pub fn send_raw(&mut self, line: &str) {
-        writeln!(self.stdin, "{line}").unwrap();
-        self.stdin.flush().unwrap();
+        let stdin = self.stdin.as_mut().expect("the session is open");
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
     }
 
     /// Sends a request and returns its response; notifications that arrive
@@ -136,8 +167,14 @@ impl Client {
     /// Stops the server with `kill -9` and hands back its project directory.
     pub fn crash(mut self) -> tempfile::TempDir {
         self.kill();
-        let scratch = tempfile::tempdir().unwrap();
-        std::mem::replace(&mut self.project, scratch)
+        self.scratch.take().expect("the client owns its project")
+    }
+
+    /// Closes the server's stdin (the client ends the session) and waits
+    /// for the server to exit.
+    pub fn close(mut self) -> std::process::ExitStatus {
+        self.stdin.take();
+        self.child.wait().unwrap()
     }
 
     pub fn call(&mut self, tool: &str, arguments: Value) -> Value {
@@ -150,4 +187,15 @@ impl Drop for Client {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Stops the engine process of `project` (started by front-ends there) and
+/// waits until it is gone.
+pub fn stop_engine(project: &std::path::Path) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ringmaster"))
+        .args(["engine", "stop", "--state"])
+        .arg(project.join("state"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
 }

@@ -233,3 +233,8 @@ pub fn failure(kind: FailureKind, has_session: bool) -> Failure {
         rate_limit_resets_at_ms: None,
     }
 }
+
+/// The first line a client sends on the engine socket.
+pub fn hello_line() -> String {
+    serde_json::to_string(&ringmaster::remote::HelloLine { hello: ringmaster::remote::Hello::new(None) }).unwrap()
+}

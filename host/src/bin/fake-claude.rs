@@ -162,7 +162,7 @@ fn spawn(prompt: &str, n: usize) -> Result<String, String> {
     let directive = prompt.split_whitespace().find(|w| w.starts_with("@spawn:")).expect("present");
     let child_prompt = prompt.replacen(directive, "", 1).trim().to_string();
     let child_prompt = if child_prompt.is_empty() { "sub-task".to_string() } else { child_prompt };
-    let mut engine = Client::from_env(None).map_err(|e| e.to_string())?;
+    let mut engine = Client::from_env(None, None).map_err(|e| e.to_string())?;
     let mut ids = Vec::new();
     for i in 0..n {
         let spec =

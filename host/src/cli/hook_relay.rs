@@ -31,7 +31,7 @@ pub fn run(event: &str, state_dir: &Path) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
-    let verdict = match Client::from_env(Some(state_dir)).and_then(|mut engine| engine.hook(event, payload)) {
+    let verdict = match Client::from_env(Some(state_dir), None).and_then(|mut engine| engine.hook(event, payload)) {
         Ok(verdict) => verdict,
         Err(err) => {
             eprintln!("ringmaster hook-relay: {err}");

@@ -5,6 +5,7 @@
 
 use crate::job::{JobFilter, JobRecord, JobSpec, JobStatus};
 use crate::remote::client::Client;
+use crate::remote::launch::EngineCommand;
 use clap::{Args, Subcommand};
 use std::path::Path;
 use std::process::ExitCode;
@@ -91,8 +92,8 @@ fn all_succeeded(records: &[JobRecord]) -> ExitCode {
     if records.iter().all(|r| r.status == JobStatus::Succeeded) { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
-pub fn run(command: JobCommand, state_dir: &Path) -> anyhow::Result<ExitCode> {
-    let mut engine = Client::from_env(Some(state_dir))?;
+pub fn run(command: &JobCommand, state_dir: &Path, start: &EngineCommand) -> anyhow::Result<ExitCode> {
+    let mut engine = Client::from_env(Some(state_dir), Some(start))?;
     match command {
         JobCommand::Submit(args) => {
             let record = engine.submit(args.spec())?;
@@ -121,19 +122,19 @@ pub fn run(command: JobCommand, state_dir: &Path) -> anyhow::Result<ExitCode> {
             Ok(all_succeeded(std::slice::from_ref(&record)))
         }
         JobCommand::Status { job_id } => {
-            print_json(&engine.status(&job_id)?);
+            print_json(&engine.status(job_id)?);
             Ok(ExitCode::SUCCESS)
         }
         JobCommand::Wait { job_ids, timeout_s } => {
             if job_ids.is_empty() {
                 anyhow::bail!("name the jobs to wait for: ringmaster job wait JOB_ID...");
             }
-            let records = engine.wait_all(&job_ids, timeout_s.map(Duration::from_secs))?;
+            let records = engine.wait_all(job_ids, timeout_s.map(Duration::from_secs))?;
             print_json(&records);
             Ok(all_succeeded(&records))
         }
         JobCommand::Cancel { job_id } => {
-            print_json(&engine.cancel(&job_id)?);
+            print_json(&engine.cancel(job_id)?);
             Ok(ExitCode::SUCCESS)
         }
         JobCommand::List { status, tag, limit } => {
@@ -145,7 +146,7 @@ pub fn run(command: JobCommand, state_dir: &Path) -> anyhow::Result<ExitCode> {
                     )
                 })?),
             };
-            print_json(&engine.list(JobFilter { status, tag }, limit)?);
+            print_json(&engine.list(JobFilter { status, tag: tag.clone() }, *limit)?);
             Ok(ExitCode::SUCCESS)
         }
     }

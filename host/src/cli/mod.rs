@@ -3,14 +3,19 @@
 //! Subcommands print their results on stdout; logs always go to stderr.
 
 mod demo;
+mod engine;
 mod hook_relay;
 mod job;
 mod plugin;
+mod serve;
 
 use crate::config::Config;
+use crate::daemon::process::RotatingLog;
+use crate::remote::launch::EngineCommand;
 use anyhow::Context;
-use clap::{Parser, Subcommand};
-use std::path::{Path, PathBuf};
+use clap::{Args, Parser, Subcommand};
+use std::ffi::OsString;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
@@ -32,17 +37,26 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve MCP over stdio (what Claude Code starts after `claude mcp add`)
+    /// Serve MCP over stdio (what Claude Code starts after `claude mcp add`): a front-end to the
+    /// project's engine, started when none runs
     Serve {
-        /// Plugin directory to load and watch, in addition to the configured ones (repeatable)
-        #[arg(long = "plugins")]
-        plugins: Vec<PathBuf>,
-        /// Command directory, before the configured ones (repeatable) [default, when none is set: PROJECT/commands]
-        #[arg(long = "commands")]
-        commands: Vec<PathBuf>,
-        /// Hook config directory, before the configured ones (repeatable) [default, when none is set: PROJECT/hooks]
-        #[arg(long = "hooks")]
-        hooks: Vec<PathBuf>,
+        #[command(flatten)]
+        dirs: Dirs,
+        /// Run the engine inside this process, ending with the session (containers, CI)
+        #[arg(long)]
+        embedded: bool,
+    },
+    /// Run the engine of the state directory (what `serve` and `job` start when none runs), or
+    /// show or stop it
+    #[command(args_conflicts_with_subcommands = true)]
+    Engine {
+        #[command(subcommand)]
+        action: Option<EngineAction>,
+        #[command(flatten)]
+        dirs: Dirs,
+        /// Stay attached to the terminal and log to stderr (e.g. under systemd)
+        #[arg(long)]
+        foreground: bool,
     },
     /// Submit, run, wait for, inspect and cancel jobs of a running ringmaster (inside a job: sub-jobs)
     #[command(subcommand)]
@@ -60,6 +74,36 @@ pub enum Command {
         /// Directory holding the plugins to show (e.g. target/plugins after `cargo xtask plugins`)
         #[arg(long)]
         plugins: PathBuf,
+    },
+}
+
+/// Directories an engine loads besides the configured ones.
+#[derive(Debug, Clone, Args)]
+pub struct Dirs {
+    /// Plugin directory to load and watch, in addition to the configured ones (repeatable)
+    #[arg(long = "plugins")]
+    plugins: Vec<PathBuf>,
+    /// Command directory, before the configured ones (repeatable) [default, when none is set: PROJECT/commands]
+    #[arg(long = "commands")]
+    commands: Vec<PathBuf>,
+    /// Hook config directory, before the configured ones (repeatable) [default, when none is set: PROJECT/hooks]
+    #[arg(long = "hooks")]
+    hooks: Vec<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EngineAction {
+    /// Show the running engine: pid, build, uptime, clients, jobs, settings (exit 3 when none runs)
+    Status {
+        /// Print the status as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop the running engine; its running jobs are interrupted and run again at the next start
+    Stop {
+        /// Start nothing more and wait for the running jobs to end first
+        #[arg(long)]
+        drain: bool,
     },
 }
 
@@ -84,23 +128,39 @@ pub enum PluginCommand {
     },
 }
 
-/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings and errors;
-/// `plugin` subcommands report load results themselves, so not those). For
-/// `serve`, plugin log lines are also captured for MCP clients, whatever
-/// `RUST_LOG` says.
-pub fn init_logging(cli: &Cli) {
+/// Where log lines go.
+enum LogTo {
+    Stderr,
+    /// A detached engine's log (see [`RotatingLog`]).
+    File(PathBuf),
+}
+
+/// Logs go to stderr (or a detached engine's log), filtered by `RUST_LOG`
+/// (default: warnings and errors; `plugin` subcommands report load results
+/// themselves, so not those). Where an engine runs, plugin log lines are
+/// also captured for MCP clients, whatever `RUST_LOG` says.
+fn init_logging(command: &Command, to: LogTo) {
     use tracing_subscriber::prelude::*;
-    let default = match cli.command {
+    let default = match command {
         Command::Plugin(_) => "warn,ringmaster::plugin::registry=off",
         Command::Demo { .. } | Command::Job(_) | Command::HookRelay { .. } => "warn",
-        Command::Serve { .. } => "info",
+        Command::Serve { .. } | Command::Engine { .. } => "info",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi).with_filter(filter);
-    let capture = matches!(cli.command, Command::Serve { .. }).then(crate::mcp::logs::layer);
-    tracing_subscriber::registry().with(stderr).with(capture).init();
+    let capture =
+        matches!(command, Command::Serve { embedded: true, .. } | Command::Engine { .. }).then(crate::mcp::logs::layer);
+    let fmt = tracing_subscriber::fmt::layer();
+    let output = match to {
+        LogTo::Stderr => {
+            let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            fmt.with_writer(tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr)).with_ansi(ansi)
+        }
+        LogTo::File(path) => fmt
+            .with_writer(tracing_subscriber::fmt::writer::BoxMakeWriter::new(RotatingLog::new(path)))
+            .with_ansi(false),
+    };
+    tracing_subscriber::registry().with(output.with_filter(filter)).with(capture).init();
 }
 
 /// The configuration in force: `--config`, else `./ringmaster.yaml` when it
@@ -123,38 +183,102 @@ fn load_config(cli: &Cli) -> anyhow::Result<(Config, Option<PathBuf>, PathBuf)> 
     Ok((config, file, state_dir))
 }
 
-pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    if let (Command::Serve { .. }, Some(socket)) = (&cli.command, std::env::var_os(crate::job::env::SOCKET)) {
-        // Inside a job the root ringmaster serves this session; this
-        // process only carries bytes, whatever config lies around here.
-        let job = std::env::var(crate::job::env::JOB_ID).ok();
-        tokio::runtime::Runtime::new()?.block_on(crate::mcp::forward(Path::new(&socket), job))?;
-        return Ok(ExitCode::SUCCESS);
+/// What an engine runs with, resolved from the command line and the config.
+struct Setup {
+    config: Config,
+    config_file: Option<PathBuf>,
+    project_dir: PathBuf,
+    state_dir: PathBuf,
+    /// The directories given on the command line (absolute), for an engine
+    /// started on this one's behalf.
+    dirs: Dirs,
+}
+
+impl Setup {
+    /// The configuration with the command line's directories: plugin
+    /// directories added, command and hook directories first.
+    fn new(cli: &Cli, dirs: &Dirs) -> anyhow::Result<Setup> {
+        let (mut config, config_file, state_dir) = load_config(cli)?;
+        let cwd = std::env::current_dir()?;
+        let absolute = |given: &[PathBuf]| given.iter().map(|dir| cwd.join(dir)).collect::<Vec<_>>();
+        let dirs =
+            Dirs { plugins: absolute(&dirs.plugins), commands: absolute(&dirs.commands), hooks: absolute(&dirs.hooks) };
+        config.plugins.dirs.extend(dirs.plugins.iter().cloned());
+        let first = |given: &[PathBuf], configured: &mut Vec<PathBuf>| {
+            let mut all = given.to_vec();
+            all.append(configured);
+            *configured = all;
+        };
+        first(&dirs.commands, &mut config.commands.dirs);
+        first(&dirs.hooks, &mut config.hooks.dirs);
+        let project_dir = std::env::var_os("CLAUDE_PROJECT_DIR").map(PathBuf::from).unwrap_or(cwd);
+        Ok(Setup { config, config_file, project_dir, state_dir, dirs })
     }
-    let (config, config_file, state_dir) = load_config(&cli)?;
+
+    /// What the engine would report as its settings.
+    fn settings(&self) -> crate::remote::Settings {
+        crate::daemon::settings(&self.config, self.config_file.clone(), &self.project_dir)
+    }
+
+    /// `ringmaster engine` for the same setup.
+    fn engine_command(&self) -> anyhow::Result<EngineCommand> {
+        let mut args: Vec<OsString> = vec!["--state".into(), self.state_dir.clone().into()];
+        if let Some(file) = &self.config_file {
+            args.extend(["--config".into(), file.clone().into()]);
+        }
+        for (flag, dirs) in
+            [("--plugins", &self.dirs.plugins), ("--commands", &self.dirs.commands), ("--hooks", &self.dirs.hooks)]
+        {
+            for dir in dirs {
+                args.extend([flag.into(), dir.clone().into()]);
+            }
+        }
+        Ok(EngineCommand { exe: std::env::current_exe()?, args, cwd: std::env::current_dir()? })
+    }
+
+    fn daemon_options(self, idle_exit: bool) -> crate::daemon::Options {
+        crate::daemon::Options {
+            config: self.config,
+            config_file: self.config_file,
+            project_dir: self.project_dir,
+            state_dir: self.state_dir,
+            idle_exit,
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Engine { action: None, dirs, foreground } = &cli.command {
+        // Logging starts once it is known where to.
+        let setup = Setup::new(&cli, dirs)?;
+        return engine::run(&cli.command, setup, *foreground);
+    }
+    init_logging(&cli.command, LogTo::Stderr);
+    if let (Command::Serve { .. }, Some(socket)) = (&cli.command, std::env::var_os(crate::job::env::SOCKET)) {
+        // Inside a job the root engine serves this session; this process
+        // only carries bytes, whatever config lies around here.
+        return serve::inside_job(&socket);
+    }
+    let (config, _, state_dir) = load_config(&cli)?;
     let cache_dir = Some(state_dir.join("plugin-cache"));
-    // Past this point `state_dir` is only used by `serve`.
-    match cli.command {
-        Command::Plugin(PluginCommand::Check { path, json }) => plugin::check(config, cache_dir, &path, json),
-        Command::Plugin(PluginCommand::List { dirs, json }) => plugin::list(config, cache_dir, dirs, json),
-        Command::Demo { plugins } => demo::run(config, cache_dir, &plugins),
-        Command::Job(command) => job::run(command, &state_dir),
-        Command::HookRelay { event } => hook_relay::run(&event, &state_dir),
-        Command::Serve { plugins, commands, hooks } => {
-            let mut config = config;
-            let cwd = std::env::current_dir()?;
-            config.plugins.dirs.extend(plugins.iter().map(|dir| cwd.join(dir)));
-            let first = |given: Vec<PathBuf>, configured: &mut Vec<PathBuf>| {
-                let mut dirs: Vec<PathBuf> = given.iter().map(|dir| cwd.join(dir)).collect();
-                dirs.append(configured);
-                *configured = dirs;
-            };
-            first(commands, &mut config.commands.dirs);
-            first(hooks, &mut config.hooks.dirs);
-            let project = std::env::var_os("CLAUDE_PROJECT_DIR").map(PathBuf::from).unwrap_or(cwd);
-            let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(crate::mcp::serve(config, config_file, project, state_dir))?;
-            Ok(ExitCode::SUCCESS)
+    match &cli.command {
+        Command::Plugin(PluginCommand::Check { path, json }) => plugin::check(config, cache_dir, path, *json),
+        Command::Plugin(PluginCommand::List { dirs, json }) => plugin::list(config, cache_dir, dirs.clone(), *json),
+        Command::Demo { plugins } => demo::run(config, cache_dir, plugins),
+        Command::Job(command) => {
+            let start =
+                Setup::new(&cli, &Dirs { plugins: vec![], commands: vec![], hooks: vec![] })?.engine_command()?;
+            job::run(command, &state_dir, &start)
+        }
+        Command::HookRelay { event } => hook_relay::run(event, &state_dir),
+        Command::Engine { action: Some(action), .. } => engine::act(action, &state_dir),
+        Command::Engine { action: None, .. } => unreachable!("run above"),
+        Command::Serve { dirs, embedded } => {
+            let setup = Setup::new(&cli, dirs)?;
+            match embedded {
+                true => serve::embedded(setup),
+                false => serve::front_end(setup),
+            }
         }
     }
 }

@@ -95,12 +95,12 @@ fn print_details(host: &PluginHost, info: &PluginInfo) {
         let config: Vec<String> = plugin.manifest.config.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
         lines.push(format!("  config:       {}", config.join(", ")));
     }
-    if plugin.provides(ExtensionPoint::Commands) {
-        if let Ok(commands) = plugin.list_commands() {
-            for command in commands {
-                let hint = command.argument_hint.map(|h| format!(" {h}")).unwrap_or_default();
-                lines.push(format!("  command:      /{}{hint} — {}", command.name, command.description));
-            }
+    if plugin.provides(ExtensionPoint::Commands)
+        && let Ok(commands) = plugin.list_commands()
+    {
+        for command in commands {
+            let hint = command.argument_hint.map(|h| format!(" {h}")).unwrap_or_default();
+            lines.push(format!("  command:      /{}{hint} — {}", command.name, command.description));
         }
     }
     if plugin.provides(ExtensionPoint::HookHandler) {

@@ -141,6 +141,9 @@ pub struct EngineConfig {
     pub keep_days: u64,
     /// At most this many jobs are kept; the oldest finished ones go first.
     pub keep_jobs: usize,
+    /// Seconds the engine process (`ringmaster engine`) stays up with no
+    /// client connected and no job unfinished; 0: until stopped.
+    pub idle_exit_s: u64,
 }
 
 impl Default for EngineConfig {
@@ -160,6 +163,7 @@ impl Default for EngineConfig {
             max_prompt_bytes: 1 << 20,
             keep_days: 30,
             keep_jobs: 100_000,
+            idle_exit_s: 600,
         }
     }
 }
@@ -265,6 +269,7 @@ impl Config {
             ("engine.max-prompt-bytes", e.max_prompt_bytes as u64, PROMPT_BYTES),
             ("engine.keep-days", e.keep_days, KEEP_DAYS),
             ("engine.keep-jobs", e.keep_jobs as u64, KEEP_JOBS),
+            ("engine.idle-exit-s", e.idle_exit_s, IDLE_EXIT_S),
             ("commands.shell-timeout-s", self.commands.shell_timeout_s, SHELL_TIMEOUT_S),
             ("hooks.command-timeout-s", self.hooks.command_timeout_s, TIMEOUT_S),
             ("shell.max-processes", self.shell.max_processes.into(), SHELL_PROCESSES),

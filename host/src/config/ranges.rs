@@ -24,3 +24,5 @@ pub const DEBOUNCE_MS: RangeInclusive<u64> = 0..=60_000;
 pub const CIRCUIT_FAILURES: RangeInclusive<u64> = 1..=1_000;
 pub const BACKOFF_MS: RangeInclusive<u64> = 0..=86_400_000;
 pub const SHELL_PROCESSES: RangeInclusive<u64> = 1..=1_024;
+/// Up to a week; 0 means never.
+pub const IDLE_EXIT_S: RangeInclusive<u64> = 0..=604_800;

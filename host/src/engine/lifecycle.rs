@@ -51,6 +51,7 @@ impl Engine {
             last_seq,
             wiring,
             state: Mutex::new(State::new(tokens)),
+            draining: Default::default(),
             admission: tokio::sync::Mutex::new(()),
             wake: Notify::new(),
             changed: watch::Sender::new(0),

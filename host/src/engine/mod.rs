@@ -104,6 +104,8 @@ struct Inner {
     last_seq: AtomicI64,
     wiring: Wiring,
     state: Mutex<State>,
+    /// Set by [`Engine::drain`]: the scheduling loop starts nothing.
+    draining: std::sync::atomic::AtomicBool,
     /// Held while a submission is checked against the limits and admitted
     /// (see [`Engine::submit`]).
     admission: tokio::sync::Mutex<()>,
@@ -271,6 +273,28 @@ impl Engine {
     /// A receiver that sees a change whenever any job changes status.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.inner.changed.subscribe()
+    }
+
+    /// Jobs queued, running or waiting to retry.
+    pub fn unfinished(&self) -> usize {
+        self.inner.state.lock().live.len()
+    }
+
+    /// Jobs running now.
+    pub fn running(&self) -> u32 {
+        self.inner.state.lock().running
+    }
+
+    /// Jobs in the store, by status.
+    pub fn jobs_by_status(&self) -> Result<BTreeMap<String, u64>, EngineError> {
+        Ok(self.inner.store.count_by_status()?)
+    }
+
+    /// Starts nothing more; what runs goes on, what is queued stays queued
+    /// (for the next engine on the same store). There is no way back: a
+    /// draining engine is on its way out.
+    pub fn drain(&self) {
+        self.inner.draining.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

@@ -43,7 +43,7 @@ impl Inner {
     /// One scheduling decision; returns whether anything started.
     async fn schedule_round(self: Arc<Self>) -> bool {
         // A start the store cannot record would run again after a restart.
-        if self.writes.writable().is_err() {
+        if self.writes.writable().is_err() || self.draining.load(std::sync::atomic::Ordering::Relaxed) {
             return false;
         }
         let settings = self.settings.load_full();

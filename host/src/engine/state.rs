@@ -166,10 +166,10 @@ impl State {
     /// Takes back an admitted job that could not be stored, as if it had
     /// never been submitted.
     pub fn retract(&mut self, id: &str) {
-        if let Some(live) = self.remove(id) {
-            if let Some(tree) = self.trees.get_mut(&live.record.root_job_id) {
-                tree.submitted = tree.submitted.saturating_sub(1);
-            }
+        if let Some(live) = self.remove(id)
+            && let Some(tree) = self.trees.get_mut(&live.record.root_job_id)
+        {
+            tree.submitted = tree.submitted.saturating_sub(1);
         }
     }
 

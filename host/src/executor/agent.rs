@@ -130,14 +130,14 @@ impl AgentProfile {
     pub fn find_binary(&self, name: &str) -> Result<PathBuf, String> {
         let command = self.command.clone().unwrap_or_else(|| PathBuf::from("claude"));
         let mut looked = Vec::new();
-        if self.command.is_none() {
-            if let Some(path) = std::env::var_os(CLAUDE_BIN_ENV) {
-                let path = PathBuf::from(path);
-                if path.is_file() {
-                    return Ok(path);
-                }
-                looked.push(format!("${CLAUDE_BIN_ENV} ({})", path.display()));
+        if self.command.is_none()
+            && let Some(path) = std::env::var_os(CLAUDE_BIN_ENV)
+        {
+            let path = PathBuf::from(path);
+            if path.is_file() {
+                return Ok(path);
             }
+            looked.push(format!("${CLAUDE_BIN_ENV} ({})", path.display()));
         }
         if command.components().count() > 1 {
             if command.is_file() {

@@ -219,22 +219,28 @@ impl ServerHandler for Ringmaster {
     }
 
     fn get_info(&self) -> ServerConfig {
-        // MCP logging: see `super::logs`.
-        #[allow(deprecated)]
-        let capabilities = ServerCapabilities::builder()
-            .enable_tasks()
-            .enable_logging()
-            .enable_tools()
-            .enable_resources()
-            .enable_prompts()
-            .enable_prompts_list_changed();
-        let mut info = ServerConfig::new(capabilities.build());
-        info.server_info = Implementation::new("ringmaster", env!("CARGO_PKG_VERSION"));
-        info.instructions = Some(
-            "ringmaster runs coding-agent jobs in parallel. Submit with job_submit (or job_submit_batch), then \
-             job_wait and job_result; job_run does both for one job. Jobs over a limit wait rather than fail."
-                .into(),
-        );
-        info
+        server_info()
     }
+}
+
+/// What `initialize` answers (before the protocol version is negotiated):
+/// the same from the engine and from a front-end answering it early.
+pub(super) fn server_info() -> ServerConfig {
+    // MCP logging: see `super::logs`.
+    #[allow(deprecated)]
+    let capabilities = ServerCapabilities::builder()
+        .enable_tasks()
+        .enable_logging()
+        .enable_tools()
+        .enable_resources()
+        .enable_prompts()
+        .enable_prompts_list_changed();
+    let mut info = ServerConfig::new(capabilities.build());
+    info.server_info = Implementation::new("ringmaster", env!("CARGO_PKG_VERSION"));
+    info.instructions = Some(
+        "ringmaster runs coding-agent jobs in parallel. Submit with job_submit (or job_submit_batch), then \
+         job_wait and job_result; job_run does both for one job. Jobs over a limit wait rather than fail."
+            .into(),
+    );
+    info
 }

@@ -25,7 +25,8 @@ fn far_future() -> tokio::time::Instant {
 impl Ringmaster {
     /// Waits for `ids` (at most `timeout`, when given), sending progress
     /// notifications when the client asked for them; cancels the jobs if
-    /// `cancel_on_abort` and the request is cancelled. Between events it
+    /// `cancel_on_abort` and the client cancelled the request (not when it
+    /// closed the session: its jobs go on). Between events it
     /// sleeps: only a status change, agent activity (with a progress token),
     /// a due notification or the deadline wakes it.
     pub(super) async fn wait_with_progress(
@@ -82,7 +83,7 @@ impl Ringmaster {
                 () = at(heartbeat_due), if heartbeat_due.is_some() => {}
                 () = at(deadline), if deadline.is_some() => {}
                 () = context.ct.cancelled() => {
-                    if cancel_on_abort {
+                    if cancel_on_abort && !self.closed.is_cancelled() {
                         for id in ids {
                             let _ = self.engine.cancel(id).await;
                         }

@@ -2,6 +2,7 @@
 //! command and hook catalogues, and what the tools share (queueing a job,
 //! the result shapes).
 
+use super::transport;
 use crate::commands::{CommandInfo, Commands};
 use crate::engine::Engine;
 use crate::hooks::Hooks;
@@ -16,6 +17,7 @@ use rmcp::model::{CallToolResult, ContentBlock};
 use serde::Serialize;
 use std::sync::Arc;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 /// The MCP server: tools over the engine and the plugin host.
 #[derive(Clone)]
@@ -28,6 +30,9 @@ pub struct Ringmaster {
     pub(super) prompts_changed: watch::Receiver<u64>,
     /// The job this session serves inside (its submissions are sub-jobs).
     parent: Option<String>,
+    /// Cancelled when the client closed the session (see [`transport::serve`]):
+    /// what a request was doing for it then is left running.
+    pub(super) closed: CancellationToken,
     /// The level the client asked plugin logs at (`logging/setLevel`); none
     /// are sent before it asks.
     #[allow(deprecated)] // MCP logging: see `super::logs`.
@@ -83,6 +88,7 @@ impl Ringmaster {
             hooks,
             prompts_changed,
             parent: None,
+            closed: CancellationToken::new(),
             log_level: Arc::default(),
             tool_router: Self::tools(),
         }
@@ -91,7 +97,17 @@ impl Ringmaster {
     /// The same server, for an MCP session inside job `parent` (reached
     /// through the engine socket): what it submits are sub-jobs of `parent`.
     pub fn for_job(&self, parent: Option<String>) -> Ringmaster {
-        Ringmaster { parent, log_level: Arc::default(), ..self.clone() }
+        Ringmaster { parent, closed: CancellationToken::new(), log_level: Arc::default(), ..self.clone() }
+    }
+
+    /// Serves this session to the client on `input`/`output` until it ends.
+    pub async fn serve(
+        self,
+        input: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+        output: impl tokio::io::AsyncWrite + Unpin + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let closed = self.closed.clone();
+        transport::serve(self, input, output, closed).await
     }
 
     /// Queues `spec` (a sub-job, in a session inside a job).

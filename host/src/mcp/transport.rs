@@ -26,6 +26,7 @@ use rmcp::model::*;
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 /// The longest message a client may send.
 pub const MAX_LINE: usize = 16 << 20;
@@ -229,17 +230,21 @@ fn skip_string(bytes: &[u8], mut at: usize) -> Option<usize> {
 }
 
 /// Serves `handler` to the client on `input`/`output` through the
-/// boundary, until the session ends.
+/// boundary, until the session ends. `closed` is cancelled when the client
+/// closes its side, before rmcp learns of it (and cancels what is in
+/// flight), so a request can tell a client that went away from one that
+/// cancelled it.
 pub async fn serve<H: rmcp::ServerHandler>(
     handler: H,
     input: impl AsyncRead + Unpin + Send + 'static,
     output: impl AsyncWrite + Unpin + Send + 'static,
+    closed: CancellationToken,
 ) -> anyhow::Result<()> {
     let (to_rmcp, rmcp_in) = tokio::io::duplex(PIPE);
     let (rmcp_out, from_rmcp) = tokio::io::duplex(PIPE);
     let (replies, answered) = mpsc::channel(64);
     let writer = tokio::spawn(write_out(output, from_rmcp, answered));
-    let reader = tokio::spawn(read_in(input, to_rmcp, replies));
+    let reader = tokio::spawn(read_in(input, to_rmcp, replies, closed));
     let served = async {
         let service = handler.serve((rmcp_in, rmcp_out)).await?;
         service.waiting().await?;
@@ -253,7 +258,12 @@ pub async fn serve<H: rmcp::ServerHandler>(
 }
 
 /// Client lines -> rmcp (or a reply of our own).
-async fn read_in(input: impl AsyncRead + Unpin, mut to_rmcp: tokio::io::DuplexStream, replies: mpsc::Sender<String>) {
+async fn read_in(
+    input: impl AsyncRead + Unpin,
+    mut to_rmcp: tokio::io::DuplexStream,
+    replies: mpsc::Sender<String>,
+    closed: CancellationToken,
+) {
     let mut lines = Lines::new(BufReader::new(input), MAX_LINE);
     let mut boundary = Boundary::default();
     while let Ok(Some(line)) = lines.next_line().await {
@@ -283,6 +293,7 @@ async fn read_in(input: impl AsyncRead + Unpin, mut to_rmcp: tokio::io::DuplexSt
             Verdict::Forward => unreachable!("handled above"),
         }
     }
+    closed.cancel();
     let _ = to_rmcp.shutdown().await;
 }
 

@@ -4,19 +4,20 @@
 //! ```no_run
 //! # use ringmaster::remote::client::Client;
 //! # use ringmaster::job::JobSpec;
-//! let mut engine = Client::from_env(None)?;
+//! let mut engine = Client::from_env(None, None)?;
 //! let child = engine.submit(JobSpec { prompt: "write the tests".into(), ..Default::default() })?;
 //! let done = engine.wait_all(&[child.job_id], None)?;
 //! # Ok::<(), ringmaster::remote::client::ClientError>(())
 //! ```
 
-use super::{HookVerdict, Reply, Request, socket_path};
+use super::launch::{self, EngineCommand, LaunchError};
+use super::{EngineStatus, Hello, HookVerdict, Reply, Request, socket_path};
 use crate::job::env;
 use crate::job::{JobFilter, JobRecord, JobSpec};
 use serde_json::{Map, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// What one wait request asks for; longer waits ask again.
@@ -24,11 +25,8 @@ const WAIT_STEP: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error(
-        "cannot reach the ringmaster engine at {path}: {source}; start `ringmaster serve` for this state \
-         directory, or run this inside a ringmaster job"
-    )]
-    Connect { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Launch(#[from] LaunchError),
     #[error("the connection to the ringmaster engine broke: {0}")]
     Io(#[from] std::io::Error),
     #[error("the ringmaster engine answered something unreadable: {0}")]
@@ -48,21 +46,26 @@ pub struct Client {
 
 impl Client {
     /// Connects to the engine of the job this process runs in
-    /// (`RINGMASTER_SOCKET`), else to the one serving `state_dir`.
-    pub fn from_env(state_dir: Option<&Path>) -> Result<Client, ClientError> {
-        let path = match (std::env::var_os(env::SOCKET), state_dir) {
-            (Some(path), _) => PathBuf::from(path),
-            (None, Some(dir)) => socket_path(dir),
-            (None, None) => socket_path(Path::new(".ringmaster")),
-        };
+    /// (`RINGMASTER_SOCKET`), else to the one serving `state_dir`, starting
+    /// it with `start` when given and none answers.
+    pub fn from_env(state_dir: Option<&Path>, start: Option<&EngineCommand>) -> Result<Client, ClientError> {
         let parent = std::env::var(env::JOB_ID).ok().filter(|id| !id.is_empty());
-        Client::connect(&path, parent)
+        let connected = match (std::env::var_os(env::SOCKET), state_dir, start) {
+            (Some(path), _, _) => launch::connect(Path::new(&path), &Hello::new(None))?,
+            (None, Some(dir), Some(start)) => launch::connect_or_start(dir, &Hello::new(None).taking_over(), start)?,
+            (None, dir, _) => {
+                launch::connect(&socket_path(dir.unwrap_or(Path::new(".ringmaster"))), &Hello::new(None))?
+            }
+        };
+        Client::over(connected.stream, parent)
     }
 
     /// Connects to the socket at `path`; jobs submitted get `parent`.
     pub fn connect(path: &Path, parent: Option<String>) -> Result<Client, ClientError> {
-        let stream =
-            UnixStream::connect(path).map_err(|source| ClientError::Connect { path: path.to_path_buf(), source })?;
+        Client::over(launch::connect(path, &Hello::new(None))?.stream, parent)
+    }
+
+    fn over(stream: UnixStream, parent: Option<String>) -> Result<Client, ClientError> {
         Ok(Client { reader: BufReader::new(stream.try_clone()?), writer: stream, parent })
     }
 
@@ -117,6 +120,16 @@ impl Client {
 
     pub fn list(&mut self, filter: JobFilter, limit: usize) -> Result<Vec<JobRecord>, ClientError> {
         self.call(&Request::List { filter, limit })
+    }
+
+    /// The engine process's status.
+    pub fn engine(&mut self) -> Result<EngineStatus, ClientError> {
+        self.call(&Request::Engine)
+    }
+
+    /// Asks the engine to stop (see [`Request::Stop`]).
+    pub fn stop(&mut self, drain: bool) -> Result<String, ClientError> {
+        self.call(&Request::Stop { drain })
     }
 
     /// Runs a hook event through the root's hook pipeline.

@@ -3,17 +3,28 @@
 //! @spawn`) reaches the engine that runs the job, so every limit holds
 //! across the whole job tree however many processes it spans.
 //!
-//! The root `ringmaster serve` listens on `STATE_DIR/engine.sock` (mode
-//! 0600: only its user can connect) and hands every agent its path in
-//! `RINGMASTER_SOCKET`, with the job's id, depth and root. The protocol is
-//! one JSON object per line each way: a [`Request`], then its [`Reply`].
+//! The engine listens on `STATE_DIR/engine.sock` (mode 0600 in a 0700
+//! directory, and it checks every peer's uid: only its user gets in) and
+//! hands every agent its path in `RINGMASTER_SOCKET`, with the job's id,
+//! depth and root. The protocol is one JSON object per line each way: first
+//! a [`Hello`] and its [`Welcome`], then requests, each a [`Request`] and its
+//! [`Reply`].
 //!
 //! ```text
+//! -> {"hello":{"protocol":1,"build":"0.1.0+1764501234"}}
+//! <- {"protocol":1,"build":"0.1.0+1764501234","pid":4242,...}
 //! -> {"op":"submit","spec":{"prompt":"fix the test","parent_job_id":"3f0c..."}}
 //! <- {"ok":{"job_id":"9a1e...","status":"queued","depth":1,...}}
 //! ```
+//!
+//! The hello and the welcome keep their shape across versions (fields are
+//! only ever added), so any two builds can at least tell each other apart:
+//! a client and an engine of different [`PROTOCOL`]s exchange nothing after
+//! them, and the welcome says what to do.
 
 pub mod client;
+pub mod launch;
+pub mod lock;
 pub mod server;
 
 use crate::engine::Wiring;
@@ -24,6 +35,106 @@ use std::path::{Path, PathBuf};
 
 /// The socket's file name in the state directory.
 pub const SOCKET_NAME: &str = "engine.sock";
+
+/// The version of the requests and replies after the handshake; bumped when
+/// one changes in a way the other side would misread.
+pub const PROTOCOL: u32 = 1;
+
+/// This binary's build: its version and when it was built, so that a
+/// rebuild of the same version is told apart (and is the newer one).
+pub fn build_id() -> String {
+    format!("{}+{}", env!("CARGO_PKG_VERSION"), env!("RINGMASTER_BUILT_AT"))
+}
+
+/// Whether build `a` is newer than build `b` (as [`build_id`] writes them).
+pub fn is_newer(a: &str, b: &str) -> bool {
+    fn parse(build: &str) -> (Vec<u64>, u64) {
+        let (version, built_at) = build.split_once('+').unwrap_or((build, "0"));
+        (version.split('.').map(|n| n.parse().unwrap_or(0)).collect(), built_at.parse().unwrap_or(0))
+    }
+    parse(a) > parse(b)
+}
+
+/// A client's first line: `{"hello": {...}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HelloLine {
+    pub hello: Hello,
+}
+
+/// Who is calling, and what it would have started an engine with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    pub protocol: u32,
+    pub build: String,
+    /// From a client that starts engines: when its build is newer than the
+    /// engine's, the engine exits as soon as it has no unfinished job,
+    /// however many clients it has (they reconnect to a new one).
+    #[serde(default)]
+    pub handover: bool,
+    /// The settings this client would start an engine with, so the engine
+    /// can say how its own differ.
+    #[serde(default)]
+    pub settings: Option<Settings>,
+}
+
+impl Hello {
+    /// This build's hello.
+    pub fn new(settings: Option<Settings>) -> Hello {
+        Hello { protocol: PROTOCOL, build: build_id(), handover: false, settings }
+    }
+
+    /// The hello of a client that starts engines (see [`Hello::handover`]).
+    pub fn taking_over(self) -> Hello {
+        Hello { handover: true, ..self }
+    }
+}
+
+/// The engine's answer to a hello.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Welcome {
+    pub protocol: u32,
+    pub build: String,
+    pub pid: u32,
+    /// Why the engine serves nothing more on this connection (it speaks
+    /// another protocol), in words for the user: what to run.
+    #[serde(default)]
+    pub refused: Option<String>,
+    /// How the engine's settings differ from those of the hello, one line
+    /// each; the engine keeps its own.
+    #[serde(default)]
+    pub differs: Vec<String>,
+}
+
+/// What an engine is started with, beyond its state directory: what a
+/// front-end compares with the running engine's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    pub project_dir: PathBuf,
+    pub config_file: Option<PathBuf>,
+    pub plugin_dirs: Vec<PathBuf>,
+    pub command_dirs: Vec<PathBuf>,
+    pub hook_dirs: Vec<PathBuf>,
+}
+
+impl Settings {
+    /// One line per setting of `self` (the engine's) that `other` has otherwise.
+    pub fn differences(&self, other: &Settings) -> Vec<String> {
+        let show = |dirs: &[PathBuf]| dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ");
+        let file = |f: &Option<PathBuf>| f.as_ref().map_or("none".to_string(), |f| f.display().to_string());
+        let mut lines = Vec::new();
+        let mut differ = |name: &str, ours: String, theirs: String| {
+            if ours != theirs {
+                lines.push(format!("{name}: the engine has [{ours}], this client asked for [{theirs}]"));
+            }
+        };
+        differ("project directory", self.project_dir.display().to_string(), other.project_dir.display().to_string());
+        differ("config file", file(&self.config_file), file(&other.config_file));
+        differ("plugin directories", show(&self.plugin_dirs), show(&other.plugin_dirs));
+        differ("command directories", show(&self.command_dirs), show(&other.command_dirs));
+        differ("hook directories", show(&self.hook_dirs), show(&other.hook_dirs));
+        lines
+    }
+}
 
 /// The socket of the engine under `state_dir`.
 pub fn socket_path(state_dir: &Path) -> PathBuf {
@@ -72,6 +183,12 @@ pub enum Request {
     /// Run an event through the hook pipeline (from `hook-relay` inside an
     /// agent); replies with the combined verdict.
     Hook { event: String, job_id: Option<String>, payload: Map<String, Value> },
+    /// The engine process: pid, build, uptime, clients, jobs, settings.
+    Engine,
+    /// Stop the engine: at once (running agents are ended, their jobs
+    /// recovered at the next start, as after a crash), or with `drain`
+    /// after the running jobs end (no new starts meanwhile). Replies at once.
+    Stop { drain: bool },
     /// Turn this connection into an MCP session served by the root, as the
     /// MCP server of job `job_id` (whose sub-jobs it submits). No reply line:
     /// MCP messages follow at once, both ways.
@@ -84,6 +201,26 @@ pub enum Request {
 pub enum Reply {
     Ok(Value),
     Error(String),
+}
+
+/// What `ringmaster engine status` shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EngineStatus {
+    pub pid: u32,
+    pub build: String,
+    pub protocol: u32,
+    pub uptime_s: u64,
+    /// Connections open now (front-ends, CLI calls, hook relays).
+    pub clients: usize,
+    /// Jobs in the store by status.
+    pub jobs: std::collections::BTreeMap<String, u64>,
+    pub state_dir: PathBuf,
+    pub settings: Settings,
+    /// Seconds without clients or unfinished jobs before it exits (0: never).
+    pub idle_exit_s: u64,
+    /// Set when it is stopping: `draining` (no new starts) or `handing over`
+    /// (exits once no job is left, for a newer build).
+    pub stopping: Option<String>,
 }
 
 /// The combined verdict of a relayed hook event.

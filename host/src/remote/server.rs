@@ -1,7 +1,8 @@
-//! The root's side of the socket: accepts connections and answers requests
-//! with the engine (and the hook pipeline, for relayed events).
+//! The engine's side of the socket: accepts connections from its own user,
+//! shakes hands, and answers requests with the engine (the hook pipeline,
+//! for relayed events; the process around it, for status and stop).
 
-use super::{HookVerdict, Reply, Request};
+use super::{EngineStatus, HelloLine, HookVerdict, PROTOCOL, Reply, Request, Settings, Welcome, build_id, is_newer};
 use crate::engine::Engine;
 use crate::hooks::{Event, EventName, Hooks};
 use crate::untrusted::{Line, Lines};
@@ -13,10 +14,37 @@ use std::time::Duration;
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::watch;
 
 /// Serves an MCP session on a connection that asked for one (the reader may
-/// hold bytes already read), as the MCP server of the given job.
-pub type McpSessions = Arc<dyn Fn(BufReader<OwnedReadHalf>, OwnedWriteHalf, Option<String>) + Send + Sync>;
+/// hold bytes already read), as the MCP server of the given job; the future
+/// ends with the session.
+pub type McpSessions = Arc<
+    dyn Fn(BufReader<OwnedReadHalf>, OwnedWriteHalf, Option<String>) -> futures::future::BoxFuture<'static, ()>
+        + Send
+        + Sync,
+>;
+
+/// The process around the engine, for what concerns it rather than jobs.
+pub trait Control: Send + Sync {
+    /// `ringmaster engine status`, with `clients` connected now.
+    fn status(&self, clients: usize) -> EngineStatus;
+    /// Stops the engine, now or after draining.
+    fn stop(&self, drain: bool);
+    /// Exits once no job is left: a newer build asked to take over.
+    fn hand_over(&self);
+}
+
+/// What the socket serves.
+#[derive(Clone)]
+pub struct Services {
+    pub engine: Engine,
+    pub hooks: Option<Arc<Hooks>>,
+    pub mcp: Option<McpSessions>,
+    pub control: Option<Arc<dyn Control>>,
+    /// The engine's settings, which front-ends compare with theirs.
+    pub settings: Settings,
+}
 
 /// Longest wait one request may ask for; clients wait longer by asking again.
 const MAX_WAIT: Duration = Duration::from_secs(600);
@@ -30,6 +58,14 @@ const MAX_CONNECTIONS: usize = 256;
 pub struct Listening {
     path: PathBuf,
     task: tokio::task::JoinHandle<()>,
+    clients: watch::Receiver<usize>,
+}
+
+impl Listening {
+    /// How many connections are open, kept up to date.
+    pub fn clients(&self) -> watch::Receiver<usize> {
+        self.clients.clone()
+    }
 }
 
 impl Drop for Listening {
@@ -71,19 +107,24 @@ pub async fn bind(path: &Path) -> std::io::Result<Bound> {
 }
 
 impl Bound {
-    /// Starts answering requests with `engine` (and `hooks`, for relayed
-    /// events; `mcp`, for connections that ask for an MCP session).
-    pub fn serve(self, engine: Engine, hooks: Option<Arc<Hooks>>, mcp: Option<McpSessions>) -> Listening {
+    /// Starts answering requests with `services`.
+    pub fn serve(self, services: Services) -> Listening {
         let Bound { listener, path } = self;
         tracing::info!(socket = %path.display(), "engine socket listening");
+        let (count, clients) = watch::channel(0usize);
+        let count = Arc::new(count);
         let task = tokio::spawn(async move {
             let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
             loop {
                 let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
                 match listener.accept().await {
                     Ok((stream, _)) => {
-                        let serve = serve_connection(stream, engine.clone(), hooks.clone(), mcp.clone());
+                        let serve = serve_connection(stream, services.clone(), count.clone());
+                        let count = count.clone();
+                        count.send_modify(|n| *n += 1);
                         tokio::spawn(async move {
+                            // Counted down however the connection ends.
+                            let _connected = scopeguard::guard((), move |()| count.send_modify(|n| *n -= 1));
                             serve.await;
                             drop(permit);
                         });
@@ -96,13 +137,69 @@ impl Bound {
                 }
             }
         });
-        Listening { path, task }
+        Listening { path, task, clients }
     }
 }
 
-async fn serve_connection(stream: UnixStream, engine: Engine, hooks: Option<Arc<Hooks>>, mcp: Option<McpSessions>) {
+/// Whether the peer runs as this process's user: the socket's mode keeps
+/// others out, this keeps them out should the mode or the directory's be
+/// loosened.
+fn same_user(stream: &UnixStream) -> bool {
+    stream.peer_cred().is_ok_and(|cred| cred.uid() == nix::unistd::geteuid().as_raw())
+}
+
+/// Reads the client's hello and answers it; `false` when the connection
+/// should close (no hello, another protocol).
+async fn handshake(
+    lines: &mut Lines<BufReader<OwnedReadHalf>>,
+    write: &mut OwnedWriteHalf,
+    services: &Services,
+) -> bool {
+    let hello = match lines.next_line().await {
+        Ok(Some(Line::Text(line))) => serde_json::from_str::<HelloLine>(&line).map(|h| h.hello),
+        _ => return false,
+    };
+    let mut welcome =
+        Welcome { protocol: PROTOCOL, build: build_id(), pid: std::process::id(), refused: None, differs: Vec::new() };
+    let hello = match hello {
+        Ok(hello) => hello,
+        Err(_) => {
+            let reply = Reply::Error(format!(
+                "the first line on the ringmaster engine socket must be a hello, e.g. \
+                 {{\"hello\":{{\"protocol\":{PROTOCOL},\"build\":\"{}\"}}}}",
+                build_id()
+            ));
+            let _ = send(write, &reply).await;
+            return false;
+        }
+    };
+    if hello.protocol != PROTOCOL {
+        welcome.refused = Some(format!("this engine speaks protocol {PROTOCOL}, not {}", hello.protocol));
+    }
+    if let Some(settings) = &hello.settings {
+        welcome.differs = services.settings.differences(settings);
+    }
+    if hello.handover
+        && is_newer(&hello.build, &welcome.build)
+        && let Some(control) = &services.control
+    {
+        control.hand_over();
+    }
+    let mut text = serde_json::to_string(&welcome).expect("welcomes serialise");
+    text.push('\n');
+    write.write_all(text.as_bytes()).await.is_ok() && welcome.refused.is_none()
+}
+
+async fn serve_connection(stream: UnixStream, services: Services, count: Arc<watch::Sender<usize>>) {
+    if !same_user(&stream) {
+        tracing::warn!("refused a connection to the engine socket from another user");
+        return;
+    }
     let (read, mut write) = stream.into_split();
     let mut lines = Lines::new(BufReader::new(read), MAX_LINE);
+    if !handshake(&mut lines, &mut write, &services).await {
+        return;
+    }
     let mut first = true;
     loop {
         let line = match lines.next_line().await {
@@ -118,11 +215,14 @@ async fn serve_connection(stream: UnixStream, engine: Engine, hooks: Option<Arc<
             Ok(None) | Err(_) => return,
         };
         let reply = match serde_json::from_str::<Request>(&line) {
-            Ok(Request::Mcp { job_id }) if first => match &mcp {
-                Some(sessions) => return sessions(lines.into_parts().0, write, job_id),
+            Ok(Request::Mcp { job_id }) if first => match &services.mcp {
+                Some(sessions) => return sessions(lines.into_parts().0, write, job_id).await,
                 None => Reply::Error("this engine serves no MCP sessions".into()),
             },
-            Ok(request) => answer(request, &engine, hooks.as_deref()).await,
+            Ok(request) => {
+                let clients = *count.borrow();
+                answer(request, &services, clients).await
+            }
             Err(err) => Reply::Error(format!("malformed request: {err}")),
         };
         first = false;
@@ -142,7 +242,8 @@ fn json(value: impl serde::Serialize) -> Reply {
     Reply::Ok(serde_json::to_value(value).expect("engine values serialise"))
 }
 
-async fn answer(request: Request, engine: &Engine, hooks: Option<&Hooks>) -> Reply {
+async fn answer(request: Request, services: &Services, clients: usize) -> Reply {
+    let (engine, hooks) = (&services.engine, services.hooks.as_deref());
     let result = match request {
         Request::Submit { spec } => engine.submit(spec).await.map(json).map_err(|e| e.to_string()),
         Request::Status { job_id } => engine.status(&job_id).await.map(json).map_err(|e| e.to_string()),
@@ -153,6 +254,17 @@ async fn answer(request: Request, engine: &Engine, hooks: Option<&Hooks>) -> Rep
         Request::Cancel { job_id } => engine.cancel(&job_id).await.map(json).map_err(|e| e.to_string()),
         Request::List { filter, limit } => engine.list(&filter, limit).map(json).map_err(|e| e.to_string()),
         Request::Mcp { .. } => Err("an MCP session must be the first request of its connection".into()),
+        Request::Engine => match &services.control {
+            Some(control) => Ok(json(control.status(clients))),
+            None => Err("this engine runs inside another program and reports no status of its own".into()),
+        },
+        Request::Stop { drain } => match &services.control {
+            Some(control) => {
+                control.stop(drain);
+                Ok(json(if drain { "draining" } else { "stopping" }))
+            }
+            None => Err("this engine runs inside another program; stop that program instead".into()),
+        },
         Request::Hook { event, job_id, payload } => {
             let Some(hooks) = hooks else { return json(HookVerdict::default()) };
             let Some(name) = EventName::parse(&event) else {

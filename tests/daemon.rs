@@ -1,0 +1,263 @@
+//! The engine as a process of its own: started on demand by front-ends
+//! (`ringmaster serve`) and the CLI, shared by all of them, outliving the
+//! sessions, exiting when idle, stopped by `ringmaster engine stop`.
+
+use crate::support::mcp_client::{Client, stop_engine};
+use ringmaster::remote::launch::{self, LaunchError};
+use ringmaster::remote::{EngineStatus, Hello};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+/// A scratch project whose engine runs `fake-claude`, one job at a time;
+/// its engine (if any) is stopped when this is dropped.
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    fn new(engine_yaml: &str) -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        let config = format!(
+            "engine: {{ max-concurrent: 1{engine_yaml} }}\nagents:\n  claude: {{ command: '{}' }}\n",
+            env!("CARGO_BIN_EXE_fake-claude")
+        );
+        std::fs::write(dir.path().join("ringmaster.yaml"), config).unwrap();
+        Project { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn state(&self) -> PathBuf {
+        self.path().join("state")
+    }
+
+    fn client(&self) -> Client {
+        Client::front_end(self.path())
+    }
+
+    fn ringmaster(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_ringmaster"))
+            .args(args)
+            .arg("--state")
+            .arg(self.state())
+            .current_dir(self.path())
+            .env_remove("RINGMASTER_SOCKET")
+            .env_remove("RINGMASTER_JOB_ID")
+            .output()
+            .unwrap()
+    }
+
+    /// The running engine's status; `None` when none runs.
+    fn status(&self) -> Option<EngineStatus> {
+        let out = self.ringmaster(&["engine", "status", "--json"]);
+        match out.status.code() {
+            Some(0) => Some(serde_json::from_slice(&out.stdout).unwrap()),
+            Some(3) => None,
+            _ => panic!("engine status failed: {out:?}"),
+        }
+    }
+
+    /// Processes running `ringmaster engine` for this project.
+    fn engine_processes(&self) -> usize {
+        let state = self.state().display().to_string();
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+                args.get(1) == Some(&&b"engine"[..]) && args.contains(&state.as_bytes())
+            })
+            .count()
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        stop_engine(self.path());
+    }
+}
+
+fn job_id(submitted: &Value) -> String {
+    submitted["structuredContent"]["job_id"].as_str().unwrap_or_else(|| panic!("{submitted}")).to_string()
+}
+
+fn jobs(waited: &Value) -> Vec<Value> {
+    waited["structuredContent"]["jobs"].as_array().unwrap_or_else(|| panic!("{waited}")).clone()
+}
+
+/// Waits (up to the bound) until `ready` holds, checking as the engine's
+/// jobs change: every call is a round trip to it.
+fn until(mut ready: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + crate::support::WAIT;
+    while !ready() {
+        assert!(std::time::Instant::now() < deadline, "not within {:?}", crate::support::WAIT);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn two_sessions_share_one_engine_with_its_queue_and_limits() {
+    let project = Project::new("");
+    let mut a = project.client();
+    let mut b = project.client();
+    let first = job_id(&a.call("job_submit", json!({"prompt": "@sleep:0.5 first"})));
+    let second = job_id(&b.call("job_submit", json!({"prompt": "second"})));
+    let listed = a.call("job_list", json!({}));
+    let ids: Vec<String> = jobs(&listed).iter().map(|j| j["job_id"].as_str().unwrap().to_string()).collect();
+    assert!(ids.contains(&first) && ids.contains(&second), "A sees B's job: {ids:?}");
+    let done = jobs(&b.call("job_wait", json!({"job_ids": [first, second], "timeout_s": 60})));
+    assert!(done.iter().all(|j| j["status"] == "succeeded"), "{done:?}");
+    // One at a time across both sessions: the second started after the first ended.
+    assert!(done[1]["started_at_ms"].as_u64() >= done[0]["finished_at_ms"].as_u64(), "{done:?}");
+    let status = project.status().expect("an engine runs");
+    assert_eq!(status.clients, 3, "A, B and the status call: {status:?}");
+    assert_eq!(project.engine_processes(), 1);
+}
+
+#[test]
+fn a_session_that_ends_leaves_its_jobs_running_and_another_collects_the_result() {
+    let project = Project::new("");
+    let mut a = project.client();
+    let id = job_id(&a.call("job_submit", json!({"prompt": "@sleep:0.5 outlive me"})));
+    assert!(a.close().success(), "serve exits when its client closes stdin");
+    let mut b = project.client();
+    let result = b.call("job_result", json!({"job_id": id}));
+    let record = &jobs(&b.call("job_wait", json!({"job_ids": [id], "timeout_s": 60})))[0];
+    assert_eq!(record["status"], "succeeded", "{record} / {result}");
+}
+
+#[test]
+fn kill_9_of_serve_during_job_run_leaves_the_job_running_to_success() {
+    let project = Project::new("");
+    let mut a = project.client();
+    a.send(json!({"jsonrpc": "2.0", "id": 99, "method": "tools/call",
+        "params": {"name": "job_run", "arguments": {"prompt": "@sleep:1 keep going"}}}));
+    let mut b = project.client();
+    let mut running = None;
+    until(|| {
+        let listed = b.call("job_list", json!({"status": "running"}));
+        running = jobs(&listed).first().map(|j| j["job_id"].as_str().unwrap().to_string());
+        running.is_some()
+    });
+    a.kill();
+    let id = running.unwrap();
+    let record = &jobs(&b.call("job_wait", json!({"job_ids": [id], "timeout_s": 60})))[0];
+    assert_eq!(record["status"], "succeeded", "the job was not cancelled with its session: {record}");
+}
+
+#[test]
+fn serves_started_at_the_same_moment_make_one_engine() {
+    let project = Project::new("");
+    let clients: Vec<Client> = std::thread::scope(|s| {
+        let started: Vec<_> = (0..4).map(|_| s.spawn(|| project.client())).collect();
+        started.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let pids: Vec<u32> = std::thread::scope(|s| {
+        let called: Vec<_> = clients
+            .into_iter()
+            .map(|mut c| {
+                s.spawn(move || {
+                    let stats = c.call("engine_stats", json!({}));
+                    assert!(stats.get("isError").is_none_or(|e| e == false), "{stats}");
+                    c
+                })
+            })
+            .collect();
+        called.into_iter().map(|t| t.join().unwrap().pid()).collect()
+    });
+    assert_eq!(pids.len(), 4);
+    assert_eq!(project.engine_processes(), 1, "exactly one engine for the state directory");
+}
+
+#[test]
+fn an_idle_engine_exits_and_the_next_client_starts_a_new_one() {
+    let project = Project::new(", idle-exit-s: 1");
+    let mut a = project.client();
+    a.call("job_run", json!({"prompt": "hello"}));
+    let first = project.status().expect("an engine runs").pid;
+    assert!(a.close().success());
+    // Gone by itself: nobody connected, nothing queued.
+    let state = project.state();
+    let gone = std::thread::spawn(move || ringmaster::remote::lock::wait_until_gone(&state));
+    until(|| gone.is_finished());
+    assert!(project.status().is_none());
+    let mut b = project.client();
+    let listed = jobs(&b.call("job_list", json!({})));
+    assert_eq!(listed.len(), 1, "the new engine has the old one's jobs");
+    let second = project.status().expect("started again").pid;
+    assert_ne!(first, second);
+}
+
+#[test]
+fn kill_9_of_the_engine_under_load_loses_no_job() {
+    let project = Project::new("");
+    let mut a = project.client();
+    let ids: Vec<String> =
+        (0..4).map(|i| job_id(&a.call("job_submit", json!({"prompt": format!("@sleep:0.3 job {i}")})))).collect();
+    let engine = project.status().expect("an engine runs").pid;
+    until(|| a.call("job_list", json!({"status": "running"}))["structuredContent"]["jobs"] != json!([]));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(engine as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    // The session goes on: the next calls reach a new engine, which
+    // recovers the jobs (the interrupted one runs again).
+    let mut done = Vec::new();
+    until(|| {
+        let waited =
+            a.request("tools/call", json!({"name": "job_wait", "arguments": {"job_ids": ids, "timeout_s": 60}}));
+        done = waited["result"]["structuredContent"]["jobs"].as_array().cloned().unwrap_or_default();
+        !done.is_empty()
+    });
+    assert_eq!(done.len(), 4);
+    assert!(done.iter().all(|j| j["status"] == "succeeded"), "{done:?}");
+    assert_ne!(project.status().expect("a new engine").pid, engine);
+}
+
+#[test]
+fn a_client_of_another_protocol_is_told_what_to_run_and_nothing_else_happens() {
+    let project = Project::new("");
+    let mut a = project.client();
+    a.call("job_list", json!({}));
+    let socket = project.state().join("engine.sock");
+    let hello = Hello { protocol: 99, ..Hello::new(None) };
+    let Err(LaunchError::Refused(message)) = launch::connect(&socket, &hello) else { panic!("refused") };
+    assert!(message.contains("protocol 99") && message.contains("protocol 1"), "{message}");
+    assert!(message.contains(&format!("ringmaster engine stop --state {}", project.state().display())), "{message}");
+    // The engine goes on serving everyone else.
+    assert!(project.status().is_some());
+    a.call("job_list", json!({}));
+}
+
+#[test]
+fn engine_stop_drain_waits_for_running_jobs_and_keeps_the_queue() {
+    let project = Project::new("");
+    let mut a = project.client();
+    let running = job_id(&a.call("job_submit", json!({"prompt": "@sleep:0.5 finish me"})));
+    let queued = job_id(&a.call("job_submit", json!({"prompt": "wait for the next engine"})));
+    until(|| a.call("job_status", json!({"job_id": running}))["structuredContent"]["status"] == "running");
+    let stopped = project.ringmaster(&["engine", "stop", "--drain"]);
+    assert!(stopped.status.success(), "{stopped:?}");
+    let stopped_at = ringmaster::job::now_ms();
+    assert!(project.status().is_none(), "stop returns once the engine is gone");
+    // The CLI starts a new engine, which runs what was queued.
+    let waited = project.ringmaster(&["job", "wait", &running, &queued]);
+    assert!(waited.status.success(), "{waited:?}");
+    let records: Vec<Value> = serde_json::from_slice(&waited.stdout).unwrap();
+    assert_eq!(records[0]["attempts"], 1, "drained, not interrupted: {}", records[0]);
+    let started = records[1]["started_at_ms"].as_u64().unwrap();
+    assert!(started >= stopped_at, "nothing new started while draining: {}", records[1]);
+}
+
+#[test]
+fn initialize_is_answered_even_when_the_engine_cannot_start_and_tools_say_why() {
+    let project = Project::new("");
+    // A state directory the engine cannot use.
+    std::fs::write(project.state(), "not a directory").unwrap();
+    let mut a = project.client();
+    let answer = a.request("tools/call", json!({"name": "job_list", "arguments": {}}));
+    let message = answer["error"]["message"].as_str().unwrap_or_else(|| panic!("{answer}"));
+    assert!(message.contains("engine is unavailable") && message.contains("state"), "{message}");
+}
