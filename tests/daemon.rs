@@ -18,9 +18,14 @@ struct Project {
 
 impl Project {
     fn new(engine_yaml: &str) -> Project {
+        Project::with(&format!("max-concurrent: 1{engine_yaml}"), "")
+    }
+
+    /// A project with these `engine:` settings and these more of the agent's.
+    fn with(engine_yaml: &str, agent_yaml: &str) -> Project {
         let dir = tempfile::tempdir().unwrap();
         let config = format!(
-            "engine: {{ max-concurrent: 1{engine_yaml} }}\nagents:\n  claude: {{ command: '{}' }}\n",
+            "engine: {{ {engine_yaml} }}\nagents:\n  claude: {{ command: '{}'{agent_yaml} }}\n",
             env!("CARGO_BIN_EXE_fake-claude")
         );
         std::fs::write(dir.path().join("ringmaster.yaml"), config).unwrap();
@@ -260,4 +265,52 @@ fn initialize_is_answered_even_when_the_engine_cannot_start_and_tools_say_why() 
     let answer = a.request("tools/call", json!({"name": "job_list", "arguments": {}}));
     let message = answer["error"]["message"].as_str().unwrap_or_else(|| panic!("{answer}"));
     assert!(message.contains("engine is unavailable") && message.contains("state"), "{message}");
+}
+
+#[test]
+fn the_job_cli_starts_the_engine_and_drives_it() {
+    let project = Project::new("");
+    let stdout = |out: &Output| String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let run = project.ringmaster(&["job", "run", "summarise the changelog", "--tag", "cli"]);
+    assert!(run.status.success(), "{run:?}");
+    assert_eq!(stdout(&run), "Done: summarise the changelog");
+    assert!(project.status().is_some(), "the CLI started the engine, which stays");
+
+    let submitted = project.ringmaster(&["job", "submit", "@sleep:0.2 later"]);
+    let id = stdout(&submitted);
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "{submitted:?}");
+    let waited = project.ringmaster(&["job", "wait", &id]);
+    let records: Vec<Value> = serde_json::from_slice(&waited.stdout).unwrap();
+    assert_eq!((records[0]["job_id"].as_str(), records[0]["status"].as_str()), (Some(id.as_str()), Some("succeeded")));
+
+    let failed = project.ringmaster(&["job", "run", "@fail"]);
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("failed as asked"), "{failed:?}");
+
+    let listed = project.ringmaster(&["job", "list", "--status", "succeeded"]);
+    let records: Vec<Value> = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(records.len(), 2);
+    let bad = project.ringmaster(&["job", "list", "--status", "done"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown status \"done\""), "{bad:?}");
+}
+
+#[test]
+fn an_agents_own_mcp_server_reaches_the_engine_within_its_job_tree() {
+    let project = Project::with("max-concurrent: 4", ", mcp: true");
+    let mut a = project.client();
+    let stranger = job_id(&a.call("job_submit", json!({"prompt": "another root job"})));
+    // The agent starts `ringmaster serve` from its --mcp-config, as Claude Code does.
+    let top = a.call("job_run", json!({"prompt": "@mcp:job_run sub-task from an agent's MCP server"}));
+    let top = &top["structuredContent"];
+    assert_eq!(top["status"], "succeeded", "{top}");
+    let child: Value = serde_json::from_str(top["result"].as_str().unwrap()).unwrap();
+    assert_eq!(child["status"], "succeeded", "{child}");
+    assert_eq!((child["depth"].as_u64(), &child["parent_job_id"]), (Some(1), &top["job_id"]), "{child}");
+    // What an agent's session lists is its own tree, not the stranger.
+    let lister = a.call("job_run", json!({"prompt": "@mcp:job_list"}));
+    let lister = &lister["structuredContent"];
+    let listed: Value = serde_json::from_str(lister["result"].as_str().unwrap()).unwrap();
+    let ids: Vec<&Value> = listed["jobs"].as_array().unwrap().iter().map(|j| &j["job_id"]).collect();
+    assert_eq!(ids, [&lister["job_id"]], "{listed}");
+    assert_ne!(lister["job_id"], json!(stranger));
 }

@@ -17,6 +17,9 @@
 //! | `@argv` | report the arguments it was started with, as a JSON list |
 //! | `@spawn:N` | submit N sub-jobs through the root engine (`$RINGMASTER_SOCKET`), wait for them, list them in the result; each gets this prompt without this directive, so `@spawn:2 @spawn:2` makes a tree two levels deep |
 //! | `@tool:NAME:INPUT` | call tool NAME with INPUT (up to the next space), running the `PreToolUse` hooks of `--settings` first, as Claude Code does, and honouring a deny |
+//! | `@mcp:TOOL` | start the MCP server of `--mcp-config` as Claude Code does, call TOOL (with this prompt minus its directives as `prompt`, for `job_run`/`job_submit`), report its structured result |
+//! | `@forge:JOB` | through the root engine, submit a sub-job naming JOB as its parent; `@forge:bare` submits a job presenting no job token; report what the engine answered |
+//! | `@cancel:JOB` | through the root engine, cancel JOB; report what the engine answered |
 //!
 //! Without directives it succeeds at once. SIGTERM ends it with exit 143, as
 //! the real CLI does. It is how the tests and the demo run jobs, and how
@@ -41,11 +44,20 @@ struct Args {
     resume: Option<String>,
     /// `--settings`: a JSON string or a file.
     settings: Option<String>,
+    /// `--mcp-config`: a JSON string.
+    mcp_config: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args =
-        Args { prompt: None, format: "text".into(), verbose: false, model: None, resume: None, settings: None };
+    let mut args = Args {
+        prompt: None,
+        format: "text".into(),
+        verbose: false,
+        model: None,
+        resume: None,
+        settings: None,
+        mcp_config: None,
+    };
     let mut iter = std::env::args().skip(1);
     while let Some(arg) = iter.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -67,12 +79,12 @@ fn parse_args() -> Result<Args, String> {
             "--model" => args.model = Some(value("--model")?),
             "-r" | "--resume" => args.resume = Some(value("--resume")?),
             "--settings" => args.settings = Some(value("--settings")?),
+            "--mcp-config" => args.mcp_config = Some(value("--mcp-config")?),
             "--max-turns"
             | "--allowedTools"
             | "--allowed-tools"
             | "--disallowedTools"
             | "--append-system-prompt"
-            | "--mcp-config"
             | "--permission-mode"
             | "--session-id"
             | "--max-budget-usd" => {
@@ -179,6 +191,76 @@ fn spawn(prompt: &str, n: usize) -> Result<String, String> {
     let records = engine.wait_all(&ids, None).map_err(|e| e.to_string())?;
     let listed: Vec<String> = records.iter().map(|r| format!("{}={}", r.job_id, r.status.as_str())).collect();
     Ok(format!("spawned {}", listed.join(",")))
+}
+
+/// `@forge:JOB`: a sub-job naming JOB as its parent, through the root
+/// engine with this job's token; `@forge:bare`, a job through a connection
+/// that presents no token.
+fn forge(parent: &str) -> String {
+    let spec = |parent: Option<&str>| JobSpec {
+        prompt: "forged".into(),
+        parent_job_id: parent.map(String::from),
+        ..JobSpec::default()
+    };
+    let answer = match parent {
+        "bare" => {
+            let socket = std::env::var("RINGMASTER_SOCKET").unwrap_or_default();
+            Client::connect(std::path::Path::new(&socket), None).and_then(|mut engine| engine.submit(spec(None)))
+        }
+        parent => Client::from_env(None, None).and_then(|mut engine| engine.submit(spec(Some(parent)))),
+    };
+    match answer {
+        Ok(record) => format!("accepted {} at depth {}", record.job_id, record.depth),
+        Err(err) => format!("refused: {err}"),
+    }
+}
+
+/// `@mcp:TOOL`: the MCP server of `--mcp-config`, started and spoken to as
+/// Claude Code does; the tool's structured result.
+fn call_mcp(args: &Args, tool: &str, prompt: &str) -> Result<String, String> {
+    use std::io::BufRead;
+    let config: Value =
+        serde_json::from_str(args.mcp_config.as_deref().ok_or("no --mcp-config")?).map_err(|e| e.to_string())?;
+    let server = &config["mcpServers"]["ringmaster"];
+    let command = server["command"].as_str().ok_or("no command")?;
+    let server_args: Vec<&str> = server["args"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    let mut child = std::process::Command::new(command)
+        .args(server_args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let mut lines = std::io::BufReader::new(child.stdout.take().expect("piped")).lines();
+    let arguments = match tool {
+        "job_run" | "job_submit" => {
+            let rest: Vec<&str> = prompt.split_whitespace().filter(|w| !w.starts_with('@')).collect();
+            json!({ "prompt": rest.join(" ") })
+        }
+        _ => json!({}),
+    };
+    let messages = [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25",
+            "capabilities": {}, "clientInfo": {"name": "fake-claude", "version": "1"}}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": tool, "arguments": arguments}}),
+    ];
+    for message in messages {
+        writeln!(stdin, "{message}").map_err(|e| e.to_string())?;
+    }
+    let answer = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .filter_map(|line| serde_json::from_str::<Value>(&line).ok())
+        .find(|message| message["id"] == 2)
+        .ok_or("the server closed without answering")?;
+    drop(stdin);
+    let _ = child.wait();
+    let result = &answer["result"];
+    Ok(match result.get("structuredContent") {
+        Some(content) => content.to_string(),
+        None => result["content"][0]["text"].as_str().map_or_else(|| answer.to_string(), String::from),
+    })
 }
 
 /// `@tool:NAME:INPUT`: the `PreToolUse` hooks of `--settings` run first, as
@@ -372,6 +454,20 @@ fn main() -> ExitCode {
                 return ExitCode::from(1);
             }
         }
+    }
+
+    if let Some(tool) = directive(&prompt, "mcp") {
+        notes.push(call_mcp(&args, tool, &prompt).unwrap_or_else(|err| format!("mcp failed: {err}")));
+    }
+    if let Some(parent) = directive(&prompt, "forge") {
+        notes.push(forge(parent));
+    }
+    if let Some(job) = directive(&prompt, "cancel") {
+        let answer = Client::from_env(None, None).and_then(|mut engine| engine.cancel(job));
+        notes.push(match answer {
+            Ok(record) => format!("cancelled {}", record.job_id),
+            Err(err) => format!("refused: {err}"),
+        });
     }
 
     let text = if directive(&prompt, "argv").is_some() {

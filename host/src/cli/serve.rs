@@ -28,7 +28,7 @@ pub fn front_end(setup: Setup) -> anyhow::Result<ExitCode> {
 pub fn inside_job(socket: &OsStr) -> anyhow::Result<ExitCode> {
     let target = Target {
         socket: PathBuf::from(socket),
-        hello: Hello::new(None),
+        hello: Hello::inside_job(),
         start: None,
         job_id: std::env::var(crate::job::env::JOB_ID).ok(),
     };

@@ -44,11 +44,11 @@ impl Inner {
 
     /// Runs one attempt of a started job and settles the job afterwards.
     pub(super) async fn run_attempt(self: Arc<Self>, id: String, slot: usize) {
-        let (spec, record, cancel, token, resume) = {
+        let (spec, record, cancel, token, resume, key) = {
             let state = self.state.lock();
             let live = &state.live[&id];
             let token = state.tokens.slots[slot].token.clone();
-            (live.spec.clone(), live.record.clone(), live.cancel.clone(), token, live.resume)
+            (live.spec.clone(), live.record.clone(), live.cancel.clone(), token, live.resume, live.key.clone())
         };
         #[cfg(test)]
         if spec.prompt == tests::PANIC {
@@ -95,7 +95,7 @@ impl Inner {
         let report = match profile.find_binary(&record.agent) {
             Err(message) => AttemptReport::could_not_start(message),
             Ok(program) => {
-                let (env, env_remove) = self.agent_env(&id, &record, &spec, profile, token.as_ref());
+                let (env, env_remove) = self.agent_env(&id, &record, &spec, profile, token.as_ref(), &key);
                 let invocation = Invocation {
                     prompt: &spec.prompt,
                     model: spec.model.as_deref(),
@@ -158,7 +158,7 @@ impl Inner {
     /// not inherit from it: no credential ringmaster knows of, but exactly
     /// its slot's token (or, with `auth: api-key`, the API keys); then the
     /// profile's and the job's variables; then the `RINGMASTER_*` variables
-    /// that tie it to this job, which nothing else may set.
+    /// that tie it to this job (its key among them), which nothing else may set.
     fn agent_env(
         &self,
         id: &str,
@@ -166,6 +166,7 @@ impl Inner {
         spec: &JobSpec,
         profile: &AgentProfile,
         token: Option<&Secret>,
+        key: &Secret,
     ) -> (Vec<(String, String)>, Vec<String>) {
         let mut remove = self.credential_vars.clone();
         let mut env = Vec::new();
@@ -182,6 +183,7 @@ impl Inner {
             (job::env::JOB_ID.to_string(), id.to_string()),
             (job::env::DEPTH.to_string(), record.depth.to_string()),
             (job::env::ROOT_JOB_ID.to_string(), record.root_job_id.clone()),
+            (job::env::JOB_TOKEN.to_string(), key.expose().to_string()),
             crate::executor::attempt_marker(id, record.attempts),
         ]);
         if let Some(socket) = &self.wiring.socket {

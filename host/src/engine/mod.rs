@@ -70,6 +70,8 @@ use tokio_util::sync::CancellationToken;
 pub enum EngineError {
     #[error("no job {0}; job ids are the UUIDs returned by job_submit")]
     UnknownJob(String),
+    #[error("job {id} is not in the tree of job {job}; a job sees only itself and its sub-jobs")]
+    OutsideTree { id: String, job: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -273,6 +275,64 @@ impl Engine {
     /// A receiver that sees a change whenever any job changes status.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.inner.changed.subscribe()
+    }
+
+    /// The unfinished job whose key is `key` (see `RINGMASTER_JOB_TOKEN`).
+    pub fn job_of_key(&self, key: &str) -> Option<String> {
+        // One look per connection, over the unfinished jobs.
+        let state = self.inner.state.lock();
+        state.live.values().find(|live| live.key.expose() == key).map(|live| live.record.job_id.clone())
+    }
+
+    /// `Ok` when job `id` is `ancestor` or one of its descendants.
+    pub async fn check_within(&self, id: &str, ancestor: &str) -> Result<(), EngineError> {
+        let mut at = id.to_string();
+        // A chain is at most `max-depth` long; the bound also stops a cycle
+        // a corrupt store might hold.
+        for _ in 0..=crate::config::ranges::MAX_DEPTH.end() + 1 {
+            if at == ancestor {
+                return Ok(());
+            }
+            match self.status(&at).await?.parent_job_id {
+                Some(parent) => at = parent,
+                None => break,
+            }
+        }
+        Err(EngineError::OutsideTree { id: id.into(), job: ancestor.into() })
+    }
+
+    /// Records of `ancestor` and its descendants, newest first.
+    pub fn list_within(&self, filter: &JobFilter, limit: usize, ancestor: &str) -> Result<Vec<JobRecord>, EngineError> {
+        let Some(root) = self
+            .inner
+            .store
+            .record(ancestor)?
+            .map(|r| r.root_job_id)
+            .or_else(|| self.inner.state.lock().live.get(ancestor).map(|live| live.record.root_job_id.clone()))
+        else {
+            return Ok(Vec::new());
+        };
+        // The whole tree first: a job is inside through its parent, whether
+        // or not the parent passes the filter.
+        let tree: Vec<JobRecord> = self
+            .list(&JobFilter::default(), crate::store::MAX_ROWS)?
+            .into_iter()
+            .filter(|record| record.root_job_id == root)
+            .collect();
+        // Parents are older than their children: walking oldest first, a
+        // job is inside when its parent is.
+        let mut inside = std::collections::HashSet::from([ancestor.to_string()]);
+        let mut kept: Vec<JobRecord> = Vec::new();
+        for record in tree.into_iter().rev() {
+            if record.job_id == ancestor || record.parent_job_id.as_ref().is_some_and(|p| inside.contains(p)) {
+                inside.insert(record.job_id.clone());
+                kept.push(record);
+            }
+        }
+        kept.reverse();
+        kept.retain(|record| filter.matches(record));
+        kept.truncate(limit);
+        Ok(kept)
     }
 
     /// Jobs queued, running or waiting to retry.

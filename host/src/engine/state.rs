@@ -22,6 +22,7 @@
 
 use super::history::Durations;
 use super::tokens::{SlotOutcome, TokenPool};
+use crate::credentials::Secret;
 use crate::job::{JobRecord, JobSpec, JobStatus};
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -45,13 +46,18 @@ pub(super) struct Live {
     /// The token slot of the started attempt, while it holds a place in the
     /// running counts (see [`State::release`]).
     slot: Option<usize>,
+    /// The job's key (`RINGMASTER_JOB_TOKEN`): what its processes prove
+    /// who they are with on the engine socket. Made anew for every engine
+    /// run, never stored or logged.
+    pub key: Secret,
 }
 
 impl Live {
     pub fn new(spec: JobSpec, record: JobRecord, seq: i64, rank: i64, cancel: CancellationToken) -> Live {
         // After a restart, a job that has a session continues it.
         let resume = record.session_id.is_some();
-        Live { spec, record, seq, rank, queued_at: Instant::now(), cancel, resume, activity: 0, slot: None }
+        let key = Secret::new(format!("{:032x}{:032x}", rand::random::<u128>(), rand::random::<u128>()));
+        Live { spec, record, seq, rank, queued_at: Instant::now(), cancel, resume, activity: 0, slot: None, key }
     }
 
     fn key(&self) -> QueueKey {

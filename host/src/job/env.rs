@@ -13,3 +13,7 @@ pub const ROOT_JOB_ID: &str = "RINGMASTER_ROOT_JOB_ID";
 pub const ATTEMPT: &str = "RINGMASTER_ATTEMPT";
 /// The root engine's socket, through which a job submits sub-jobs.
 pub const SOCKET: &str = "RINGMASTER_SOCKET";
+/// The job's key: what its processes prove they belong to it with on the
+/// socket (whatever a request says, they act inside the job's own tree).
+/// Secret: never stored, logged, or passed to hook commands.
+pub const JOB_TOKEN: &str = "RINGMASTER_JOB_TOKEN";

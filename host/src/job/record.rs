@@ -43,6 +43,14 @@ pub struct JobFilter {
     pub tag: Option<String>,
 }
 
+impl JobFilter {
+    /// Whether `record` passes (as the store's query decides for what it lists).
+    pub fn matches(&self, record: &JobRecord) -> bool {
+        self.status.is_none_or(|status| record.status == status)
+            && self.tag.as_ref().is_none_or(|tag| record.tags.contains(tag))
+    }
+}
+
 /// How an attempt ended, as recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -23,7 +23,7 @@
 use super::handler::server_info;
 use super::transport::MAX_LINE;
 use crate::remote::launch::{self, Connected, EngineCommand, LaunchError};
-use crate::remote::{Hello, Request};
+use crate::remote::{Hello, Reply, Request};
 use crate::untrusted::{Line, Lines};
 use rmcp::ServerHandler;
 use rmcp::model::{InitializeRequestParams, ServerConfig};
@@ -227,6 +227,11 @@ impl Session {
         let Some(text) = line else {
             return self.lost("the engine closed the connection").await;
         };
+        // The engine refusing the session itself answers in its own protocol.
+        if let Ok(Reply::Error(why)) = serde_json::from_str::<Reply>(&text) {
+            self.engine = None;
+            return self.unavailable(&why).await;
+        }
         if let Ok(peek) = serde_json::from_str::<Peek>(&text)
             && peek.method.is_none()
             && let Some(id) = peek.id.as_ref().and_then(request_id)

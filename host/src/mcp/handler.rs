@@ -38,7 +38,7 @@ impl Ringmaster {
 
     /// The job a task id names.
     async fn task_job(&self, task_id: &str) -> Result<JobRecord, ErrorData> {
-        self.engine.status(task_id).await.map_err(|_| {
+        self.status(task_id).await.map_err(|_| {
             ErrorData::invalid_params(format!("no task {task_id}; task ids are the job ids job_run returned"), None)
         })
     }
@@ -112,7 +112,7 @@ impl ServerHandler for Ringmaster {
         request: ReadResourceRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        let contents = resources::read(&self.engine, &self.plugins, &request.uri).await?;
+        let contents = resources::read(self, &request.uri).await?;
         Ok(ReadResourceResult::new(vec![contents]).into())
     }
 

@@ -46,7 +46,7 @@ impl Ringmaster {
         loop {
             let mut records = Vec::with_capacity(ids.len());
             for id in ids {
-                records.push(self.engine.status(id).await?);
+                records.push(self.status(id).await?);
             }
             if records.iter().all(|r| r.status.is_terminal())
                 || deadline.is_some_and(|d| tokio::time::Instant::now() >= d)
@@ -85,7 +85,7 @@ impl Ringmaster {
                 () = context.ct.cancelled() => {
                     if cancel_on_abort && !self.closed.is_cancelled() {
                         for id in ids {
-                            let _ = self.engine.cancel(id).await;
+                            let _ = self.cancel(id).await;
                         }
                     }
                     return Ok(records);

@@ -6,8 +6,7 @@
 //! * `ringmaster://jobs/{job_id}` — a job's record
 //! * `ringmaster://jobs/{job_id}/transcript` — its transcript (stream-json lines)
 
-use crate::engine::Engine;
-use crate::plugin::registry::PluginHost;
+use super::Ringmaster;
 use rmcp::ErrorData;
 use rmcp::model::{Resource, ResourceContents, ResourceTemplate};
 use serde_json::Value;
@@ -46,7 +45,7 @@ fn json(uri: &str, value: Value) -> ResourceContents {
 }
 
 /// The contents behind `uri`, or an error that says which URIs exist.
-pub async fn read(engine: &Engine, plugins: &PluginHost, uri: &str) -> Result<ResourceContents, ErrorData> {
+pub async fn read(session: &Ringmaster, uri: &str) -> Result<ResourceContents, ErrorData> {
     let unknown = || {
         ErrorData::resource_not_found(
             format!(
@@ -59,15 +58,17 @@ pub async fn read(engine: &Engine, plugins: &PluginHost, uri: &str) -> Result<Re
     let internal = |err: crate::engine::EngineError| ErrorData::internal_error(err.to_string(), None);
     let path = uri.strip_prefix("ringmaster://").ok_or_else(unknown)?;
     match path.split('/').collect::<Vec<_>>().as_slice() {
-        ["stats"] => Ok(json(uri, serde_json::to_value(engine.stats().map_err(internal)?).expect("serialises"))),
-        ["plugins"] => Ok(json(uri, serde_json::to_value(plugins.list()).expect("serialises"))),
+        ["stats"] => {
+            Ok(json(uri, serde_json::to_value(session.engine.stats().map_err(internal)?).expect("serialises")))
+        }
+        ["plugins"] => Ok(json(uri, serde_json::to_value(session.plugins.list()).expect("serialises"))),
         ["jobs", id] => {
-            let record = engine.status(id).await.map_err(|e| ErrorData::resource_not_found(e.to_string(), None))?;
+            let record = session.status(id).await.map_err(|e| ErrorData::resource_not_found(e.to_string(), None))?;
             Ok(json(uri, serde_json::to_value(record).expect("serialises")))
         }
         ["jobs", id, "transcript"] => {
-            engine.status(id).await.map_err(|e| ErrorData::resource_not_found(e.to_string(), None))?;
-            let lines = engine.transcript(id, 0, usize::MAX >> 1).await.map_err(internal)?;
+            session.status(id).await.map_err(|e| ErrorData::resource_not_found(e.to_string(), None))?;
+            let lines = session.transcript(id, 0, usize::MAX >> 1).await.map_err(internal)?;
             let text: Vec<String> = lines.into_iter().map(|(_, line)| line).collect();
             Ok(ResourceContents::TextResourceContents {
                 uri: uri.to_string(),

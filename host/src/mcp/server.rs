@@ -5,8 +5,9 @@
 use super::transport;
 use crate::commands::{CommandInfo, Commands};
 use crate::engine::Engine;
+use crate::engine::EngineError;
 use crate::hooks::Hooks;
-use crate::job::{JobRecord, JobSpec, JobStatus};
+use crate::job::{JobFilter, JobRecord, JobSpec, JobStatus};
 use crate::plugin::registry::PluginHost;
 use parking_lot::Mutex;
 use rmcp::ErrorData;
@@ -108,6 +109,46 @@ impl Ringmaster {
     ) -> anyhow::Result<()> {
         let closed = self.closed.clone();
         transport::serve(self, input, output, closed).await
+    }
+
+    /// `Ok` when this session may see job `id`: any job, or in a session
+    /// inside a job, that job and its sub-jobs.
+    async fn check(&self, id: &str) -> Result<(), EngineError> {
+        match &self.parent {
+            Some(job) => self.engine.check_within(id, job).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Job `id`'s record, when this session may see it.
+    pub(super) async fn status(&self, id: &str) -> Result<JobRecord, EngineError> {
+        self.check(id).await?;
+        self.engine.status(id).await
+    }
+
+    /// Cancels job `id`, when this session may see it.
+    pub(super) async fn cancel(&self, id: &str) -> Result<JobRecord, EngineError> {
+        self.check(id).await?;
+        self.engine.cancel(id).await
+    }
+
+    /// A page of job `id`'s transcript, when this session may see it.
+    pub(super) async fn transcript(
+        &self,
+        id: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<(u32, String)>, EngineError> {
+        self.check(id).await?;
+        self.engine.transcript(id, offset, limit).await
+    }
+
+    /// The records this session may see, newest first.
+    pub(super) fn list(&self, filter: &JobFilter, limit: usize) -> Result<Vec<JobRecord>, EngineError> {
+        match &self.parent {
+            Some(job) => self.engine.list_within(filter, limit, job),
+            None => self.engine.list(filter, limit),
+        }
     }
 
     /// Queues `spec` (a sub-job, in a session inside a job).

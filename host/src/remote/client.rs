@@ -51,7 +51,7 @@ impl Client {
     pub fn from_env(state_dir: Option<&Path>, start: Option<&EngineCommand>) -> Result<Client, ClientError> {
         let parent = std::env::var(env::JOB_ID).ok().filter(|id| !id.is_empty());
         let connected = match (std::env::var_os(env::SOCKET), state_dir, start) {
-            (Some(path), _, _) => launch::connect(Path::new(&path), &Hello::new(None))?,
+            (Some(path), _, _) => launch::connect(Path::new(&path), &Hello::inside_job())?,
             (None, Some(dir), Some(start)) => launch::connect_or_start(dir, &Hello::new(None).taking_over(), start)?,
             (None, dir, _) => {
                 launch::connect(&socket_path(dir.unwrap_or(Path::new(".ringmaster"))), &Hello::new(None))?

@@ -9,7 +9,7 @@
 //! once its engine serves (or says why it cannot), so waiting for that exit
 //! is waiting for the socket to answer: no polling.
 
-use super::{Hello, PROTOCOL, Reply, Welcome, build_id, is_newer, lock, socket_path};
+use super::{Hello, Reply, Welcome, build_id, is_newer, lock, socket_path};
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -79,8 +79,11 @@ pub fn connect(socket: &Path, hello: &Hello) -> Result<Connected, LaunchError> {
             }
         },
     };
-    if welcome.refused.is_some() || welcome.protocol != PROTOCOL {
+    if welcome.protocol != hello.protocol {
         return Err(LaunchError::Refused(mismatch_message(hello, Some(&welcome), socket)));
+    }
+    if let Some(why) = welcome.refused {
+        return Err(LaunchError::Refused(why));
     }
     Ok(Connected { stream, welcome })
 }

@@ -25,6 +25,7 @@
 pub mod client;
 pub mod launch;
 pub mod lock;
+mod peer;
 pub mod server;
 
 use crate::engine::Wiring;
@@ -75,12 +76,34 @@ pub struct Hello {
     /// can say how its own differ.
     #[serde(default)]
     pub settings: Option<Settings>,
+    /// The key of the job this client runs in (`RINGMASTER_JOB_TOKEN`):
+    /// everything it asks is then done inside that job's tree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_token: Option<JobKey>,
+}
+
+/// A job's key as a client presents it; never shown.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JobKey(pub String);
+
+impl std::fmt::Debug for JobKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 impl Hello {
     /// This build's hello.
     pub fn new(settings: Option<Settings>) -> Hello {
-        Hello { protocol: PROTOCOL, build: build_id(), handover: false, settings }
+        Hello { protocol: PROTOCOL, build: build_id(), handover: false, settings, job_token: None }
+    }
+
+    /// The hello of a process inside a job: with the job's key from the
+    /// environment.
+    pub fn inside_job() -> Hello {
+        let job_token = std::env::var(crate::job::env::JOB_TOKEN).ok().filter(|k| !k.is_empty()).map(JobKey);
+        Hello { job_token, ..Hello::new(None) }
     }
 
     /// The hello of a client that starts engines (see [`Hello::handover`]).

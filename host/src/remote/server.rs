@@ -2,6 +2,7 @@
 //! shakes hands, and answers requests with the engine (the hook pipeline,
 //! for relayed events; the process around it, for status and stop).
 
+use super::peer::{self, Peer};
 use super::{EngineStatus, HelloLine, HookVerdict, PROTOCOL, Reply, Request, Settings, Welcome, build_id, is_newer};
 use crate::engine::Engine;
 use crate::hooks::{Event, EventName, Hooks};
@@ -148,16 +149,18 @@ fn same_user(stream: &UnixStream) -> bool {
     stream.peer_cred().is_ok_and(|cred| cred.uid() == nix::unistd::geteuid().as_raw())
 }
 
-/// Reads the client's hello and answers it; `false` when the connection
-/// should close (no hello, another protocol).
+/// Reads the client's hello and answers it; who the peer is, or `None`
+/// when the connection should close (no hello, another protocol, a job
+/// that cannot prove which).
 async fn handshake(
     lines: &mut Lines<BufReader<OwnedReadHalf>>,
     write: &mut OwnedWriteHalf,
     services: &Services,
-) -> bool {
+    identity: impl FnOnce(Option<&str>) -> Result<Peer, String>,
+) -> Option<Peer> {
     let hello = match lines.next_line().await {
         Ok(Some(Line::Text(line))) => serde_json::from_str::<HelloLine>(&line).map(|h| h.hello),
-        _ => return false,
+        _ => return None,
     };
     let mut welcome =
         Welcome { protocol: PROTOCOL, build: build_id(), pid: std::process::id(), refused: None, differs: Vec::new() };
@@ -170,11 +173,14 @@ async fn handshake(
                 build_id()
             ));
             let _ = send(write, &reply).await;
-            return false;
+            return None;
         }
     };
+    let peer = identity(hello.job_token.as_ref().map(|key| key.0.as_str()));
     if hello.protocol != PROTOCOL {
         welcome.refused = Some(format!("this engine speaks protocol {PROTOCOL}, not {}", hello.protocol));
+    } else if let Err(why) = &peer {
+        welcome.refused = Some(why.clone());
     }
     if let Some(settings) = &hello.settings {
         welcome.differs = services.settings.differences(settings);
@@ -187,7 +193,8 @@ async fn handshake(
     }
     let mut text = serde_json::to_string(&welcome).expect("welcomes serialise");
     text.push('\n');
-    write.write_all(text.as_bytes()).await.is_ok() && welcome.refused.is_none()
+    let sent = write.write_all(text.as_bytes()).await.is_ok();
+    peer.ok().filter(|_| sent && welcome.refused.is_none())
 }
 
 async fn serve_connection(stream: UnixStream, services: Services, count: Arc<watch::Sender<usize>>) {
@@ -195,11 +202,13 @@ async fn serve_connection(stream: UnixStream, services: Services, count: Arc<wat
         tracing::warn!("refused a connection to the engine socket from another user");
         return;
     }
+    let pid = stream.peer_cred().ok().and_then(|cred| cred.pid());
     let (read, mut write) = stream.into_split();
     let mut lines = Lines::new(BufReader::new(read), MAX_LINE);
-    if !handshake(&mut lines, &mut write, &services).await {
+    let identity = |key: Option<&str>| peer::identify(pid, key, &services.engine);
+    let Some(peer) = handshake(&mut lines, &mut write, &services, identity).await else {
         return;
-    }
+    };
     let mut first = true;
     loop {
         let line = match lines.next_line().await {
@@ -214,16 +223,20 @@ async fn serve_connection(stream: UnixStream, services: Services, count: Arc<wat
             }
             Ok(None) | Err(_) => return,
         };
-        let reply = match serde_json::from_str::<Request>(&line) {
+        let request = match serde_json::from_str::<Request>(&line) {
+            Ok(request) => peer::scope(request, &peer, &services.engine).await,
+            Err(err) => Err(format!("malformed request: {err}")),
+        };
+        let reply = match request {
             Ok(Request::Mcp { job_id }) if first => match &services.mcp {
                 Some(sessions) => return sessions(lines.into_parts().0, write, job_id).await,
                 None => Reply::Error("this engine serves no MCP sessions".into()),
             },
             Ok(request) => {
                 let clients = *count.borrow();
-                answer(request, &services, clients).await
+                answer(request, &services, clients, &peer).await
             }
-            Err(err) => Reply::Error(format!("malformed request: {err}")),
+            Err(message) => Reply::Error(message),
         };
         first = false;
         if send(&mut write, &reply).await.is_err() {
@@ -242,7 +255,7 @@ fn json(value: impl serde::Serialize) -> Reply {
     Reply::Ok(serde_json::to_value(value).expect("engine values serialise"))
 }
 
-async fn answer(request: Request, services: &Services, clients: usize) -> Reply {
+async fn answer(request: Request, services: &Services, clients: usize, peer: &Peer) -> Reply {
     let (engine, hooks) = (&services.engine, services.hooks.as_deref());
     let result = match request {
         Request::Submit { spec } => engine.submit(spec).await.map(json).map_err(|e| e.to_string()),
@@ -252,7 +265,12 @@ async fn answer(request: Request, services: &Services, clients: usize) -> Reply 
             engine.wait(&job_ids, timeout).await.map(json).map_err(|e| e.to_string())
         }
         Request::Cancel { job_id } => engine.cancel(&job_id).await.map(json).map_err(|e| e.to_string()),
-        Request::List { filter, limit } => engine.list(&filter, limit).map(json).map_err(|e| e.to_string()),
+        Request::List { filter, limit } => match peer {
+            Peer::Outside => engine.list(&filter, limit),
+            Peer::Job(job) => engine.list_within(&filter, limit, job),
+        }
+        .map(json)
+        .map_err(|e| e.to_string()),
         Request::Mcp { .. } => Err("an MCP session must be the first request of its connection".into()),
         Request::Engine => match &services.control {
             Some(control) => Ok(json(control.status(clients))),

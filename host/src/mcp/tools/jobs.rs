@@ -59,7 +59,7 @@ impl Ringmaster {
 
     #[tool(description = "The record of a job: status, attempts, timings, result, error, cost, usage.")]
     async fn job_status(&self, Parameters(args): Parameters<JobIdArgs>) -> Result<CallToolResult, ErrorData> {
-        match self.engine.status(&args.job_id).await {
+        match self.status(&args.job_id).await {
             Ok(record) => ok(summary(&record), &record),
             Err(err) => failed(err),
         }
@@ -88,7 +88,7 @@ impl Ringmaster {
 
     #[tool(description = "The final result text of a finished job, with its record.")]
     async fn job_result(&self, Parameters(args): Parameters<JobIdArgs>) -> Result<CallToolResult, ErrorData> {
-        match self.engine.status(&args.job_id).await {
+        match self.status(&args.job_id).await {
             Ok(record) if !record.status.is_terminal() => failed(format!(
                 "job {} has not finished (it is {}); use job_wait to wait for it",
                 record.job_id,
@@ -104,12 +104,12 @@ impl Ringmaster {
 
     #[tool(description = "A page of a job's transcript: the agent's stream-json events, oldest first.")]
     async fn job_output(&self, Parameters(args): Parameters<OutputArgs>) -> Result<CallToolResult, ErrorData> {
-        if let Err(err) = self.engine.status(&args.job_id).await {
+        if let Err(err) = self.status(&args.job_id).await {
             return failed(err);
         }
         let offset = args.offset.unwrap_or(0);
         let limit = args.limit.unwrap_or(100).min(1000);
-        match self.engine.transcript(&args.job_id, offset, limit).await {
+        match self.transcript(&args.job_id, offset, limit).await {
             Ok(lines) => {
                 let events: Vec<Value> = lines
                     .iter()
@@ -137,7 +137,7 @@ impl Ringmaster {
             None => None,
         };
         let limit = args.limit.unwrap_or(50).min(500);
-        match self.engine.list(&JobFilter { status, tag: args.tag }, limit) {
+        match self.list(&JobFilter { status, tag: args.tag }, limit) {
             Ok(records) => ok(format!("{} jobs", records.len()), json!({ "jobs": records })),
             Err(err) => failed(err),
         }
@@ -145,7 +145,7 @@ impl Ringmaster {
 
     #[tool(description = "Cancel a queued, waiting or running job (a running agent is stopped); returns its record.")]
     async fn job_cancel(&self, Parameters(args): Parameters<JobIdArgs>) -> Result<CallToolResult, ErrorData> {
-        match self.engine.cancel(&args.job_id).await {
+        match self.cancel(&args.job_id).await {
             Ok(record) => ok(summary(&record), &record),
             Err(err) => failed(err),
         }
