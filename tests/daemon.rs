@@ -115,6 +115,14 @@ fn two_sessions_share_one_engine_with_its_queue_and_limits() {
     let listed = a.call("job_list", json!({}));
     let ids: Vec<String> = jobs(&listed).iter().map(|j| j["job_id"].as_str().unwrap().to_string()).collect();
     assert!(ids.contains(&first) && ids.contains(&second), "A sees B's job: {ids:?}");
+    // Records say which session submitted them; `mine` lists a session's own.
+    let mine = jobs(&a.call("job_list", json!({"mine": true})));
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    assert_eq!(mine[0]["job_id"], json!(first));
+    let (by_a, by_b) =
+        (mine[0]["client"].as_str().unwrap(), jobs(&b.call("job_list", json!({"mine": true})))[0]["client"].clone());
+    assert!(by_a.starts_with("test/"), "the MCP client's name and a session id: {by_a}");
+    assert_ne!(json!(by_a), by_b, "two sessions of the same client are told apart");
     let done = jobs(&b.call("job_wait", json!({"job_ids": [first, second], "timeout_s": 60})));
     assert!(done.iter().all(|j| j["status"] == "succeeded"), "{done:?}");
     // One at a time across both sessions: the second started after the first ended.
@@ -313,4 +321,21 @@ fn an_agents_own_mcp_server_reaches_the_engine_within_its_job_tree() {
     let ids: Vec<&Value> = listed["jobs"].as_array().unwrap().iter().map(|j| &j["job_id"]).collect();
     assert_eq!(ids, [&lister["job_id"]], "{listed}");
     assert_ne!(lister["job_id"], json!(stranger));
+}
+
+#[test]
+fn a_session_whose_settings_differ_from_the_running_engine_is_told_and_changes_nothing() {
+    let project = Project::new("");
+    let mut a = project.client();
+    a.call("job_list", json!({}));
+    let extra = project.path().join("more-plugins");
+    let mut b = Client::front_end_with(project.path(), &["--plugins", extra.to_str().unwrap()]);
+    let stats = b.call("engine_stats", json!({}));
+    let differ = stats["structuredContent"]["settings_differ"].as_array().unwrap_or_else(|| panic!("{stats}"));
+    assert!(differ.iter().any(|line| line.as_str().unwrap().contains("plugin directories")), "{differ:?}");
+    assert!(stats["content"][0]["text"].as_str().unwrap().contains("differ"), "{stats}");
+    // The running engine keeps its own settings, for everyone.
+    let status = project.status().unwrap();
+    assert!(status.settings.plugin_dirs.is_empty(), "{status:?}");
+    assert!(a.call("engine_stats", json!({}))["structuredContent"].get("settings_differ").is_none());
 }

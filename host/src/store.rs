@@ -175,10 +175,12 @@ impl Store {
         let mut stmt = conn.prepare_cached(
             "SELECT record FROM jobs WHERE (?1 IS NULL OR status = ?1)
                AND (?2 IS NULL OR EXISTS (SELECT 1 FROM json_each(record, '$.tags') WHERE value = ?2))
-             ORDER BY seq DESC LIMIT ?3",
+               AND (?3 IS NULL OR json_extract(record, '$.client') = ?3)
+             ORDER BY seq DESC LIMIT ?4",
         )?;
         let status = filter.status.map(JobStatus::as_str);
-        let rows = stmt.query_map(params![status, filter.tag, bounded(limit)], |r| r.get::<_, String>(0))?;
+        let rows =
+            stmt.query_map(params![status, filter.tag, filter.client, bounded(limit)], |r| r.get::<_, String>(0))?;
         let mut records = Vec::new();
         for row in rows {
             records.push(serde_json::from_str(&row?)?);
@@ -300,7 +302,7 @@ mod tests {
         let filter = JobFilter { tag: Some("rare".into()), ..JobFilter::default() };
         let found: Vec<String> = store.list(&filter, 3).unwrap().into_iter().map(|r| r.job_id).collect();
         assert_eq!(found, ["j400", "j300", "j200"]);
-        let filter = JobFilter { status: Some(JobStatus::Failed), tag: Some("rare".into()) };
+        let filter = JobFilter { status: Some(JobStatus::Failed), tag: Some("rare".into()), client: None };
         assert!(store.list(&filter, 3).unwrap().is_empty());
     }
 

@@ -54,7 +54,12 @@ impl Client {
     /// whose engine process is shared with every other front-end there and
     /// outlives this client (see [`stop_engine`]).
     pub fn front_end(project: &std::path::Path) -> Client {
-        Client::spawn_in(project, None, &[], json!({}))
+        Client::front_end_with(project, &[])
+    }
+
+    /// As [`Client::front_end`], with more arguments for `serve`.
+    pub fn front_end_with(project: &std::path::Path, args: &[&str]) -> Client {
+        Client::spawn_in(project, None, args, &[], json!({}))
     }
 
     fn spawn(scratch: tempfile::TempDir, env: &[(&str, &str)], capabilities: Value) -> Client {
@@ -62,18 +67,20 @@ impl Client {
         // process (its CPU, memory, children, a `kill -9` of it); the
         // front-end in front of an engine process has tests of its own.
         let dir = scratch.path().to_path_buf();
-        Client::spawn_in(&dir, Some(scratch), env, capabilities)
+        Client::spawn_in(&dir, Some(scratch), &[], env, capabilities)
     }
 
     fn spawn_in(
         dir: &std::path::Path,
         scratch: Option<tempfile::TempDir>,
+        args: &[&str],
         env: &[(&str, &str)],
         capabilities: Value,
     ) -> Client {
         let mode: &[&str] = if scratch.is_some() { &["serve", "--embedded"] } else { &["serve"] };
         let mut child = Command::new(env!("CARGO_BIN_EXE_ringmaster"))
             .args(mode)
+            .args(args)
             .current_dir(dir)
             .env("RINGMASTER_STATE_DIR", dir.join("state"))
             .env_remove("RINGMASTER_CONFIG")

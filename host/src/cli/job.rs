@@ -79,6 +79,8 @@ impl SubmitArgs {
             timeout_s: self.timeout_s,
             max_retries: self.max_retries,
             cwd: self.cwd.as_ref().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())),
+            // Inside a job the engine files it under the job instead.
+            client: Some("cli".into()),
             ..JobSpec::default()
         }
     }
@@ -146,7 +148,7 @@ pub fn run(command: &JobCommand, state_dir: &Path, start: &EngineCommand) -> any
                     )
                 })?),
             };
-            print_json(&engine.list(JobFilter { status, tag: tag.clone() }, *limit)?);
+            print_json(&engine.list(JobFilter { status, tag: tag.clone(), client: None }, *limit)?);
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -141,8 +141,8 @@ impl Daemon {
         let prompts_changed = prompts_changed(&commands, &plugins);
         let server = Ringmaster::new(engine.clone(), plugins, commands, hooks.clone(), prompts_changed);
         let sessions = server.clone();
-        let mcp: McpSessions = Arc::new(move |read, write, job| {
-            let session = sessions.for_job(job);
+        let mcp: McpSessions = Arc::new(move |read, write, job, differs| {
+            let session = sessions.for_session(job, differs);
             async move {
                 if let Err(err) = session.serve(read, write).await {
                     tracing::warn!(error = %err, "an MCP session over the engine socket ended with an error");

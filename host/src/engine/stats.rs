@@ -210,6 +210,7 @@ mod tests {
             priority: 0,
             tags: vec![tag.into()],
             depth: 0,
+            client: None,
             parent_job_id: None,
             root_job_id: "j".into(),
             attempts,

@@ -95,6 +95,7 @@ impl Engine {
             tags: spec.tags.clone(),
             depth,
             parent_job_id: spec.parent_job_id.clone(),
+            client: spec.client.clone(),
             root_job_id: root,
             attempts: 0,
             max_retries: spec.max_retries.unwrap_or(config.default_max_retries),

@@ -41,6 +41,9 @@ pub struct JobFilter {
     pub status: Option<JobStatus>,
     /// Only jobs carrying this tag.
     pub tag: Option<String>,
+    /// Only jobs submitted by this client (see [`JobRecord::client`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
 }
 
 impl JobFilter {
@@ -48,6 +51,7 @@ impl JobFilter {
     pub fn matches(&self, record: &JobRecord) -> bool {
         self.status.is_none_or(|status| record.status == status)
             && self.tag.as_ref().is_none_or(|tag| record.tags.contains(tag))
+            && self.client.as_ref().is_none_or(|client| record.client.as_ref() == Some(client))
     }
 }
 
@@ -108,6 +112,9 @@ pub struct JobRecord {
     pub tags: Vec<String>,
     pub depth: u32,
     pub parent_job_id: Option<String>,
+    /// Who submitted it (see [`super::JobSpec::client`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
     pub root_job_id: String,
     /// Attempts started so far.
     pub attempts: u32,

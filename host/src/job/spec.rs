@@ -30,6 +30,10 @@ pub struct JobSpec {
     pub env: BTreeMap<String, String>,
     /// The job this one was spawned from, for jobs submitted by jobs.
     pub parent_job_id: Option<String>,
+    /// Who submitted it, as the front-end names it (the MCP client and its
+    /// session, e.g. `claude-code/3f0c9a1e`; `cli`); none for sub-jobs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
 }
 
 /// Ranges of a job's numbers and sizes, checked at submission (see [`JobSpec::validate`]).
@@ -47,6 +51,7 @@ pub mod bounds {
     pub const MAX_ENV_VALUE_BYTES: usize = 128 * 1024;
     /// Names in the job's `env` that only ringmaster sets.
     pub const RESERVED_ENV_PREFIX: &str = "RINGMASTER_";
+    pub const MAX_CLIENT_CHARS: usize = 256;
 }
 
 impl JobSpec {
@@ -65,6 +70,11 @@ impl JobSpec {
             ));
         }
         no_nul("prompt", &self.prompt)?;
+        if let Some(client) = &self.client
+            && client.chars().count() > bounds::MAX_CLIENT_CHARS
+        {
+            return Err(format!("client is longer than {} characters", bounds::MAX_CLIENT_CHARS));
+        }
         if let Some(s) = self.timeout_s.filter(|s| !bounds::TIMEOUT_S.contains(s)) {
             return Err(format!(
                 "timeout_s is {s}; it must be between {} and {} seconds",

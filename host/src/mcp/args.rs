@@ -54,6 +54,7 @@ impl SubmitArgs {
             allowed_tools: self.allowed_tools.unwrap_or_default(),
             env: Default::default(),
             parent_job_id: None,
+            client: None,
         }
     }
 }
@@ -100,6 +101,8 @@ pub struct ListArgs {
     pub tag: Option<String>,
     /// Most records to return, newest first (default 50, at most 500).
     pub limit: Option<usize>,
+    /// Only the jobs this session submitted.
+    pub mine: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

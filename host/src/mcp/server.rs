@@ -31,6 +31,13 @@ pub struct Ringmaster {
     pub(super) prompts_changed: watch::Receiver<u64>,
     /// The job this session serves inside (its submissions are sub-jobs).
     parent: Option<String>,
+    /// How the engine's settings differ from those this session's front-end
+    /// was started with (shown by `engine_stats`).
+    pub(super) settings_differ: Arc<[String]>,
+    /// This session's id, for the records of what it submits.
+    session_id: Arc<str>,
+    /// The client's name, from its `initialize`.
+    pub(super) client_name: Arc<Mutex<Option<String>>>,
     /// Cancelled when the client closed the session (see [`transport::serve`]):
     /// what a request was doing for it then is left running.
     pub(super) closed: CancellationToken,
@@ -50,6 +57,10 @@ pub(super) struct Queued {
     pub queue_position: Option<usize>,
     /// Seconds until it may start (see `Engine::estimated_start`).
     pub estimated_start_s: Option<u64>,
+}
+
+fn new_session_id() -> Arc<str> {
+    uuid::Uuid::new_v4().simple().to_string()[..8].into()
 }
 
 /// A tool's answer: one line for people, the structured value for programs.
@@ -89,16 +100,29 @@ impl Ringmaster {
             hooks,
             prompts_changed,
             parent: None,
+            settings_differ: Arc::new([]),
+            session_id: new_session_id(),
+            client_name: Arc::default(),
             closed: CancellationToken::new(),
             log_level: Arc::default(),
             tool_router: Self::tools(),
         }
     }
 
-    /// The same server, for an MCP session inside job `parent` (reached
-    /// through the engine socket): what it submits are sub-jobs of `parent`.
-    pub fn for_job(&self, parent: Option<String>) -> Ringmaster {
-        Ringmaster { parent, closed: CancellationToken::new(), log_level: Arc::default(), ..self.clone() }
+    /// The same server, for an MCP session over the engine socket: inside
+    /// job `parent` (what it submits are sub-jobs of it), or outside every
+    /// job; `settings_differ` says how the engine's settings differ from
+    /// those of the session's front-end.
+    pub fn for_session(&self, parent: Option<String>, settings_differ: Vec<String>) -> Ringmaster {
+        Ringmaster {
+            parent,
+            settings_differ: settings_differ.into(),
+            session_id: new_session_id(),
+            client_name: Arc::default(),
+            closed: CancellationToken::new(),
+            log_level: Arc::default(),
+            ..self.clone()
+        }
     }
 
     /// Serves this session to the client on `input`/`output` until it ends.
@@ -151,10 +175,20 @@ impl Ringmaster {
         }
     }
 
+    /// This session as records name who submitted a job: the client's
+    /// name and the session's id, e.g. `claude-code/3f0c9a1e`.
+    pub(super) fn client_label(&self) -> String {
+        let name = self.client_name.lock().clone().unwrap_or_else(|| "mcp".into());
+        format!("{name}/{}", self.session_id)
+    }
+
     /// Queues `spec` (a sub-job, in a session inside a job).
     pub(super) async fn queue(&self, mut spec: JobSpec) -> Result<JobRecord, String> {
         if spec.parent_job_id.is_none() {
             spec.parent_job_id = self.parent.clone();
+        }
+        if spec.parent_job_id.is_none() {
+            spec.client = Some(self.client_label());
         }
         self.engine.submit(spec).await.map_err(|e| e.to_string())
     }

@@ -93,7 +93,7 @@ impl Client {
         if spec.parent_job_id.is_none() {
             spec.parent_job_id = self.parent.clone();
         }
-        self.call(&Request::Submit { spec })
+        self.call(&Request::Submit { spec: Box::new(spec) })
     }
 
     pub fn status(&mut self, job_id: &str) -> Result<JobRecord, ClientError> {

@@ -190,7 +190,7 @@ pub fn wiring(ringmaster: &Path, socket: &Path, relay_hooks: bool) -> Wiring {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
     /// Queue a job; replies with its record.
-    Submit { spec: JobSpec },
+    Submit { spec: Box<JobSpec> },
     /// A job's record.
     Status { job_id: String },
     /// Wait until the jobs finish or `timeout_ms` passes; replies with their records.

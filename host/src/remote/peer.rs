@@ -92,6 +92,8 @@ pub async fn scope(request: Request, peer: &Peer, engine: &Engine) -> Result<Req
         |id: String| async move { engine.check_within(&id, job).await.map(|()| id).map_err(|e| e.to_string()) };
     Ok(match request {
         Request::Submit { mut spec } => {
+            // A sub-job is told apart by its parent.
+            spec.client = None;
             spec.parent_job_id = Some(match spec.parent_job_id.take() {
                 Some(parent) => within(parent).await?,
                 None => job.clone(),

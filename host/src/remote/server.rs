@@ -18,10 +18,16 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 
 /// Serves an MCP session on a connection that asked for one (the reader may
-/// hold bytes already read), as the MCP server of the given job; the future
-/// ends with the session.
+/// hold bytes already read), as the MCP server of the given job, with how
+/// the engine's settings differ from the front-end's; the future ends with
+/// the session.
 pub type McpSessions = Arc<
-    dyn Fn(BufReader<OwnedReadHalf>, OwnedWriteHalf, Option<String>) -> futures::future::BoxFuture<'static, ()>
+    dyn Fn(
+            BufReader<OwnedReadHalf>,
+            OwnedWriteHalf,
+            Option<String>,
+            Vec<String>,
+        ) -> futures::future::BoxFuture<'static, ()>
         + Send
         + Sync,
 >;
@@ -157,7 +163,7 @@ async fn handshake(
     write: &mut OwnedWriteHalf,
     services: &Services,
     identity: impl FnOnce(Option<&str>) -> Result<Peer, String>,
-) -> Option<Peer> {
+) -> Option<(Peer, Vec<String>)> {
     let hello = match lines.next_line().await {
         Ok(Some(Line::Text(line))) => serde_json::from_str::<HelloLine>(&line).map(|h| h.hello),
         _ => return None,
@@ -194,7 +200,7 @@ async fn handshake(
     let mut text = serde_json::to_string(&welcome).expect("welcomes serialise");
     text.push('\n');
     let sent = write.write_all(text.as_bytes()).await.is_ok();
-    peer.ok().filter(|_| sent && welcome.refused.is_none())
+    peer.ok().filter(|_| sent && welcome.refused.is_none()).map(|peer| (peer, welcome.differs))
 }
 
 async fn serve_connection(stream: UnixStream, services: Services, count: Arc<watch::Sender<usize>>) {
@@ -206,7 +212,7 @@ async fn serve_connection(stream: UnixStream, services: Services, count: Arc<wat
     let (read, mut write) = stream.into_split();
     let mut lines = Lines::new(BufReader::new(read), MAX_LINE);
     let identity = |key: Option<&str>| peer::identify(pid, key, &services.engine);
-    let Some(peer) = handshake(&mut lines, &mut write, &services, identity).await else {
+    let Some((peer, differs)) = handshake(&mut lines, &mut write, &services, identity).await else {
         return;
     };
     let mut first = true;
@@ -229,7 +235,7 @@ async fn serve_connection(stream: UnixStream, services: Services, count: Arc<wat
         };
         let reply = match request {
             Ok(Request::Mcp { job_id }) if first => match &services.mcp {
-                Some(sessions) => return sessions(lines.into_parts().0, write, job_id).await,
+                Some(sessions) => return sessions(lines.into_parts().0, write, job_id, differs).await,
                 None => Reply::Error("this engine serves no MCP sessions".into()),
             },
             Ok(request) => {
@@ -258,7 +264,7 @@ fn json(value: impl serde::Serialize) -> Reply {
 async fn answer(request: Request, services: &Services, clients: usize, peer: &Peer) -> Reply {
     let (engine, hooks) = (&services.engine, services.hooks.as_deref());
     let result = match request {
-        Request::Submit { spec } => engine.submit(spec).await.map(json).map_err(|e| e.to_string()),
+        Request::Submit { spec } => engine.submit(*spec).await.map(json).map_err(|e| e.to_string()),
         Request::Status { job_id } => engine.status(&job_id).await.map(json).map_err(|e| e.to_string()),
         Request::Wait { job_ids, timeout_ms } => {
             let timeout = Duration::from_millis(timeout_ms).min(MAX_WAIT);

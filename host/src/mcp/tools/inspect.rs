@@ -10,14 +10,22 @@ use serde_json::json;
 
 #[tool_router(router = inspect_tools, vis = "pub(super)")]
 impl Ringmaster {
-    #[tool(
-        description = "The engine's state: queued and running jobs, limits, token slots (by index), jobs by status."
-    )]
+    #[tool(description = "The engine's state: queued and running jobs, limits, token slots (by index), jobs by \
+                          status; and where the running engine's settings differ from what this session's \
+                          `ringmaster serve` was started with (the engine keeps its own).")]
     async fn engine_stats(&self, Parameters(_): Parameters<NoArgs>) -> Result<CallToolResult, ErrorData> {
         match self.engine.stats() {
             Ok(stats) => {
-                let text = format!("{} running, {} queued", stats.running, stats.queued);
-                ok(text, stats)
+                let mut text = format!("{} running, {} queued", stats.running, stats.queued);
+                let mut value = serde_json::to_value(stats).expect("stats serialise");
+                if !self.settings_differ.is_empty() {
+                    text.push_str(&format!(
+                        "; the engine's settings differ from this session's: {}",
+                        self.settings_differ.join("; ")
+                    ));
+                    value["settings_differ"] = json!(self.settings_differ.as_ref());
+                }
+                ok(text, value)
             }
             Err(err) => failed(err),
         }

@@ -125,7 +125,8 @@ impl Ringmaster {
         }
     }
 
-    #[tool(description = "Job records, newest first, optionally filtered by status or tag.")]
+    #[tool(description = "Job records, newest first, optionally filtered by status or tag, or to this session's own \
+                          (`mine`). Every session of the project shares one queue.")]
     async fn job_list(&self, Parameters(args): Parameters<ListArgs>) -> Result<CallToolResult, ErrorData> {
         let status = match args.status.as_deref().map(|s| (s, parse_status(s))) {
             Some((text, None)) => {
@@ -137,7 +138,8 @@ impl Ringmaster {
             None => None,
         };
         let limit = args.limit.unwrap_or(50).min(500);
-        match self.list(&JobFilter { status, tag: args.tag }, limit) {
+        let client = args.mine.unwrap_or(false).then(|| self.client_label());
+        match self.list(&JobFilter { status, tag: args.tag, client }, limit) {
             Ok(records) => ok(format!("{} jobs", records.len()), json!({ "jobs": records })),
             Err(err) => failed(err),
         }
