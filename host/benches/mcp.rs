@@ -1,6 +1,9 @@
-//! MCP benchmark: round trips over stdio to `ringmaster serve` for
-//! `job_status` and `job_submit`, against an MCP `ping` as the baseline, and
-//! 1,000 `job_submit` calls sent back to back.
+//! MCP benchmark: round trips over stdio to `ringmaster serve --embedded`
+//! for `job_status` and `job_submit`, against an MCP `ping` as the baseline,
+//! and 1,000 `job_submit` calls sent back to back; then `serve` as a
+//! front-end to an engine process: `job_status` through it against the
+//! embedded one, the first `initialize` and the first tool call in a
+//! project with no engine running, and the idle engine's memory.
 //!
 //! Run with `cargo xtask bench`.
 
@@ -8,7 +11,7 @@
 #[path = "../../tests/support/mcp_client.rs"]
 mod mcp_client;
 
-use mcp_client::Client;
+use mcp_client::{Client, stop_engine};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -71,4 +74,88 @@ fn main() {
     client.next_id += 1000;
     println!("\n1,000 job_submit calls back to back");
     println!("  total {:.2} s, {:.0} submissions/s", elapsed.as_secs_f64(), 1000.0 / elapsed.as_secs_f64());
+    drop(client);
+    front_end();
+}
+
+/// A scratch project whose agent is fake-claude, for front-ends.
+fn scratch_project() -> tempfile::TempDir {
+    let scratch = tempfile::tempdir().unwrap();
+    let config = format!(
+        "engine: {{ max-concurrent: 2 }}\nagents:\n  claude: {{ command: '{}' }}\n",
+        env!("CARGO_BIN_EXE_fake-claude")
+    );
+    std::fs::write(scratch.path().join("ringmaster.yaml"), config).unwrap();
+    scratch
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn front_end() {
+    // job_status through a front-end and embedded, in alternating rounds.
+    let project = scratch_project();
+    let mut front = Client::front_end(project.path());
+    let mut embedded = Client::start();
+    let front_id = front.call("job_submit", json!({"prompt": "benchmark job"}))["structuredContent"]["job_id"].clone();
+    let embedded_id =
+        embedded.call("job_submit", json!({"prompt": "benchmark job"}))["structuredContent"]["job_id"].clone();
+    let (mut through, mut direct) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        through.push(measure(400, || {
+            front.call("job_status", json!({"job_id": front_id}));
+        }));
+        direct.push(measure(400, || {
+            embedded.call("job_status", json!({"job_id": embedded_id}));
+        }));
+    }
+    let p50 = |runs: &[(f64, f64)]| median(runs.iter().map(|r| r.0).collect());
+    let p99 = |runs: &[(f64, f64)]| median(runs.iter().map(|r| r.1).collect());
+    println!("\njob_status through a front-end vs --embedded (medians of 5 rounds of 400; p50 / p99)");
+    println!("  --embedded            {:>7.3} ms / {:>7.3} ms", p50(&direct), p99(&direct));
+    println!(
+        "  front-end             {:>7.3} ms / {:>7.3} ms  ({:.2}x embedded; goal <= 1.5x)",
+        p50(&through),
+        p99(&through),
+        p50(&through) / p50(&direct)
+    );
+    let engine = engine_pid(project.path());
+    let rss = std::fs::read_to_string(format!("/proc/{engine}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(String::from))
+        .unwrap_or_default();
+    drop(front);
+    stop_engine(project.path());
+
+    // A project with no engine running: the first answers.
+    let (mut initialized, mut first_call) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        let project = scratch_project();
+        let started = Instant::now();
+        let mut client = Client::front_end(project.path());
+        initialized.push(started.elapsed().as_secs_f64() * 1e3);
+        client.call("job_list", json!({}));
+        first_call.push(started.elapsed().as_secs_f64() * 1e3);
+        drop(client);
+        stop_engine(project.path());
+    }
+    println!("\nno engine running (medians of 5, from starting `ringmaster serve`)");
+    println!("  initialize answered   {:>7.1} ms  (goal <= 50 ms)", median(initialized));
+    println!("  first tool call       {:>7.1} ms  (goal <= 500 ms, the engine's start included)", median(first_call));
+    println!(
+        "\nengine process, idle after the rounds above: {}",
+        rss.split_whitespace().skip(1).collect::<Vec<_>>().join(" ")
+    );
+}
+
+fn engine_pid(project: &std::path::Path) -> u32 {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ringmaster"))
+        .args(["engine", "status", "--json", "--state"])
+        .arg(project.join("state"))
+        .output()
+        .unwrap();
+    let status: Value = serde_json::from_slice(&out.stdout).expect("an engine runs");
+    status["pid"].as_u64().unwrap() as u32
 }

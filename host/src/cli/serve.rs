@@ -19,8 +19,14 @@ pub fn front_end(setup: Setup) -> anyhow::Result<ExitCode> {
         start: Some((setup.state_dir.clone(), setup.engine_command()?)),
         job_id: None,
     };
-    tokio::runtime::Runtime::new()?.block_on(front::serve(target))?;
+    front_end_runtime()?.block_on(front::serve(target))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A front-end only carries lines: one thread does it with the fewest
+/// hand-offs (a multi-threaded runtime wakes another thread per line).
+fn front_end_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build()
 }
 
 /// Inside a job: the root engine serves this session (its jobs are sub-jobs
@@ -32,7 +38,7 @@ pub fn inside_job(socket: &OsStr) -> anyhow::Result<ExitCode> {
         start: None,
         job_id: std::env::var(crate::job::env::JOB_ID).ok(),
     };
-    tokio::runtime::Runtime::new()?.block_on(front::serve(target))?;
+    front_end_runtime()?.block_on(front::serve(target))?;
     Ok(ExitCode::SUCCESS)
 }
 

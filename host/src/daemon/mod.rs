@@ -164,7 +164,7 @@ impl Daemon {
     /// Serves MCP on stdio with this engine (`serve --embedded`) until the
     /// session ends or the engine is told to stop; then stops it.
     pub async fn serve_stdio(self) -> anyhow::Result<()> {
-        let session = self.server.clone().serve(tokio::io::stdin(), tokio::io::stdout());
+        let session = self.server.clone().serve(crate::mcp::front::stdin(), crate::mcp::front::stdout());
         let result = tokio::select! {
             result = session => result,
             () = self.lifetime.until_done(self.listening.clients()) => Ok(()),

@@ -30,11 +30,12 @@ use rmcp::model::{InitializeRequestParams, ServerConfig};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::{HashSet, VecDeque};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
-use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
+use tokio::net::unix::pipe;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 /// Lines held while no engine answers.
@@ -64,29 +65,33 @@ impl ServerHandler for Early {
     }
 }
 
-/// What the front-end reads of a message: enough to route it.
+/// What the front-end reads of a message: enough to route it (the rest
+/// is skipped, not built).
 #[derive(Deserialize)]
 struct Peek {
     id: Option<Value>,
     method: Option<String>,
-    params: Option<Value>,
+}
+
+/// The params of an `initialize` request.
+#[derive(Deserialize)]
+struct Initialize {
+    params: InitializeRequestParams,
 }
 
 /// Serves the session on stdin/stdout through the engine of `target`, until
 /// the client closes stdin.
 pub async fn serve(target: Target) -> anyhow::Result<()> {
-    let (lines_in, mut from_client) = mpsc::channel(64);
-    let reader = tokio::spawn(read_stdin(lines_in));
-    let (to_client, lines_out) = mpsc::channel(64);
-    let writer = tokio::spawn(write_stdout(lines_out));
-    let mut session = Session::new(target, to_client);
+    // Read and written here, in one task: no hand-off per line.
+    let mut from_client = Lines::new(BufReader::new(stdin()), MAX_LINE);
+    let mut session = Session::new(target, stdout());
     session.connect();
     loop {
         let may_read = session.engine.is_some() || session.pending.len() < MAX_PENDING;
         tokio::select! {
-            line = from_client.recv(), if may_read => match line {
-                Some(line) => session.on_client_line(line).await,
-                None => break,
+            line = from_client.next_line(), if may_read => match line {
+                Ok(Some(line)) => session.on_client_line(line).await,
+                _ => break,
             },
             line = next_line(&mut session.engine) => session.on_engine_line(line).await,
             connected = wait(&mut session.connecting) => session.connected(connected).await,
@@ -95,9 +100,6 @@ pub async fn serve(target: Target) -> anyhow::Result<()> {
     if let Some((_, mut write)) = session.engine.take() {
         let _ = write.shutdown().await;
     }
-    reader.abort();
-    drop(session);
-    let _ = writer.await;
     Ok(())
 }
 
@@ -105,7 +107,7 @@ type Engine = (Lines<BufReader<OwnedReadHalf>>, OwnedWriteHalf);
 
 struct Session {
     target: Target,
-    to_client: mpsc::Sender<String>,
+    to_client: Box<dyn AsyncWrite + Unpin + Send>,
     engine: Option<Engine>,
     connecting: Option<JoinHandle<Result<Connected, LaunchError>>>,
     /// Lines for the engine, while none answers.
@@ -123,7 +125,7 @@ struct Session {
 }
 
 impl Session {
-    fn new(target: Target, to_client: mpsc::Sender<String>) -> Session {
+    fn new(target: Target, to_client: Box<dyn AsyncWrite + Unpin + Send>) -> Session {
         Session {
             target,
             to_client,
@@ -150,8 +152,13 @@ impl Session {
         }));
     }
 
-    async fn say(&self, line: String) {
-        let _ = self.to_client.send(line).await;
+    /// Writes `line` to the client (a client that stopped reading holds
+    /// this session up, and nothing else).
+    async fn say(&mut self, line: String) {
+        let mut bytes = line.into_bytes();
+        bytes.push(b'\n');
+        let _ = self.to_client.write_all(&bytes).await;
+        let _ = self.to_client.flush().await;
     }
 
     /// `line` with its id replaced by one of ours.
@@ -204,10 +211,7 @@ impl Session {
     /// Answers the client's first `initialize` here; `false` when it is
     /// left to the engine (params it cannot read, a version it refuses).
     async fn answer_initialize(&mut self, text: &str, peek: &Peek) -> bool {
-        let Some(params) = peek.params.clone().and_then(|p| serde_json::from_value::<InitializeRequestParams>(p).ok())
-        else {
-            return false;
-        };
+        let Ok(Initialize { params }) = serde_json::from_str(text) else { return false };
         let Ok(result) = Early.negotiate_initialize(&params) else { return false };
         let Ok(Value::Object(message)) = serde_json::from_str(text) else { return false };
         let id = peek.id.clone().unwrap_or_default();
@@ -352,22 +356,22 @@ async fn wait(connecting: &mut Option<JoinHandle<Result<Connected, LaunchError>>
     result.unwrap_or_else(|err| Err(LaunchError::Start { state: PathBuf::new(), why: err.to_string() }))
 }
 
-async fn read_stdin(lines: mpsc::Sender<Line>) {
-    let mut stdin = Lines::new(BufReader::new(tokio::io::stdin()), MAX_LINE);
-    while let Ok(Some(line)) = stdin.next_line().await {
-        if lines.send(line).await.is_err() {
-            return;
-        }
+/// stdin for reading: a pipe (as MCP clients give) through the reactor,
+/// without the hop to a blocking thread tokio's `stdin()` makes per read;
+/// anything else through `stdin()`.
+pub fn stdin() -> Box<dyn AsyncRead + Unpin + Send> {
+    let pipe = std::io::stdin().as_fd().try_clone_to_owned().and_then(pipe::Receiver::from_owned_fd);
+    match pipe {
+        Ok(pipe) => Box::new(pipe),
+        Err(_) => Box::new(tokio::io::stdin()),
     }
 }
 
-async fn write_stdout(mut lines: mpsc::Receiver<String>) {
-    let mut stdout = tokio::io::stdout();
-    while let Some(line) = lines.recv().await {
-        let mut bytes = line.into_bytes();
-        bytes.push(b'\n');
-        if stdout.write_all(&bytes).await.is_err() || stdout.flush().await.is_err() {
-            return;
-        }
+/// stdout for writing, as [`stdin`].
+pub fn stdout() -> Box<dyn AsyncWrite + Unpin + Send> {
+    let pipe = std::io::stdout().as_fd().try_clone_to_owned().and_then(pipe::Sender::from_owned_fd);
+    match pipe {
+        Ok(pipe) => Box::new(pipe),
+        Err(_) => Box::new(tokio::io::stdout()),
     }
 }
