@@ -339,3 +339,40 @@ fn a_session_whose_settings_differ_from_the_running_engine_is_told_and_changes_n
     assert!(status.settings.plugin_dirs.is_empty(), "{status:?}");
     assert!(a.call("engine_stats", json!({}))["structuredContent"].get("settings_differ").is_none());
 }
+
+#[test]
+fn a_newer_build_asks_the_engine_to_hand_over_once_its_jobs_are_done() {
+    let project = Project::new("");
+    let mut a = project.client();
+    let id = job_id(&a.call("job_submit", json!({"prompt": "@sleep:0.5 finish first"})));
+    let socket = project.state().join("engine.sock");
+    let newer = Hello { build: "999.0.0+1".into(), ..Hello::new(None) }.taking_over();
+    let connected = launch::connect(&socket, &newer).expect("same protocol: served");
+    assert_eq!(project.status().unwrap().stopping.as_deref(), Some("handing over to a newer build"));
+    // The engine exits once the job is done, clients connected or not.
+    let state = project.state();
+    let gone = std::thread::spawn(move || ringmaster::remote::lock::wait_until_gone(&state));
+    until(|| gone.is_finished());
+    drop(connected);
+    // A's next call reaches a new engine, where the job is done.
+    let mut record = Value::Null;
+    until(|| {
+        let status = a.request("tools/call", json!({"name": "job_status", "arguments": {"job_id": id}}));
+        record = status["result"]["structuredContent"].clone();
+        !record.is_null()
+    });
+    assert_eq!(record["status"], "succeeded", "{record}");
+}
+
+#[test]
+fn sigterm_stops_the_engine_cleanly() {
+    let project = Project::new("");
+    let mut a = project.client();
+    a.call("job_list", json!({}));
+    let engine = project.status().expect("an engine runs").pid;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(engine as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    ringmaster::remote::lock::wait_until_gone(&project.state()).unwrap();
+    assert!(!project.state().join("engine.sock").exists(), "the socket is removed on the way out");
+    let log = std::fs::read_to_string(project.state().join("engine.log")).unwrap();
+    assert!(log.contains("engine stopping") && log.contains("engine stopped"), "{log}");
+}

@@ -145,3 +145,19 @@ async def test_batches_are_queued_in_order_and_jobs_can_be_inspected_and_cancell
         assert waited.structured_content["jobs"][0]["status"] == "succeeded"
         refused = await session.call_tool("job_submit_batch", {"jobs": [{"prompt": "ok"}, {"prompt": "  "}]})
         assert refused.is_error and "job 1 of the batch was refused" in refused.content[0].text
+
+
+async def test_two_sessions_share_one_engine_and_a_closed_session_leaves_its_jobs(session_factory):
+    async with session_factory() as b:
+        async with session_factory() as a:
+            submitted = await a.call_tool("job_submit", {"prompt": "@sleep:0.5 outlive my session"})
+            job_id = submitted.structured_content["job_id"]
+            seen = await b.call_tool("job_list", {})
+            assert job_id in [j["job_id"] for j in seen.structured_content["jobs"]]
+            mine = await b.call_tool("job_list", {"mine": True})
+            assert mine.structured_content["jobs"] == []
+        # A's session is closed; its job goes on and B collects the result.
+        waited = await b.call_tool("job_wait", {"job_ids": [job_id], "timeout_s": 60})
+        record = waited.structured_content["jobs"][0]
+        assert record["status"] == "succeeded", record
+        assert record["client"].startswith("mcp/") or "/" in record["client"], record

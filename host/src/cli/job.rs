@@ -1,7 +1,8 @@
 //! `ringmaster job ...`: the engine's job calls from a shell. Inside a job
 //! (an agent, its scripts) it reaches the root engine through
 //! `RINGMASTER_SOCKET` and submits sub-jobs of that job, so the tree's limits
-//! hold; outside, it reaches the server of the state directory.
+//! hold; outside, it reaches the engine of the state directory, starting it
+//! when none runs.
 
 use crate::job::{JobFilter, JobRecord, JobSpec, JobStatus};
 use crate::remote::client::Client;

@@ -58,7 +58,8 @@ pub enum Command {
         #[arg(long)]
         foreground: bool,
     },
-    /// Submit, run, wait for, inspect and cancel jobs of a running ringmaster (inside a job: sub-jobs)
+    /// Submit, run, wait for, inspect and cancel jobs of the project's engine, started when none runs
+    /// (inside a job: sub-jobs, through the engine running the job)
     #[command(subcommand)]
     Job(job::JobCommand),
     /// Hook command for agents: relays a Claude Code hook event (JSON on stdin) to ringmaster's hooks
