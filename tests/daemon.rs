@@ -365,6 +365,19 @@ fn a_newer_build_asks_the_engine_to_hand_over_once_its_jobs_are_done() {
 }
 
 #[test]
+fn sighup_reloads_the_config_and_the_engine_goes_on() {
+    let project = Project::new("");
+    let mut a = project.client();
+    a.call("job_list", json!({}));
+    let engine = project.status().expect("an engine runs").pid;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(engine as i32), nix::sys::signal::Signal::SIGHUP).unwrap();
+    let log = project.state().join("engine.log");
+    until(|| std::fs::read_to_string(&log).unwrap().contains("configuration reloaded"));
+    assert_eq!(project.status().expect("still up").pid, engine);
+    a.call("job_run", json!({"prompt": "still serving"}));
+}
+
+#[test]
 fn sigterm_stops_the_engine_cleanly() {
     let project = Project::new("");
     let mut a = project.client();

@@ -28,6 +28,14 @@ pub fn state_dir(dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create the state directory {}", dir.display()))
 }
 
+/// Makes an existing state directory private (0700), as a new one is: one
+/// made by an older ringmaster, or by hand, may be readable by others.
+fn make_private(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("cannot make the state directory {} private (0700)", dir.display()))
+}
+
 fn open(path: &Path) -> anyhow::Result<File> {
     OpenOptions::new()
         .read(true)
@@ -67,6 +75,7 @@ impl EngineLock {
         }
         file.set_len(0)?;
         writeln!(file, "{}", std::process::id())?;
+        make_private(state_dir)?;
         Ok(EngineLock { _file: file })
     }
 }
@@ -111,6 +120,16 @@ mod tests {
         let err = EngineLock::take(dir.path()).err().expect("the lock is held").to_string();
         assert!(err.contains(&format!("pid {}", std::process::id())), "{err}");
         assert_eq!(holder(dir.path()), Some(std::process::id()));
+    }
+
+    #[test]
+    fn the_engine_makes_its_state_directory_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let _lock = EngineLock::take(dir.path()).unwrap();
+        let mode = std::fs::metadata(dir.path()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
     }
 
     #[test]
