@@ -291,13 +291,20 @@ fn the_job_cli_starts_the_engine_and_drives_it() {
     let records: Vec<Value> = serde_json::from_slice(&waited.stdout).unwrap();
     assert_eq!((records[0]["job_id"].as_str(), records[0]["status"].as_str()), (Some(id.as_str()), Some("succeeded")));
 
+    // Every option of `job_submit` is a flag, passed on as the tool passes it.
+    let argv = project.ringmaster(&["job", "run", "@argv", "--max-turns", "3", "--allowed-tool", "Read"]);
+    let args: Vec<String> = serde_json::from_str(&stdout(&argv)).unwrap();
+    let after = |flag: &str| args.iter().position(|a| a == flag).map(|at| args[at + 1].as_str());
+    assert_eq!((after("--max-turns"), after("--allowedTools")), (Some("3"), Some("Read")), "{args:?}");
+
     let failed = project.ringmaster(&["job", "run", "@fail"]);
     assert_eq!(failed.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&failed.stderr).contains("failed as asked"), "{failed:?}");
 
     let listed = project.ringmaster(&["job", "list", "--status", "succeeded"]);
     let records: Vec<Value> = serde_json::from_slice(&listed.stdout).unwrap();
-    assert_eq!(records.len(), 2);
+    assert_eq!(records.len(), 3);
+    assert!(records.iter().all(|r| r["client"] == "cli"), "{records:?}");
     let bad = project.ringmaster(&["job", "list", "--status", "done"]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown status \"done\""), "{bad:?}");
 }

@@ -5,6 +5,7 @@
 //! when none runs.
 
 use crate::job::{JobFilter, JobRecord, JobSpec, JobStatus};
+use crate::mcp::args::SubmitArgs;
 use crate::remote::client::Client;
 use crate::remote::launch::EngineCommand;
 use clap::{Args, Subcommand};
@@ -15,9 +16,9 @@ use std::time::Duration;
 #[derive(Debug, Subcommand)]
 pub enum JobCommand {
     /// Queue a job and print its id
-    Submit(SubmitArgs),
+    Submit(Submit),
     /// Queue a job, wait for it, and print its result (exit 1 unless it succeeded)
-    Run(SubmitArgs),
+    Run(Submit),
     /// Print a job's record
     Status { job_id: String },
     /// Wait for jobs to finish and print their records (exit 1 unless all succeeded)
@@ -42,48 +43,24 @@ pub enum JobCommand {
     },
 }
 
+/// A job as `job_submit` takes it, and how to print the answer.
 #[derive(Debug, Args)]
-pub struct SubmitArgs {
-    /// What the agent should do
-    prompt: String,
-    /// Agent profile from ringmaster.yaml
-    #[arg(long)]
-    agent: Option<String>,
-    #[arg(long)]
-    model: Option<String>,
-    #[arg(long, default_value_t = 0)]
-    priority: i32,
-    /// Label (repeatable)
-    #[arg(long = "tag")]
-    tags: Vec<String>,
-    /// Hard timeout per attempt, in seconds
-    #[arg(long)]
-    timeout_s: Option<u64>,
-    #[arg(long)]
-    max_retries: Option<u32>,
-    /// Working directory of the agent (default: the engine's project)
-    #[arg(long)]
-    cwd: Option<std::path::PathBuf>,
+pub struct Submit {
+    #[command(flatten)]
+    job: SubmitArgs,
     /// Print the whole record as JSON instead of the id (or the result)
     #[arg(long)]
     json: bool,
 }
 
-impl SubmitArgs {
+impl Submit {
     fn spec(&self) -> JobSpec {
-        JobSpec {
-            prompt: self.prompt.clone(),
-            agent: self.agent.clone(),
-            model: self.model.clone(),
-            priority: self.priority,
-            tags: self.tags.clone(),
-            timeout_s: self.timeout_s,
-            max_retries: self.max_retries,
-            cwd: self.cwd.as_ref().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())),
-            // Inside a job the engine files it under the job instead.
-            client: Some("cli".into()),
-            ..JobSpec::default()
-        }
+        let mut spec = self.job.clone().into_spec();
+        // Relative to where the command runs, not to the engine's project.
+        spec.cwd = spec.cwd.map(|p| std::path::absolute(&p).unwrap_or(p));
+        // Inside a job the engine files it under the job instead.
+        spec.client = Some("cli".into());
+        spec
     }
 }
 

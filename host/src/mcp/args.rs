@@ -1,5 +1,7 @@
 //! The tools' arguments: what a client may send, with the schema it is shown
 //! (`deny_unknown_fields`, so a misspelt field is an error, not ignored).
+//! [`SubmitArgs`] is also what `ringmaster job submit|run` takes: one shape,
+//! one conversion to a [`JobSpec`], documented once for both.
 
 use crate::job::{JobSpec, JobStatus};
 use schemars::JsonSchema;
@@ -8,33 +10,43 @@ use serde_json::Value;
 use std::path::PathBuf;
 
 /// A job to submit.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitArgs {
     /// What the agent should do. Passed to the agent on its stdin, never through a shell.
     pub prompt: String,
     /// Working directory of the agent (default: the project directory).
+    #[arg(long)]
     pub cwd: Option<String>,
     /// Agent profile from ringmaster.yaml (default: `claude`).
+    #[arg(long)]
     pub agent: Option<String>,
     /// Model for the agent, e.g. `sonnet`.
+    #[arg(long)]
     pub model: Option<String>,
     /// Higher starts earlier; default 0.
+    #[arg(long)]
     pub priority: Option<i32>,
     /// Labels for filtering and statistics.
+    #[arg(long = "tag", value_name = "TAG")]
     pub tags: Option<Vec<String>>,
     /// Hard timeout per attempt, in seconds (default: estimated from similar past jobs).
     #[schemars(range(min = 1, max = 86400))]
+    #[arg(long)]
     pub timeout_s: Option<u64>,
     /// Retries after a failed first attempt (default from ringmaster.yaml, 2).
     #[schemars(range(max = 100))]
+    #[arg(long)]
     pub max_retries: Option<u32>,
     /// Agent session id to continue (`--resume`).
+    #[arg(long)]
     pub resume_session: Option<String>,
     /// Turn limit for the agent.
     #[schemars(range(min = 1, max = 10000))]
+    #[arg(long)]
     pub max_turns: Option<u32>,
     /// Tools the agent may use, e.g. `["Read", "Bash(git diff:*)"]`.
+    #[arg(long = "allowed-tool", value_name = "TOOL")]
     pub allowed_tools: Option<Vec<String>>,
 }
 

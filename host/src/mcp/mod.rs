@@ -25,7 +25,7 @@
 //! The engine process ([`crate::daemon`]) assembles the server and serves a
 //! session per connection that asks for one.
 
-mod args;
+pub mod args;
 pub mod front;
 mod handler;
 pub mod logs;
