@@ -212,6 +212,27 @@ async fn bad_submissions_say_what_is_wrong() {
 }
 
 #[tokio::test]
+async fn a_batch_is_queued_in_order_up_to_the_first_refused_job_and_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jobs.db");
+    let engine = engine(Setup { store: Some(path.clone()), ..Default::default() }).await;
+    let specs = vec![job("first"), job("second"), job("  "), job("never")];
+    let (queued, refused) = engine.submit_all(specs).await;
+    let prompts: Vec<&str> = queued.iter().map(|r| r.prompt.as_str()).collect();
+    assert_eq!(prompts, ["first", "second"]);
+    assert!(refused.unwrap().to_string().contains("the prompt is empty"));
+    // Answered means stored: another reader of the store sees them.
+    let store = Store::open(&path).unwrap();
+    for record in &queued {
+        assert!(store.record(&record.job_id).unwrap().is_some(), "{} not stored", record.job_id);
+    }
+    assert_eq!(store.list(&Default::default(), 10).unwrap().len(), 2, "nothing of the rest was queued");
+    let ids: Vec<String> = queued.into_iter().map(|r| r.job_id).collect();
+    let done = engine.wait(&ids, support::WAIT).await.unwrap();
+    assert!(done.iter().all(|r| r.status == JobStatus::Succeeded), "{done:#?}");
+}
+
+#[tokio::test]
 async fn a_hanging_agent_times_out() {
     let engine = engine(Setup::default()).await;
     let record = run_all(&engine, vec![JobSpec { timeout_s: Some(1), ..job("@hang") }]).await.remove(0);

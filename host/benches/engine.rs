@@ -101,6 +101,7 @@ async fn main() {
     let engine_a = engine(config.clone(), dir.path()).await;
     let (mut direct, mut through, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     let (mut direct_cpu, mut engine_cpu) = (Vec::new(), Vec::new());
+    let (mut one_by_one, mut one_by_one_ratios) = (Vec::new(), Vec::new());
     for round in 0..ROUNDS {
         let cpu = host_cpu();
         let started = Instant::now();
@@ -124,12 +125,13 @@ async fn main() {
         direct.push(JOBS as f64 / started.elapsed().as_secs_f64());
         direct_cpu.push((host_cpu() - cpu) / JOBS as u32);
 
+        // The batch in one call, as `job_submit_batch` queues it.
         let cpu = host_cpu();
         let started = Instant::now();
-        let mut ids = Vec::new();
-        for i in 0..JOBS {
-            ids.push(engine_a.submit(job(&format!("engine {round}.{i}"))).await.unwrap().job_id);
-        }
+        let specs = (0..JOBS).map(|i| job(&format!("engine {round}.{i}"))).collect();
+        let (queued, refused) = engine_a.submit_all(specs).await;
+        assert!(refused.is_none(), "{refused:?}");
+        let ids: Vec<String> = queued.into_iter().map(|r| r.job_id).collect();
         let records = engine_a.wait(&ids, Duration::from_secs(600)).await.unwrap();
         through.push(JOBS as f64 / started.elapsed().as_secs_f64());
         engine_cpu.push((host_cpu() - cpu) / JOBS as u32);
@@ -137,18 +139,35 @@ async fn main() {
             panic!("a job did not succeed: {failed:#?}");
         }
         ratios.push(through[round] / direct[round]);
+
+        // One `job_submit` call per job, each answered once stored.
+        let started = Instant::now();
+        let mut ids = Vec::new();
+        for i in 0..JOBS {
+            ids.push(engine_a.submit(job(&format!("engine one by one {round}.{i}"))).await.unwrap().job_id);
+        }
+        engine_a.wait(&ids, Duration::from_secs(600)).await.unwrap();
+        one_by_one.push(JOBS as f64 / started.elapsed().as_secs_f64());
+        one_by_one_ratios.push(one_by_one[round] / direct[round]);
     }
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!("\n{JOBS} trivial jobs, {CONCURRENCY} at a time (medians of {ROUNDS} alternating rounds)");
     println!("  spawning fake-claude directly       {:>8.1} jobs/s", median(&direct));
+    let rounds = |ratios: &[f64]| ratios.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(" ");
     println!(
-        "  through the engine (SQLite store)   {:>8.1} jobs/s   ({:.2}x the direct rate; rounds {})",
+        "  through the engine, one batch       {:>8.1} jobs/s   ({:.2}x the direct rate; rounds {})",
         median(&through),
         median(&ratios),
-        ratios.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(" ")
+        rounds(&ratios)
     );
     println!(
-        "  host CPU per job                     {:>8.2} ms directly, {:.2} ms through the engine",
+        "  through the engine, one by one      {:>8.1} jobs/s   ({:.2}x; rounds {})",
+        median(&one_by_one),
+        median(&one_by_one_ratios),
+        rounds(&one_by_one_ratios)
+    );
+    println!(
+        "  host CPU per job                     {:>8.2} ms directly, {:.2} ms through the engine (batch)",
         ms(percentile(&mut direct_cpu, 0.5)),
         ms(percentile(&mut engine_cpu, 0.5))
     );

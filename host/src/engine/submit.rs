@@ -37,11 +37,50 @@ pub enum SubmitError {
     Store(#[from] StoreError),
 }
 
+/// A job admitted to the queue whose insert may not be in the store yet.
+struct Admitted {
+    record: JobRecord,
+    stored: tokio::sync::oneshot::Receiver<Result<(), String>>,
+}
+
 impl Engine {
     /// Queues a job. Refused only when invalid, past the depth limit, the
     /// tree's total or the queue size; otherwise it waits for capacity,
     /// however long.
-    pub async fn submit(&self, mut spec: JobSpec) -> Result<JobRecord, SubmitError> {
+    pub async fn submit(&self, spec: JobSpec) -> Result<JobRecord, SubmitError> {
+        let admitted = self.admit(spec).await?;
+        self.confirm(admitted).await
+    }
+
+    /// Queues jobs in order, as [`Engine::submit`] each, stopping at the
+    /// first refused; what was queued before it stays queued. The inserts
+    /// go to the store together (one commit rather than one per job), and
+    /// the answer comes once all are stored.
+    pub async fn submit_all(&self, specs: Vec<JobSpec>) -> (Vec<JobRecord>, Option<SubmitError>) {
+        let mut admitted = Vec::with_capacity(specs.len());
+        let mut refused = None;
+        for spec in specs {
+            match self.admit(spec).await {
+                Ok(job) => admitted.push(job),
+                Err(err) => {
+                    refused = Some(err);
+                    break;
+                }
+            }
+        }
+        let mut queued = Vec::with_capacity(admitted.len());
+        for job in admitted {
+            match self.confirm(job).await {
+                Ok(record) => queued.push(record),
+                // The store failed: the rest are retracted the same way.
+                Err(err) => refused = refused.or(Some(err)),
+            }
+        }
+        (queued, refused)
+    }
+
+    /// Everything of a submission but waiting for its insert to be stored.
+    async fn admit(&self, mut spec: JobSpec) -> Result<Admitted, SubmitError> {
         let inner = &self.inner;
         let settings = inner.settings.load_full();
         let (config, agents) = (&settings.config, &settings.agents);
@@ -145,11 +184,17 @@ impl Engine {
                 }
             }
         };
-        // Answered once the job is stored: a submission that was answered
-        // survives a crash.
+        Ok(Admitted { record, stored })
+    }
+
+    /// Waits until an admitted job is stored: a submission is answered only
+    /// then, so one that was answered survives a crash. One the store could
+    /// not take is taken back.
+    async fn confirm(&self, Admitted { record, stored }: Admitted) -> Result<JobRecord, SubmitError> {
+        let inner = &self.inner;
         if let Err(why) = stored.await.unwrap_or_else(|_| Err("the store writer has stopped".into())) {
-            inner.state.lock().retract(&id);
-            inner.writes.forget(&id);
+            inner.state.lock().retract(&record.job_id);
+            inner.writes.forget(&record.job_id);
             return Err(SubmitError::StoreUnwritable(why));
         }
         inner.wake.notify_one();

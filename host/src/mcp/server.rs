@@ -182,15 +182,21 @@ impl Ringmaster {
         format!("{name}/{}", self.session_id)
     }
 
-    /// Queues `spec` (a sub-job, in a session inside a job).
-    pub(super) async fn queue(&self, mut spec: JobSpec) -> Result<JobRecord, String> {
+    /// `spec` as this session submits it: a sub-job of the session's job,
+    /// or a root job naming this session as its client.
+    pub(super) fn stamped(&self, mut spec: JobSpec) -> JobSpec {
         if spec.parent_job_id.is_none() {
             spec.parent_job_id = self.parent.clone();
         }
         if spec.parent_job_id.is_none() {
             spec.client = Some(self.client_label());
         }
-        self.engine.submit(spec).await.map_err(|e| e.to_string())
+        spec
+    }
+
+    /// Queues `spec` (a sub-job, in a session inside a job).
+    pub(super) async fn queue(&self, spec: JobSpec) -> Result<JobRecord, String> {
+        self.engine.submit(self.stamped(spec)).await.map_err(|e| e.to_string())
     }
 
     /// Queues `spec`; where it stands in the queue.

@@ -33,18 +33,13 @@ impl Ringmaster {
     #[tool(description = "Queue several jobs at once; returns their job_ids in order. Stops at the first job that \
                           is refused and says which.")]
     async fn job_submit_batch(&self, Parameters(args): Parameters<BatchArgs>) -> Result<CallToolResult, ErrorData> {
-        let mut ids = Vec::new();
-        for (index, job) in args.jobs.into_iter().enumerate() {
-            match self.submit(job.into_spec()).await {
-                Ok(queued) => ids.push(queued.job_id),
-                Err(message) => {
-                    return failed(format!(
-                        "job {index} of the batch was refused: {message}; jobs {ids:?} were queued"
-                    ));
-                }
-            }
+        let specs = args.jobs.into_iter().map(|job| self.stamped(job.into_spec())).collect();
+        let (queued, refused) = self.engine.submit_all(specs).await;
+        let ids: Vec<&str> = queued.iter().map(|record| record.job_id.as_str()).collect();
+        match refused {
+            Some(err) => failed(format!("job {} of the batch was refused: {err}; jobs {ids:?} were queued", ids.len())),
+            None => ok(format!("queued {} jobs", ids.len()), json!({ "job_ids": ids })),
         }
-        ok(format!("queued {} jobs", ids.len()), json!({ "job_ids": ids }))
     }
 
     #[tool(description = "Run a job and wait for it to finish; returns its record. Sends progress notifications \
