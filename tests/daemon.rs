@@ -396,3 +396,35 @@ fn sigterm_stops_the_engine_cleanly() {
     let log = std::fs::read_to_string(project.state().join("engine.log")).unwrap();
     assert!(log.contains("engine stopping") && log.contains("engine stopped"), "{log}");
 }
+
+#[test]
+fn the_engine_keeps_nothing_open_that_its_starter_inherited() {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let project = Project::new("");
+    // A pipe only the `ringmaster job` started here inherits (as a shell's
+    // command substitution, or a build tool's jobserver, would pass one).
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let fd = write.as_raw_fd();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ringmaster"));
+    command.args(["job", "list", "--state"]).arg(project.state()).current_dir(project.path());
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            nix::fcntl::fcntl(
+                std::os::fd::BorrowedFd::borrow_raw(fd),
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+            )
+            .map(drop)
+            .map_err(std::io::Error::from)
+        });
+    }
+    let out = command.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(project.status().is_some(), "the CLI started an engine");
+    drop(write);
+    // End of file once nobody holds the write end: the engine does not.
+    let reader = std::thread::spawn(move || std::fs::File::from(read).read_to_end(&mut Vec::new()));
+    until(|| reader.is_finished());
+}

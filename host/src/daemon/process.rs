@@ -5,7 +5,7 @@
 use anyhow::Context;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -79,8 +79,22 @@ pub fn detach(log: &Path) -> anyhow::Result<Detached> {
             nix::unistd::dup2_stdin(&null)?;
             nix::unistd::dup2_stdout(&null)?;
             nix::unistd::dup2_stderr(&log_file)?;
+            drop((null, log_file));
+            close_inherited(write.as_raw_fd());
             Ok(Detached::Engine(Readiness(Some(write))))
         }
+    }
+}
+
+/// Closes every descriptor above stderr but `keep`: whatever the starter
+/// left open without close-on-exec (a pipe someone waits on for EOF, a
+/// build tool's jobserver) must not live as long as the engine.
+fn close_inherited(keep: RawFd) {
+    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else { return };
+    let open: Vec<RawFd> = entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
+    for fd in open.into_iter().filter(|fd| *fd > 2 && *fd != keep) {
+        // The directory's own descriptor is among them, closed already: EBADF.
+        let _ = nix::unistd::close(fd);
     }
 }
 
