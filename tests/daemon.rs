@@ -428,3 +428,21 @@ fn the_engine_keeps_nothing_open_that_its_starter_inherited() {
     let reader = std::thread::spawn(move || std::fs::File::from(read).read_to_end(&mut Vec::new()));
     until(|| reader.is_finished());
 }
+
+#[test]
+fn a_tree_s_limits_hold_across_the_front_ends_its_jobs_use() {
+    // The root spawns 3 sub-jobs through the socket; each (and the root)
+    // then submits another through its own `ringmaster serve`: the tree's
+    // total of 4 holds across all of them.
+    let project = Project::with("max-concurrent: 4, max-jobs-per-root: 4", ", mcp: true");
+    let mut a = project.client();
+    let root = a.call("job_run", json!({"prompt": "@spawn:3 @mcp:job_submit one more"}));
+    let root = &root["structuredContent"];
+    assert_eq!(root["status"], "succeeded", "{root}");
+    let tree = jobs(&a.call("job_list", json!({})));
+    assert_eq!(tree.len(), 4, "the root and its three sub-jobs, nothing more: {tree:?}");
+    for job in &tree {
+        let result = job["result"].as_str().unwrap_or_default();
+        assert!(result.contains("has already submitted 4 jobs"), "every further submission was refused: {job}");
+    }
+}
