@@ -169,6 +169,18 @@ impl Store {
         Ok(jobs)
     }
 
+    /// Every record of the tree of root job `root`, newest first.
+    pub fn tree(&self, root: &str) -> Result<Vec<JobRecord>, StoreError> {
+        let conn = self.conn.lock();
+        let mut stmt = conn.prepare_cached("SELECT record FROM jobs WHERE root_id = ?1 ORDER BY seq DESC")?;
+        let rows = stmt.query_map([root], |r| r.get::<_, String>(0))?;
+        let mut records = Vec::new();
+        for row in rows {
+            records.push(serde_json::from_str(&row?)?);
+        }
+        Ok(records)
+    }
+
     /// Records that pass `filter`, newest first.
     pub fn list(&self, filter: &JobFilter, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
         let conn = self.conn.lock();

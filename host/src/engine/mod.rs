@@ -314,11 +314,7 @@ impl Engine {
         };
         // The whole tree first: a job is inside through its parent, whether
         // or not the parent passes the filter.
-        let tree: Vec<JobRecord> = self
-            .list(&JobFilter::default(), crate::store::MAX_ROWS)?
-            .into_iter()
-            .filter(|record| record.root_job_id == root)
-            .collect();
+        let tree = self.inner.writes.with_pending(self.inner.store.tree(&root)?);
         // Parents are older than their children: walking oldest first, a
         // job is inside when its parent is.
         let mut inside = std::collections::HashSet::from([ancestor.to_string()]);
