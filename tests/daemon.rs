@@ -66,6 +66,13 @@ impl Project {
         }
     }
 
+    /// Sends `signal` to the running engine; its pid.
+    fn signal_engine(&self, signal: nix::sys::signal::Signal) -> u32 {
+        let engine = self.status().expect("an engine runs").pid;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(engine as i32), signal).unwrap();
+        engine
+    }
+
     /// Processes running `ringmaster engine` for this project.
     fn engine_processes(&self) -> usize {
         let state = self.state().display().to_string();
@@ -212,9 +219,8 @@ fn kill_9_of_the_engine_under_load_loses_no_job() {
     let mut a = project.client();
     let ids: Vec<String> =
         (0..4).map(|i| job_id(&a.call("job_submit", json!({"prompt": format!("@sleep:0.3 job {i}")})))).collect();
-    let engine = project.status().expect("an engine runs").pid;
     until(|| a.call("job_list", json!({"status": "running"}))["structuredContent"]["jobs"] != json!([]));
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(engine as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    let engine = project.signal_engine(nix::sys::signal::Signal::SIGKILL);
     // The session goes on: the next calls reach a new engine, which
     // recovers the jobs (the interrupted one runs again).
     let mut done = Vec::new();
@@ -376,8 +382,7 @@ fn sighup_reloads_the_config_and_the_engine_goes_on() {
     let project = Project::new("");
     let mut a = project.client();
     a.call("job_list", json!({}));
-    let engine = project.status().expect("an engine runs").pid;
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(engine as i32), nix::sys::signal::Signal::SIGHUP).unwrap();
+    let engine = project.signal_engine(nix::sys::signal::Signal::SIGHUP);
     let log = project.state().join("engine.log");
     until(|| std::fs::read_to_string(&log).unwrap().contains("configuration reloaded"));
     assert_eq!(project.status().expect("still up").pid, engine);
@@ -389,8 +394,7 @@ fn sigterm_stops_the_engine_cleanly() {
     let project = Project::new("");
     let mut a = project.client();
     a.call("job_list", json!({}));
-    let engine = project.status().expect("an engine runs").pid;
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(engine as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    project.signal_engine(nix::sys::signal::Signal::SIGTERM);
     ringmaster::remote::lock::wait_until_gone(&project.state()).unwrap();
     assert!(!project.state().join("engine.sock").exists(), "the socket is removed on the way out");
     let log = std::fs::read_to_string(project.state().join("engine.log")).unwrap();
