@@ -4,6 +4,7 @@
 
 mod support;
 
+mod authoring;
 mod bad_plugins;
 mod cli;
 mod commands;

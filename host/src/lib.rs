@@ -21,11 +21,13 @@
 //! * [`store`] — the SQLite job store.
 //! * [`mcp`] — the MCP sessions and tools, and `ringmaster serve`'s front-end.
 //! * [`cli`] — the command line.
+//! * [`authoring`] — what plugin authors get from the binary: the WIT, the SDK, project templates.
 //! * [`fileset`] — files parsed from directories, last good version kept.
 //! * [`watch`] — debounced directory watching for everything that hot-reloads.
 //! * [`panic`] — containing a panic to the one piece of work that raised it.
 //! * [`untrusted`] — reading files from outside: regular files only, bounded, confined.
 
+pub mod authoring;
 pub mod cli;
 pub mod commands;
 pub mod config;

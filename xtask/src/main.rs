@@ -4,7 +4,8 @@
 //!   `wasm32-wasip2` (installing the target when missing) and lays them out as
 //!   ringmaster loads them: `target/plugins/NAME.wasm` (+ `NAME.yaml`) for the
 //!   examples, `target/test-plugins/NAME.wasm` for the fixtures.
-//! * `test` — `plugins`, then the whole test suite: the cargo tests, then the
+//! * `test` — `plugins`, then the whole test suite: the cargo tests (the host's,
+//!   then the SDK's and the example plugins' own, natively), then the
 //!   MCP client tests in `tests/python` with the Python MCP SDK (installed
 //!   into `target/python`) and Claude Code's CLI (from npm, into
 //!   `target/claude-code`).
@@ -192,6 +193,13 @@ fn leftovers(marker: &str) -> Vec<String> {
 
 fn run_suites(extra: &[String], marker: &str) -> Result {
     run(cargo().args(["test", "-p", "ringmaster"]).args(extra).env(SUITE_MARKER, marker))?;
+    // The SDK and the example plugins' own tests, natively (no wasm needed).
+    let mut guests = cargo();
+    guests.args(["test", "--quiet", "-p", "ringmaster-plugin"]);
+    for krate in crates_in(&root().join("plugins"))? {
+        guests.args(["-p", &krate.package]);
+    }
+    run(guests.env(SUITE_MARKER, marker))?;
     // The MCP client suite drives the binaries the cargo tests just built.
     let venv = target_dir().join("python");
     let python = venv.join("bin").join("python");

@@ -110,6 +110,26 @@ pub enum EngineAction {
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
+    /// Create a plugin project (SDK, test, README) in ./NAME, pinned to the contract this binary speaks
+    New {
+        /// The plugin's name: lowercase letters, digits and dashes
+        name: String,
+        /// The extension point it implements
+        #[arg(long)]
+        kind: crate::contract::ExtensionPoint,
+        #[arg(long, value_enum, default_value_t = crate::authoring::new::Lang::Rust)]
+        lang: crate::authoring::new::Lang,
+        /// Create it in DIR instead of ./NAME
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Write the plugin contract (WIT) this binary speaks into DIR (default ./wit)
+    Wit {
+        dir: Option<PathBuf>,
+        /// Overwrite files that exist with other content
+        #[arg(long)]
+        force: bool,
+    },
     /// Validate one plugin as the server would load it, and show what it provides
     Check {
         /// The plugin file, NAME.wasm (its manifest NAME.yaml is read from beside it)
@@ -260,11 +280,20 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         // only carries bytes, whatever config lies around here.
         return serve::inside_job(&socket);
     }
+    match &cli.command {
+        // Authoring needs no configuration (and must work where it is broken).
+        Command::Plugin(PluginCommand::New { name, kind, lang, dir }) => {
+            return plugin::new(name, *kind, *lang, dir.as_deref());
+        }
+        Command::Plugin(PluginCommand::Wit { dir, force }) => return plugin::wit(dir.as_deref(), *force),
+        _ => {}
+    }
     let (config, _, state_dir) = load_config(&cli)?;
     let cache_dir = Some(state_dir.join("plugin-cache"));
     match &cli.command {
         Command::Plugin(PluginCommand::Check { path, json }) => plugin::check(config, cache_dir, path, *json),
         Command::Plugin(PluginCommand::List { dirs, json }) => plugin::list(config, cache_dir, dirs.clone(), *json),
+        Command::Plugin(PluginCommand::New { .. } | PluginCommand::Wit { .. }) => unreachable!("run above"),
         Command::Demo { plugins } => demo::run(config, cache_dir, plugins),
         Command::Job(command) => {
             let start =

@@ -1,13 +1,50 @@
-//! `ringmaster plugin check | list`: a plugin author's test harness. They
-//! load plugins exactly as the server does (same checks, smoke calls, grants
-//! from the configuration), without running a server.
+//! `ringmaster plugin new | wit | check | list`: a plugin author's tools.
+//! `check` and `list` load plugins exactly as the server does (same checks,
+//! smoke calls, grants from the configuration), without running a server.
 
+use crate::authoring::{self, embedded, new::Lang, new::Project};
 use crate::config::{Config, PluginsConfig};
 use crate::contract::ExtensionPoint;
 use crate::plugin::registry::{PluginHost, PluginInfo};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+/// `--kind` takes the extension point's interface name, e.g. `retry-policy`.
+impl clap::ValueEnum for ExtensionPoint {
+    fn value_variants<'a>() -> &'a [Self] {
+        ExtensionPoint::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.interface()))
+    }
+}
+
+pub fn new(name: &str, kind: ExtensionPoint, lang: Lang, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let project = Project::new(name, kind, lang)?;
+    let dir = dir.map_or_else(|| PathBuf::from(name), Path::to_path_buf);
+    project.create(&dir)?;
+    // stdout-ok: CLI output
+    println!(
+        "created {dir}: a {kind} plugin in {lang:?} for {contract}\nnext:\n  cd {dir}\n  cargo build --release \
+         --target wasm32-wasip2\n  cargo test\n  ringmaster plugin check target/wasm32-wasip2/release/{artifact}",
+        dir = dir.display(),
+        contract = embedded::contract(),
+        artifact = project.artifact(),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn wit(dir: Option<&Path>, force: bool) -> anyhow::Result<ExitCode> {
+    let dir = dir.unwrap_or(Path::new("wit"));
+    let files: Vec<(PathBuf, String)> =
+        embedded::WIT.iter().map(|(name, text)| (PathBuf::from(name), text.to_string())).collect();
+    let changed = authoring::write_all(dir, &files, force)?;
+    // stdout-ok: CLI output
+    println!("{}: {} ({} of {} files written)", dir.display(), embedded::contract(), changed.len(), files.len());
+    Ok(ExitCode::SUCCESS)
+}
 
 pub fn check(config: Config, cache_dir: Option<PathBuf>, path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let host = PluginHost::new(config.plugins, cache_dir)?;

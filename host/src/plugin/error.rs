@@ -23,8 +23,8 @@ pub enum LoadError {
     #[error("{path} is not a valid component: {message}")]
     Compile { path: PathBuf, message: String },
     #[error(
-        "{path} needs {package}@{found}, host supports {supported}; rebuild the plugin against this host's wit/ \
-         or run a ringmaster that supports {found}"
+        "{path} needs {package}@{found}, host supports {supported}; rebuild the plugin against this host's \
+         contract (`ringmaster plugin wit` writes it out) or run a ringmaster that supports {found}"
     )]
     IncompatibleVersion { path: PathBuf, package: String, found: String, supported: String },
     #[error(

@@ -6,30 +6,19 @@
 //! * `max-per-root` — never run more than this many jobs of one tree at once
 //!   (default: no cap beyond the host's limits).
 
-wit_bindgen::generate!({ path: "../../wit", world: "scheduler-plugin" });
-
-use exports::ringmaster::plugin::scheduler::{Assignment, Guest, JobInfo, ScheduleInput};
-use ringmaster::plugin::host;
+use ringmaster_plugin::scheduler::{Assignment, FreeSlots, ScheduleInput, Scheduler};
+use ringmaster_plugin::{Result, config, log};
 use std::collections::HashMap;
 
 struct FairShare;
 
-impl Guest for FairShare {
-    /// Priority alone decides the rank; the host breaks ties by submission
-    /// time, which keeps each priority level first-in first-out.
-    fn rank(jobs: Vec<JobInfo>) -> Vec<i64> {
-        jobs.iter().map(|job| i64::from(job.priority)).collect()
-    }
-
-    fn select(input: ScheduleInput) -> Vec<Assignment> {
-        let max_per_root = host::config_get("max-per-root").and_then(|v| v.parse::<u32>().ok());
+/// `rank` stays the default (priority; the host breaks ties by submission
+/// time, which keeps each priority level first-in first-out).
+impl Scheduler for FairShare {
+    fn select(input: ScheduleInput) -> Result<Vec<Assignment>> {
+        let max_per_root: Option<u32> = config::get("max-per-root")?;
         let mut running: HashMap<&str, u32> = input.roots.iter().map(|r| (r.root_id.as_str(), r.running)).collect();
-        let mut free: Vec<(u32, u32)> = input
-            .slots
-            .iter()
-            .filter(|s| s.free > 0 && s.cooling_until_ms.is_none())
-            .map(|s| (s.index, s.free))
-            .collect();
+        let mut slots = FreeSlots::new(&input.slots);
         // Candidates arrive best-ranked first; their position breaks ties.
         let mut pending: Vec<_> = input.candidates.iter().enumerate().collect();
         let mut chosen = Vec::new();
@@ -37,7 +26,7 @@ impl Guest for FairShare {
         while (chosen.len() as u32) < input.capacity && !pending.is_empty() {
             // Highest priority first; within it, the tree running the fewest
             // jobs; then the host's order (rank, then submission time).
-            let (pos, &(_, job)) = pending
+            let (pos, &(_, candidate)) = pending
                 .iter()
                 .enumerate()
                 .min_by_key(|(_, (order, c))| {
@@ -47,30 +36,68 @@ impl Guest for FairShare {
                 .expect("pending is not empty");
             pending.remove(pos);
 
-            let load = running.entry(job.job.root_id.as_str()).or_insert(0);
+            let load = running.entry(candidate.job.root_id.as_str()).or_insert(0);
             if max_per_root.is_some_and(|cap| *load >= cap) {
                 continue;
             }
-            // The slot with the most room (the lowest index on a tie) spreads
-            // load over the accounts.
-            let Some(slot) =
-                free.iter_mut().filter(|(_, n)| *n > 0).max_by_key(|(index, n)| (*n, std::cmp::Reverse(*index)))
-            else {
-                break;
-            };
-            slot.1 -= 1;
+            let Some(slot) = slots.take() else { break };
             *load += 1;
-            chosen.push(Assignment { job_id: job.job.id.clone(), slot: slot.0 });
+            chosen.push(Assignment { job_id: candidate.job.id.clone(), slot });
         }
         if !chosen.is_empty() {
-            host::log(
-                host::Level::Debug,
-                "fair-share selected jobs",
-                &[("started".into(), chosen.len().to_string()), ("queued".into(), input.queued_total.to_string())],
-            );
+            log::debug("fair-share selected jobs", &[("started", &chosen.len()), ("queued", &input.queued_total)]);
         }
-        chosen
+        Ok(chosen)
     }
 }
 
-export!(FairShare);
+ringmaster_plugin::export_scheduler!(FairShare);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ringmaster_plugin::testing::{TestHost, candidate, job, schedule_input, slot};
+
+    /// Candidates `ids`, each of tree `root`.
+    fn tree(root: &str, ids: &[&str]) -> Vec<ringmaster_plugin::scheduler::Candidate> {
+        ids.iter().map(|id| candidate(ringmaster_plugin::JobInfo { root_id: root.into(), ..job(id) })).collect()
+    }
+
+    fn started(host: &mut TestHost, input: ScheduleInput) -> Vec<String> {
+        host.run(|| FairShare::select(input)).unwrap().into_iter().map(|a| a.job_id).collect()
+    }
+
+    #[test]
+    fn a_big_tree_shares_the_slots_with_a_small_one() {
+        let mut candidates = tree("big", &["b1", "b2", "b3"]);
+        candidates.extend(tree("small", &["s1"]));
+        let input = schedule_input(candidates, vec![slot(0, 1), slot(1, 1)]);
+        assert_eq!(started(&mut TestHost::new(), input), ["b1", "s1"]);
+    }
+
+    #[test]
+    fn priority_comes_before_fairness() {
+        let mut candidates = tree("big", &["b1", "b2"]);
+        candidates[1].job.priority = 5;
+        candidates.extend(tree("small", &["s1"]));
+        let input = schedule_input(candidates, vec![slot(0, 1)]);
+        assert_eq!(started(&mut TestHost::new(), input), ["b2"]);
+    }
+
+    #[test]
+    fn max_per_root_caps_a_tree_counting_what_already_runs() {
+        let mut input = schedule_input(tree("big", &["b1", "b2", "b3"]), vec![slot(0, 4)]);
+        input.roots = vec![ringmaster_plugin::scheduler::RootLoad { root_id: "big".into(), running: 1 }];
+        let mut host = TestHost::new().config("max-per-root", "2");
+        assert_eq!(started(&mut host, input), ["b1"]);
+        assert_eq!(host.logs()[0].field("started"), Some("1"));
+    }
+
+    #[test]
+    fn a_bad_cap_is_an_error_naming_the_key() {
+        let input = schedule_input(tree("big", &["b1"]), vec![slot(0, 1)]);
+        let mut host = TestHost::new().config("max-per-root", "eight");
+        let error = host.run(|| FairShare::select(input)).unwrap_err();
+        assert!(error.to_string().starts_with("config key `max-per-root`: \"eight\""), "{error}");
+    }
+}

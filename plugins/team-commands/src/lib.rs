@@ -5,29 +5,21 @@
 //! * `/fanout-help` answers directly with a reminder of how to split work
 //!   across jobs, without starting an agent.
 
-wit_bindgen::generate!({ path: "../../wit", world: "commands-plugin" });
-
-use exports::ringmaster::plugin::commands::{CommandInfo, Guest, JobOptions, JobRequest, Outcome};
+use ringmaster_plugin::Result;
+use ringmaster_plugin::commands::{CommandInfo, Commands, JobOptions, JobRequest, Outcome};
 
 struct TeamCommands;
 
-impl Guest for TeamCommands {
+impl Commands for TeamCommands {
     fn list_commands() -> Vec<CommandInfo> {
         vec![
-            CommandInfo {
-                name: "review".into(),
-                description: "Review the diff against a base ref, optionally with a focus".into(),
-                argument_hint: Some("[ref] [focus...]".into()),
-            },
-            CommandInfo {
-                name: "fanout-help".into(),
-                description: "How to split a large task into parallel ringmaster jobs".into(),
-                argument_hint: None,
-            },
+            CommandInfo::new("review", "Review the diff against a base ref, optionally with a focus")
+                .argument_hint("[ref] [focus...]"),
+            CommandInfo::new("fanout-help", "How to split a large task into parallel ringmaster jobs"),
         ]
     }
 
-    fn run(name: String, arguments: String) -> Result<Outcome, String> {
+    fn run(name: String, arguments: String) -> Result<Outcome> {
         match name.as_str() {
             "review" => {
                 let mut words = arguments.split_whitespace();
@@ -43,13 +35,10 @@ impl Guest for TeamCommands {
                 Ok(Outcome::Submit(JobRequest {
                     prompt,
                     options: JobOptions {
-                        agent: None,
-                        model: None,
                         priority: Some(1),
                         tags: vec!["review".into()],
-                        timeout_ms: None,
-                        max_retries: None,
-                        allowed_tools: vec!["Read".into(), "Grep".into(), "Glob".into(), "Bash(git diff:*)".into()],
+                        allowed_tools: ["Read", "Grep", "Glob", "Bash(git diff:*)"].map(String::from).into(),
+                        ..JobOptions::defaults()
                     },
                 }))
             }
@@ -58,9 +47,33 @@ impl Guest for TeamCommands {
                  shared tags), then job_wait on the returned ids and merge the results with job_result."
                     .into(),
             )),
-            other => Err(format!("unknown command {other:?}; this plugin provides /review and /fanout-help")),
+            other => Err(ringmaster_plugin::Error::msg(format!(
+                "unknown command {other:?}; this plugin provides /review and /fanout-help"
+            ))),
         }
     }
 }
 
-export!(TeamCommands);
+ringmaster_plugin::export_commands!(TeamCommands);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn review_takes_a_base_and_a_focus() {
+        let Ok(Outcome::Submit(job)) = TeamCommands::run("review".into(), "v1.2 error handling".into()) else {
+            panic!("review submits a job")
+        };
+        assert!(job.prompt.contains("git diff v1.2...HEAD"));
+        assert!(job.prompt.ends_with("Focus on: error handling."));
+        assert_eq!(job.options.tags, ["review"]);
+        assert_eq!(job.options.priority, Some(1));
+    }
+
+    #[test]
+    fn an_unknown_command_names_the_known_ones() {
+        let error = TeamCommands::run("deploy".into(), String::new()).unwrap_err();
+        assert!(error.to_string().contains("/review and /fanout-help"), "{error}");
+    }
+}
