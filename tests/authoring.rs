@@ -2,6 +2,7 @@
 //! and `ringmaster plugin new`, whose projects must build, pass
 //! `plugin check` and their own tests untouched, outside this repository.
 
+use crate::support::mcp_client::stop_engine;
 use crate::support::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -88,4 +89,129 @@ fn every_kind_of_new_project_builds_passes_check_and_its_own_tests() {
     assert!(!out.status.success());
     assert!(said(&out).contains("exists and is not empty"), "{}", said(&out));
     assert!(scratch.path().join("my-scheduler/src/lib.rs").is_file());
+}
+
+/// `ringmaster plugin dev` as a child, its stdout lines read as they come.
+struct Dev {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+    /// What it wrote on stderr (the compiler's messages), for failures.
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Dev {
+    fn start(project_dir: &Path, plugin: &Path) -> Dev {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ringmaster"))
+            .args(["plugin", "dev"])
+            .arg(plugin)
+            .current_dir(project_dir)
+            .env_remove("RINGMASTER_CONFIG")
+            .env("RINGMASTER_STATE_DIR", project_dir.join("state"))
+            .env("CARGO_TARGET_DIR", target_dir().join("plugin-new"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (mut pipe, kept) = (child.stderr.take().unwrap(), stderr.clone());
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut pipe, &mut text);
+            *kept.lock().unwrap() = text;
+        });
+        let (tx, lines) = std::sync::mpsc::channel();
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(stdout).map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Dev { child, lines, seen: Vec::new(), stderr }
+    }
+
+    /// The next line that starts with `prefix` (lines before it are passed over).
+    fn next(&mut self, prefix: &str) -> String {
+        loop {
+            match self.lines.recv_timeout(WAIT * 4) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.starts_with(prefix) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no line starting {prefix:?}; plugin dev said:\n{}\nand on stderr:\n{}",
+                    self.seen.join("\n"),
+                    self.stderr.lock().unwrap()
+                ),
+            }
+        }
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let _ = self.child.wait();
+    }
+}
+
+/// The hash the engine serves plugin `name` with.
+fn served(project_dir: &Path, name: &str) -> Option<String> {
+    let socket = ringmaster::remote::socket_path(&project_dir.join("state"));
+    let mut engine = ringmaster::remote::client::Client::connect(&socket, None).unwrap();
+    engine.plugin(name, None, std::time::Duration::ZERO).unwrap().and_then(|state| state.active_hash)
+}
+
+#[test]
+fn plugin_dev_rebuilds_on_save_installs_good_builds_and_keeps_the_last_good_one_serving() {
+    let scratch = tempfile::tempdir().unwrap();
+    let project_dir = scratch.path().join("project");
+    std::fs::create_dir_all(&project_dir).unwrap();
+    std::fs::write(project_dir.join("ringmaster.yaml"), "plugins:\n  dirs: [plugins]\n").unwrap();
+    let out = ringmaster_in(&project_dir, &["engine"]);
+    assert!(out.status.success(), "{}", said(&out));
+    let _engine = scopeguard::guard(project_dir.clone(), |dir| stop_engine(&dir));
+    let out = ringmaster_in(scratch.path(), &["plugin", "new", "--kind", "scheduler", "live"]);
+    assert!(out.status.success(), "{}", said(&out));
+    let plugin = scratch.path().join("live");
+    let source = plugin.join("src/lib.rs");
+
+    let mut dev = Dev::start(&project_dir, &plugin);
+    dev.next("installing into");
+    let first = dev.next("engine: loaded live@0.1.0 (sha256:");
+    let first_hash = served(&project_dir, "live").unwrap();
+    assert!(first.contains(&first_hash[..12]), "{first}");
+    dev.next("watching");
+
+    // A one-line change: a new build answering in the engine.
+    let code = std::fs::read_to_string(&source).unwrap();
+    std::fs::write(&source, code.replace("log::debug(\"selected\"", "log::info(\"selected\"")).unwrap();
+    dev.next("building");
+    let second = dev.next("engine: loaded live@0.1.0 (sha256:");
+    let second_hash = served(&project_dir, "live").unwrap();
+    assert_ne!(second_hash, first_hash);
+    assert!(second.contains(&second_hash[..12]) && second.contains("s after the change"), "{second}");
+    dev.next("watching");
+
+    // What does not compile is not installed.
+    let good = std::fs::read_to_string(&source).unwrap();
+    std::fs::write(&source, format!("{good}\nfn broken( {{\n")).unwrap();
+    dev.next("build failed");
+    dev.next("watching");
+    assert_eq!(served(&project_dir, "live"), Some(second_hash.clone()));
+
+    // Nor what compiles but fails the engine's checks (its smoke call traps).
+    let refusing = good.replace("Ok(chosen)", "Err(ringmaster_plugin::Error::msg(\"refusing on purpose\"))");
+    std::fs::write(&source, refusing).unwrap();
+    let rejected = dev.next("rejected by the checks:");
+    assert!(rejected.contains("stderr: select: refusing on purpose"), "{rejected}");
+    assert_eq!(served(&project_dir, "live"), Some(second_hash));
+
+    let pid = nix::unistd::Pid::from_raw(dev.child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    dev.next("stopped");
+    assert!(dev.child.wait().unwrap().success());
 }

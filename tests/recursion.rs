@@ -41,6 +41,7 @@ impl Root {
             hooks: Some(hooks),
             mcp: None,
             control: None,
+            plugins: None,
             settings: Default::default(),
         });
         Root { dir, engine, _socket: listening }
@@ -192,10 +193,15 @@ async fn a_job_acts_only_inside_its_own_tree_and_only_with_its_token() {
     let cancel = root.run(&format!("@cancel:{stranger}")).await;
     let said = cancel.result.as_deref().unwrap();
     assert!(said.starts_with("refused") && said.contains("not in the tree of job"), "{said}");
+    for what in ["engine", "stop", "fair-share"] {
+        let control = root.run(&format!("@control:{what}")).await;
+        let said = control.result.as_deref().unwrap();
+        assert!(said.starts_with("refused") && said.contains("a job cannot inspect or stop the engine"), "{said}");
+    }
     // Nothing was created under the stranger or as a new root; it runs on.
     let roots: Vec<JobRecord> =
         root.engine.list(&Default::default(), 100).unwrap().into_iter().filter(|j| j.parent_job_id.is_none()).collect();
-    assert_eq!(roots.len(), 4, "the stranger and the three forging jobs: {roots:#?}");
+    assert_eq!(roots.len(), 7, "the stranger and the six jobs that tried: {roots:#?}");
     assert_eq!(root.tree(&stranger).len(), 1);
     assert!(!root.engine.status(&stranger).await.unwrap().status.is_terminal());
     root.engine.cancel(&stranger).await.unwrap();

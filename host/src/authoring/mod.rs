@@ -4,6 +4,7 @@
 //! repository, and a new project is pinned to exactly the contract version
 //! the binary that made it speaks.
 
+pub mod dev;
 pub mod embedded;
 pub mod new;
 
@@ -15,13 +16,13 @@ use std::path::{Path, PathBuf};
 /// are reported before anything is written. Each file goes through a
 /// temporary file and a rename, so a watcher never reads half of one.
 /// Returns the files whose content changed.
-pub fn write_all(dir: &Path, files: &[(PathBuf, String)], force: bool) -> anyhow::Result<Vec<PathBuf>> {
+pub fn write_all(dir: &Path, files: &[(PathBuf, impl AsRef<[u8]>)], force: bool) -> anyhow::Result<Vec<PathBuf>> {
     let mut changed = Vec::new();
     let mut conflicts = Vec::new();
     for (path, content) in files {
         let path = dir.join(path);
         match std::fs::read(&path) {
-            Ok(existing) if existing == content.as_bytes() => {}
+            Ok(existing) if existing == content.as_ref() => {}
             Ok(_) if !force => conflicts.push(path.display().to_string()),
             Ok(_) => changed.push(path),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => changed.push(path),

@@ -123,6 +123,14 @@ pub enum PluginCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Rebuild a plugin project on every save, check it, install it for the engine, show its verdict
+    Dev {
+        /// The plugin project (default: the current directory)
+        dir: Option<PathBuf>,
+        /// Install into PLUGINS_DIR (default: the running engine's first plugin directory)
+        #[arg(long = "plugins", value_name = "PLUGINS_DIR")]
+        plugins: Option<PathBuf>,
+    },
     /// Write the plugin contract (WIT) this binary speaks into DIR (default ./wit)
     Wit {
         dir: Option<PathBuf>,
@@ -293,6 +301,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Plugin(PluginCommand::Check { path, json }) => plugin::check(config, cache_dir, path, *json),
         Command::Plugin(PluginCommand::List { dirs, json }) => plugin::list(config, cache_dir, dirs.clone(), *json),
+        Command::Plugin(PluginCommand::Dev { dir, plugins }) => {
+            crate::authoring::dev::run(crate::authoring::dev::Options {
+                project: dir.clone().unwrap_or_else(|| PathBuf::from(".")),
+                plugins_dir: plugins.clone(),
+                state_dir,
+                plugins: config.plugins,
+                cache_dir,
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Plugin(PluginCommand::New { .. } | PluginCommand::Wit { .. }) => unreachable!("run above"),
         Command::Demo { plugins } => demo::run(config, cache_dir, plugins),
         Command::Job(command) => {

@@ -139,7 +139,7 @@ impl Daemon {
         };
         lifetime.set_config(live, policies);
         let prompts_changed = prompts_changed(&commands, &plugins);
-        let server = Ringmaster::new(engine.clone(), plugins, commands, hooks.clone(), prompts_changed);
+        let server = Ringmaster::new(engine.clone(), plugins.clone(), commands, hooks.clone(), prompts_changed);
         let sessions = server.clone();
         let mcp: McpSessions = Arc::new(move |read, write, job, differs| {
             let session = sessions.for_session(job, differs);
@@ -155,6 +155,7 @@ impl Daemon {
             hooks: Some(hooks),
             mcp: Some(mcp),
             control: Some(lifetime.clone()),
+            plugins: Some(plugins),
             settings,
         });
         tracing::info!(state = %state_dir.display(), pid = std::process::id(), build = %remote::build_id(), "engine started");

@@ -73,6 +73,11 @@ pub struct PluginInfo {
     pub failures: u64,
     pub latency_p50_us: Option<u64>,
     pub latency_p99_us: Option<u64>,
+    /// Loads of this plugin's file that ended (loaded or rejected): a tool
+    /// that installed a build waits for this to grow (`plugin dev`).
+    pub load_attempts: u64,
+    /// Why the last load was rejected; none when it loaded.
+    pub load_error: Option<String>,
 }
 
 #[derive(Default)]
@@ -80,6 +85,8 @@ struct EntryState {
     path: PathBuf,
     /// The last load error; cleared by a successful load.
     load_error: Option<String>,
+    /// Loads that ended, either way.
+    load_attempts: u64,
     /// The last call error, for the circuit's report.
     call_error: Option<String>,
     stats: CallStats,
@@ -184,6 +191,7 @@ impl PluginHost {
                     let mut state = entry.state.lock();
                     state.path = path.to_path_buf();
                     state.load_error = None;
+                    state.load_attempts += 1;
                     state.call_error = None;
                     state.circuit = Circuit::default();
                 }
@@ -208,6 +216,7 @@ impl PluginHost {
                     let mut state = entry.state.lock();
                     state.path = path.to_path_buf();
                     state.load_error = Some(err.to_string());
+                    state.load_attempts += 1;
                 }
                 self.publish(PluginEvent::Rejected { name, error: err.to_string() });
                 Err(err)
@@ -308,6 +317,29 @@ impl PluginHost {
         let entries = self.entries.read();
         entries.iter().map(|(name, entry)| info(name, entry)).collect()
     }
+
+    /// Where plugin `name` stands, if a load of it was ever attempted.
+    pub fn info(&self, name: &str) -> Option<PluginInfo> {
+        self.entries.read().get(name).map(|entry| info(name, entry))
+    }
+
+    /// Plugin `name` once more than `after` loads of it have ended, or as it
+    /// stands after `timeout`. Blocks: call it off the async workers.
+    pub fn wait_for_load(&self, name: &str, after: u64, timeout: Duration) -> Option<PluginInfo> {
+        // Subscribed before looking: a load ending in between is not missed.
+        let events = self.subscribe();
+        let deadline = Instant::now() + timeout;
+        loop {
+            let info = self.info(name);
+            if info.as_ref().is_some_and(|info| info.load_attempts > after) {
+                return info;
+            }
+            match events.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(_) => continue,
+                Err(_) => return info,
+            }
+        }
+    }
 }
 
 fn info(name: &str, entry: &Entry) -> PluginInfo {
@@ -336,6 +368,8 @@ fn info(name: &str, entry: &Entry) -> PluginInfo {
         failures: state.stats.failures,
         latency_p50_us: state.stats.latency_us(0.5),
         latency_p99_us: state.stats.latency_us(0.99),
+        load_attempts: state.load_attempts,
+        load_error: state.load_error.clone(),
     }
 }
 

@@ -11,7 +11,7 @@
 //! ```
 
 use super::launch::{self, EngineCommand, LaunchError};
-use super::{EngineStatus, Hello, HookVerdict, Reply, Request, socket_path};
+use super::{EngineStatus, Hello, HookVerdict, PluginState, Reply, Request, socket_path};
 use crate::job::env;
 use crate::job::{JobFilter, JobRecord, JobSpec};
 use serde_json::{Map, Value};
@@ -125,6 +125,18 @@ impl Client {
     /// The engine process's status.
     pub fn engine(&mut self) -> Result<EngineStatus, ClientError> {
         self.call(&Request::Engine)
+    }
+
+    /// Where plugin `name` stands; with `after_attempts`, once more loads of
+    /// it than that have ended, or after `timeout` (see [`Request::Plugin`]).
+    pub fn plugin(
+        &mut self,
+        name: &str,
+        after_attempts: Option<u64>,
+        timeout: Duration,
+    ) -> Result<Option<PluginState>, ClientError> {
+        let request = Request::Plugin { name: name.into(), after_attempts, timeout_ms: timeout.as_millis() as u64 };
+        self.call(&request)
     }
 
     /// Asks the engine to stop (see [`Request::Stop`]).

@@ -212,6 +212,10 @@ pub enum Request {
     /// recovered at the next start, as after a crash), or with `drain`
     /// after the running jobs end (no new starts meanwhile). Replies at once.
     Stop { drain: bool },
+    /// Where plugin `name` stands in the engine; with `after_attempts`, once
+    /// more than that many loads of it have ended (or `timeout_ms` passed).
+    /// Replies with a [`PluginState`], or null for a plugin never seen.
+    Plugin { name: String, after_attempts: Option<u64>, timeout_ms: u64 },
     /// Turn this connection into an MCP session served by the root, as the
     /// MCP server of job `job_id` (whose sub-jobs it submits). No reply line:
     /// MCP messages follow at once, both ways.
@@ -244,6 +248,32 @@ pub struct EngineStatus {
     /// Set when it is stopping: `draining` (no new starts) or `handing over`
     /// (exits once no job is left, for a newer build).
     pub stopping: Option<String>,
+}
+
+/// Where one plugin stands in the engine: what `ringmaster plugin dev`
+/// reports after installing a build.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PluginState {
+    pub name: String,
+    /// The build answering calls (`sha256:...`), if any.
+    pub active_hash: Option<String>,
+    pub version: Option<String>,
+    /// Loads of the plugin's file that ended, either way.
+    pub load_attempts: u64,
+    /// Why the last load was rejected; none when it loaded.
+    pub load_error: Option<String>,
+}
+
+impl From<crate::plugin::registry::PluginInfo> for PluginState {
+    fn from(info: crate::plugin::registry::PluginInfo) -> PluginState {
+        PluginState {
+            name: info.name,
+            active_hash: info.hash,
+            version: info.version,
+            load_attempts: info.load_attempts,
+            load_error: info.load_error,
+        }
+    }
 }
 
 /// The combined verdict of a relayed hook event.

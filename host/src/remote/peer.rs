@@ -112,7 +112,7 @@ pub async fn scope(request: Request, peer: &Peer, engine: &Engine) -> Result<Req
         request @ Request::List { .. } => request,
         Request::Hook { event, payload, .. } => Request::Hook { event, payload, job_id: Some(job.clone()) },
         Request::Mcp { .. } => Request::Mcp { job_id: Some(job.clone()) },
-        Request::Engine | Request::Stop { .. } => {
+        Request::Engine | Request::Stop { .. } | Request::Plugin { .. } => {
             return Err("a job cannot inspect or stop the engine; ask from outside ringmaster's jobs".into());
         }
     })

@@ -3,9 +3,12 @@
 //! for relayed events; the process around it, for status and stop).
 
 use super::peer::{self, Peer};
-use super::{EngineStatus, HelloLine, HookVerdict, PROTOCOL, Reply, Request, Settings, Welcome, build_id, is_newer};
+use super::{
+    EngineStatus, HelloLine, HookVerdict, PROTOCOL, PluginState, Reply, Request, Settings, Welcome, build_id, is_newer,
+};
 use crate::engine::Engine;
 use crate::hooks::{Event, EventName, Hooks};
+use crate::plugin::registry::PluginHost;
 use crate::untrusted::{Line, Lines};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
@@ -49,6 +52,8 @@ pub struct Services {
     pub hooks: Option<Arc<Hooks>>,
     pub mcp: Option<McpSessions>,
     pub control: Option<Arc<dyn Control>>,
+    /// The engine's plugins, for `plugin dev`'s verdicts.
+    pub plugins: Option<Arc<PluginHost>>,
     /// The engine's settings, which front-ends compare with theirs.
     pub settings: Settings,
 }
@@ -289,6 +294,18 @@ async fn answer(request: Request, services: &Services, clients: usize, peer: &Pe
             }
             None => Err("this engine runs inside another program; stop that program instead".into()),
         },
+        Request::Plugin { name, after_attempts, timeout_ms } => {
+            let Some(plugins) = services.plugins.clone() else {
+                return Reply::Error("this engine runs no plugins".into());
+            };
+            let timeout = Duration::from_millis(timeout_ms).min(MAX_WAIT);
+            let info = tokio::task::spawn_blocking(move || match after_attempts {
+                Some(after) => plugins.wait_for_load(&name, after, timeout),
+                None => plugins.info(&name),
+            })
+            .await;
+            info.map(|info| json(info.map(PluginState::from))).map_err(|e| e.to_string())
+        }
         Request::Hook { event, job_id, payload } => {
             let Some(hooks) = hooks else { return json(HookVerdict::default()) };
             let Some(name) = EventName::parse(&event) else {

@@ -20,6 +20,7 @@
 //! | `@mcp:TOOL` | start the MCP server of `--mcp-config` as Claude Code does, call TOOL (with this prompt minus its directives as `prompt`, for `job_run`/`job_submit`), report its structured result |
 //! | `@forge:JOB` | through the root engine, submit a sub-job naming JOB as its parent; `@forge:bare` submits a job presenting no job token; report what the engine answered |
 //! | `@cancel:JOB` | through the root engine, cancel JOB; report what the engine answered |
+//! | `@control:engine\|stop\|NAME` | through the root engine, ask its status, ask it to stop, or ask for plugin NAME; report the answer |
 //!
 //! Without directives it succeeds at once. SIGTERM ends it with exit 143, as
 //! the real CLI does. It is how the tests and the demo run jobs, and how
@@ -372,6 +373,9 @@ fn main() -> ExitCode {
     }
     if let Some(job) = directive(&prompt, "cancel") {
         notes.push(ringmaster_calls::cancel(job));
+    }
+    if let Some(what) = directive(&prompt, "control") {
+        notes.push(ringmaster_calls::control(what));
     }
 
     let text = if directive(&prompt, "argv").is_some() {

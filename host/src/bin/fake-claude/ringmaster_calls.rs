@@ -1,7 +1,7 @@
 //! The directives that call back into ringmaster, as an agent inside a job
 //! does: sub-jobs through the root engine (`@spawn`), requests it must
-//! refuse (`@forge`, `@cancel`), and ringmaster as the agent's own MCP
-//! server (`@mcp`).
+//! refuse (`@forge`, `@cancel`, `@control`), and ringmaster as the agent's
+//! own MCP server (`@mcp`).
 
 use ringmaster::job::JobSpec;
 use ringmaster::remote::client::Client;
@@ -59,6 +59,20 @@ pub fn forge(parent: &str) -> String {
 pub fn cancel(job: &str) -> String {
     match Client::from_env(None, None).and_then(|mut engine| engine.cancel(job)) {
         Ok(record) => format!("cancelled {}", record.job_id),
+        Err(err) => format!("refused: {err}"),
+    }
+}
+
+/// `@control:engine|stop|plugin`: asks the root engine for its status, to
+/// stop, or for a plugin's state: what only a process outside jobs may do.
+pub fn control(what: &str) -> String {
+    let answer = Client::from_env(None, None).and_then(|mut engine| match what {
+        "engine" => engine.engine().map(|status| format!("pid {}", status.pid)),
+        "stop" => engine.stop(false),
+        _ => engine.plugin(what, None, std::time::Duration::ZERO).map(|state| format!("{state:?}")),
+    });
+    match answer {
+        Ok(said) => format!("answered: {said}"),
         Err(err) => format!("refused: {err}"),
     }
 }

@@ -65,11 +65,15 @@ pub mod __private {
         commands_world, hook_handler_world, retry_policy_world, scheduler_world, timeout_estimator_world,
     };
 
-    /// The value, or a trap carrying the error (the host quotes it).
+    /// The value, or a trap whose report carries the error: the host quotes
+    /// the end of the plugin's stderr (a panic would add its location).
     pub fn or_trap<T>(call: &str, result: crate::Result<T>) -> T {
         match result {
             Ok(value) => value,
-            Err(error) => panic!("{call}: {error}"),
+            Err(error) => {
+                eprintln!("{call}: {error}");
+                std::process::abort()
+            }
         }
     }
 }

@@ -1,0 +1,366 @@
+//! `ringmaster plugin dev`: the plugin author's loop. It watches a plugin
+//! project, rebuilds on save (the compiler's messages appear as they come),
+//! checks each build exactly as the engine will load it, installs it into
+//! the engine's plugin directory (manifest, then component, each through a
+//! rename), and says what the engine made of it. A build that does not
+//! compile or does not pass the checks is never installed: the previous one
+//! keeps serving.
+//!
+//! The engine's verdict is asked over its socket ([`Client::plugin`]): the
+//! number of loads that ended before the install, then a wait for the next
+//! one, which is either this build (loaded) or a rejection with its reason.
+//! No engine running is no error: the build is checked and installed, and
+//! the next engine loads it.
+
+use crate::config::PluginsConfig;
+use crate::plugin::registry::PluginHost;
+use crate::remote::client::{Client, ClientError};
+use crate::remote::{PluginState, socket_path};
+use crate::watch::{DirWatcher, Watched, watch_dirs};
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+
+/// How long the engine may take to load a build before `dev` stops waiting.
+const VERDICT_WAIT: Duration = Duration::from_secs(30);
+/// Quiet time after the last save before a rebuild (editors write in steps).
+const DEBOUNCE: Duration = Duration::from_millis(150);
+
+pub struct Options {
+    /// The plugin project (a Cargo package).
+    pub project: PathBuf,
+    /// Where to install; default: the engine's first plugin directory.
+    pub plugins_dir: Option<PathBuf>,
+    /// The engine's state directory (its socket).
+    pub state_dir: PathBuf,
+    /// The configuration the checks load with (grants, limits, config values).
+    pub plugins: PluginsConfig,
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// The project as cargo describes it.
+struct Project {
+    dir: PathBuf,
+    /// The package name: the plugin's name.
+    name: String,
+    /// What `cargo build --release --target wasm32-wasip2` makes.
+    artifact: PathBuf,
+    /// `NAME.yaml` beside `Cargo.toml`, if there is one.
+    manifest: Option<PathBuf>,
+}
+
+impl Project {
+    fn describe(dir: &Path) -> anyhow::Result<Project> {
+        let dir = std::path::absolute(dir)?;
+        let cargo_toml = dir.join("Cargo.toml");
+        let out = std::process::Command::new(cargo())
+            .args(["metadata", "--no-deps", "--format-version", "1", "--manifest-path"])
+            .arg(&cargo_toml)
+            .stderr(Stdio::inherit())
+            .output()
+            .context("cannot run cargo")?;
+        anyhow::ensure!(out.status.success(), "{} is not a Cargo project cargo can read", dir.display());
+        let metadata: serde_json::Value = serde_json::from_slice(&out.stdout).context("cargo metadata")?;
+        let package = metadata["packages"]
+            .as_array()
+            .and_then(|packages| packages.iter().find(|p| p["manifest_path"].as_str() == cargo_toml.to_str()))
+            .context("cargo metadata names no package for the project's Cargo.toml")?;
+        let name = package["name"].as_str().context("a package without a name")?.to_string();
+        let target = PathBuf::from(metadata["target_directory"].as_str().context("no target directory")?);
+        let artifact = target.join("wasm32-wasip2/release").join(format!("{}.wasm", name.replace('-', "_")));
+        let manifest = Some(dir.join(format!("{name}.yaml"))).filter(|path| path.is_file());
+        Ok(Project { dir, name, artifact, manifest })
+    }
+}
+
+fn cargo() -> std::ffi::OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+/// The engine, when one serves the state directory, and what it watches.
+struct Engine {
+    client: Client,
+    plugin_dirs: Vec<PathBuf>,
+    pid: u32,
+}
+
+impl Engine {
+    fn find(state_dir: &Path) -> Option<Engine> {
+        let mut client = Client::connect(&socket_path(state_dir), None).ok()?;
+        let status = client.engine().ok()?;
+        Some(Engine { client, plugin_dirs: status.settings.plugin_dirs, pid: status.pid })
+    }
+}
+
+/// Runs the loop until SIGINT or SIGTERM.
+pub fn run(options: Options) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(dev(options))
+}
+
+async fn dev(options: Options) -> anyhow::Result<()> {
+    let project = Project::describe(&options.project)?;
+    let mut engine = Engine::find(&options.state_dir);
+    let plugins_dir = match (&options.plugins_dir, &engine) {
+        (Some(dir), _) => std::path::absolute(dir)?,
+        (None, Some(engine)) => engine.plugin_dirs.first().cloned().context(
+            "the engine has no plugin directory; pass --plugins DIR (and add it to plugins.dirs in ringmaster.yaml)",
+        )?,
+        (None, None) => anyhow::bail!(
+            "no engine serves {}; pass --plugins DIR to install there, or run where the project's engine serves",
+            options.state_dir.display()
+        ),
+    };
+    match &engine {
+        Some(running) if !running.plugin_dirs.iter().any(|dir| same_dir(dir, &plugins_dir)) => {
+            say(&format!(
+                "the engine (pid {}) does not watch {}: builds go there, but it will not load them",
+                running.pid,
+                plugins_dir.display()
+            ));
+            engine = None;
+        }
+        Some(running) => {
+            say(&format!("installing into {} for the engine (pid {})", plugins_dir.display(), running.pid))
+        }
+        None => say(&format!("no engine runs: installing into {} for the next one", plugins_dir.display())),
+    }
+
+    // The checks: the engine's own loader, on a staging directory.
+    let staging = tempfile::tempdir().context("cannot make a staging directory")?;
+    let config = PluginsConfig { dirs: vec![staging.path().to_path_buf()], ..options.plugins };
+    let checker = PluginHost::new(config, options.cache_dir)?;
+    let mut dev = Dev { project, checker, staging: staging.path().to_path_buf(), plugins_dir, engine };
+
+    let (changed, mut changes) = mpsc::unbounded_channel();
+    let _watchers = watch(&dev.project, changed)?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut since = Instant::now();
+    loop {
+        tokio::select! {
+            // Dropping a round midway kills its build (see `build`).
+            () = dev.round(since) => {}
+            _ = interrupt.recv() => break,
+            _ = terminate.recv() => break,
+        }
+        say(&format!("watching {} (Ctrl-C to stop)", dev.project.dir.display()));
+        tokio::select! {
+            Some(at) = changes.recv() => {
+                since = at;
+                // Saves that came during the build are in this round too.
+                while changes.try_recv().is_ok() {}
+            }
+            _ = interrupt.recv() => break,
+            _ = terminate.recv() => break,
+        }
+    }
+    say("stopped");
+    Ok(())
+}
+
+struct Dev {
+    project: Project,
+    checker: Arc<PluginHost>,
+    staging: PathBuf,
+    plugins_dir: PathBuf,
+    engine: Option<Engine>,
+}
+
+impl Dev {
+    /// One build, check, install and verdict; `since`: the save it is for.
+    async fn round(&mut self, since: Instant) {
+        let name = self.project.name.clone();
+        say(&format!("building {name}"));
+        match build(&self.project).await {
+            Ok(true) => {}
+            Ok(false) => return say("build failed (see the compiler above); the engine keeps its current build"),
+            Err(err) => return say(&format!("cannot build: {err:#}")),
+        }
+        let files = match self.stage() {
+            Ok(files) => files,
+            Err(err) => return say(&format!("cannot stage the build: {err:#}")),
+        };
+        // Off the runtime: a plugin's calls block on wasmtime's own.
+        let (checker, staged) = (self.checker.clone(), self.staging.join(format!("{name}.wasm")));
+        let checked = blocking(move || checker.load(&staged).map(|()| checker.get(&name))).await;
+        let identity = match checked {
+            Ok(plugin) => plugin.expect("a plugin that loaded is active").identity.clone(),
+            Err(err) => {
+                return say(&format!(
+                    "rejected by the checks: {err}; not installed, the engine keeps its current build"
+                ));
+            }
+        };
+        say(&format!("checked: {identity}"));
+
+        let name = self.project.name.clone();
+        let before = match self.engine.take() {
+            Some(mut engine) => {
+                let (engine, before) = blocking(move || {
+                    let before = engine.client.plugin(&name, None, Duration::ZERO).map(|s| attempts(&s));
+                    (engine, before)
+                })
+                .await;
+                self.engine = Some(engine);
+                before.ok()
+            }
+            None => None,
+        };
+        match super::write_all(&self.plugins_dir, &files, true) {
+            Ok(changed) if changed.is_empty() => return say("unchanged: this build is installed already"),
+            Ok(_) => {
+                say(&format!("installed {}", self.plugins_dir.join(format!("{}.wasm", self.project.name)).display()))
+            }
+            Err(err) => return say(&format!("cannot install: {err:#}")),
+        }
+        let (Some(engine), Some(before)) = (self.engine.take(), before) else { return };
+        let (engine, verdict) = blocking(move || {
+            let mut engine = engine;
+            let verdict = verdict(&mut engine.client, &identity.name, &identity.hash, before);
+            (engine, verdict)
+        })
+        .await;
+        self.engine = Some(engine);
+        let elapsed = since.elapsed().as_secs_f64();
+        match verdict {
+            Ok(Verdict::Loaded(state)) => say(&format!(
+                "engine: loaded {}{} (sha256:{}), {elapsed:.2} s after the change",
+                state.name,
+                state.version.map(|v| format!("@{v}")).unwrap_or_default(),
+                short(state.active_hash.as_deref().unwrap_or_default())
+            )),
+            Ok(Verdict::Rejected(state)) => say(&format!(
+                "engine: rejected: {}; it keeps {}",
+                state.load_error.unwrap_or_default(),
+                state.active_hash.map_or("no build of it".into(), |h| format!("sha256:{}", short(&h)))
+            )),
+            Ok(Verdict::NoAnswer) => say(&format!("engine: no load within {} s", VERDICT_WAIT.as_secs())),
+            Err(err) => {
+                say(&format!("engine: {err}; no more verdicts"));
+                self.engine = None;
+            }
+        }
+    }
+
+    /// Copies the build and its manifest into the staging directory as the
+    /// engine will see them; returns them as files to install.
+    fn stage(&self) -> anyhow::Result<Vec<(PathBuf, Vec<u8>)>> {
+        let name = &self.project.name;
+        let mut files = Vec::new();
+        if let Some(manifest) = &self.project.manifest {
+            files.push((format!("{name}.yaml").into(), std::fs::read(manifest)?));
+        }
+        let wasm = std::fs::read(&self.project.artifact)
+            .with_context(|| format!("cannot read {}", self.project.artifact.display()))?;
+        files.push((format!("{name}.wasm").into(), wasm));
+        super::write_all(&self.staging, &files, true)?;
+        Ok(files)
+    }
+}
+
+fn attempts(state: &Option<PluginState>) -> u64 {
+    state.as_ref().map_or(0, |state| state.load_attempts)
+}
+
+enum Verdict {
+    Loaded(PluginState),
+    Rejected(PluginState),
+    NoAnswer,
+}
+
+/// Waits for the engine's first load, after `before` ended, that took
+/// build `hash` or rejected what it found. A load that took something else
+/// (the new manifest with the old build, say) is not the verdict: the next one is.
+fn verdict(client: &mut Client, name: &str, hash: &str, mut before: u64) -> Result<Verdict, ClientError> {
+    let deadline = Instant::now() + VERDICT_WAIT;
+    loop {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let state = client.plugin(name, Some(before), wait)?;
+        match state {
+            Some(state) if state.load_attempts > before => {
+                if state.load_error.is_some() {
+                    return Ok(Verdict::Rejected(state));
+                }
+                if state.active_hash.as_deref() == Some(hash) {
+                    return Ok(Verdict::Loaded(state));
+                }
+                before = state.load_attempts;
+            }
+            _ => return Ok(Verdict::NoAnswer),
+        }
+    }
+}
+
+/// Builds the project, the compiler's output going straight to stderr.
+/// Cargo runs in a process group of its own, killed whole if the round is
+/// dropped (Ctrl-C): no rustc is left behind.
+async fn build(project: &Project) -> std::io::Result<bool> {
+    let mut child = tokio::process::Command::new(cargo())
+        .args(["build", "--release", "--target", "wasm32-wasip2"])
+        .current_dir(&project.dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .process_group(0)
+        .spawn()?;
+    let group = child.id().map(|pid| nix::unistd::Pid::from_raw(pid as i32));
+    let guard = scopeguard::guard(group, |group| {
+        if let Some(group) = group {
+            let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+        }
+    });
+    let status = child.wait().await?;
+    scopeguard::ScopeGuard::into_inner(guard);
+    Ok(status.success())
+}
+
+/// Watches what a build reads: the manifest and `Cargo.toml` beside it, and `src/`.
+fn watch(project: &Project, changed: mpsc::UnboundedSender<Instant>) -> anyhow::Result<Vec<DirWatcher>> {
+    let mut watchers = Vec::new();
+    for (dir, recursive) in [(project.dir.clone(), false), (project.dir.join("src"), true)] {
+        let changed = changed.clone();
+        let watched = Watched {
+            thread: "plugin-dev-watch",
+            dirs: std::slice::from_ref(&dir),
+            recursive,
+            create_missing: false,
+            debounce: DEBOUNCE,
+        };
+        // Not `Cargo.lock` or `target/`, which the build itself writes.
+        let relevant = move |path: &Path| {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let read = if recursive { !name.starts_with('.') } else { name == "Cargo.toml" || name.ends_with(".yaml") };
+            read.then_some(())
+        };
+        let watcher = watch_dirs(watched, relevant, move |()| {
+            let _ = changed.send(Instant::now());
+        })
+        .with_context(|| format!("cannot watch {}", dir.display()))?;
+        watchers.push(watcher);
+    }
+    Ok(watchers)
+}
+
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(work).await.expect("a blocking engine call panicked")
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+fn short(hash: &str) -> &str {
+    &hash[..12.min(hash.len())]
+}
+
+/// One line of what `dev` does, on stdout (the compiler has stderr).
+fn say(line: &str) {
+    println!("{line}"); // stdout-ok: CLI output
+}
