@@ -101,10 +101,11 @@ struct Dev {
 }
 
 impl Dev {
-    fn start(project_dir: &Path, plugin: &Path) -> Dev {
+    fn start(project_dir: &Path, plugin: &Path, args: &[&str]) -> Dev {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ringmaster"))
             .args(["plugin", "dev"])
             .arg(plugin)
+            .args(args)
             .current_dir(project_dir)
             .env_remove("RINGMASTER_CONFIG")
             .env("RINGMASTER_STATE_DIR", project_dir.join("state"))
@@ -179,8 +180,14 @@ fn plugin_dev_rebuilds_on_save_installs_good_builds_and_keeps_the_last_good_one_
     let plugin = scratch.path().join("live");
     let source = plugin.join("src/lib.rs");
 
-    let mut dev = Dev::start(&project_dir, &plugin);
+    let workload = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/workloads/demo.yaml");
+    let mut dev = Dev::start(&project_dir, &plugin, &["--simulate", workload.to_str().unwrap()]);
     dev.next("installing into");
+    // Each checked build is compared with the built-in policies first.
+    dev.next("simulated:");
+    let header = dev.next(" ");
+    assert!(header.contains("built-in") && header.contains("live.wasm"), "{header}");
+    dev.next("fairness (trees)");
     let first = dev.next("engine: loaded live@0.1.0 (sha256:");
     let first_hash = served(&project_dir, "live").unwrap();
     assert!(first.contains(&first_hash[..12]), "{first}");

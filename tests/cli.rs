@@ -1,4 +1,4 @@
-//! The plugin author's CLI: `ringmaster plugin check | list`, and the demo.
+//! The plugin author's CLI: `ringmaster plugin check | list`, the demo, and `simulate`.
 
 use crate::support::*;
 use std::path::Path;
@@ -182,4 +182,38 @@ fn plugin_logs_are_tagged_capped_per_call_and_never_on_stdout() {
     // Requested and granted: prints are forwarded to the log.
     let stderr = run(&format!("{CONFIG}  grants:\n    chatty: {{ stdio: true }}\n"));
     assert!(stderr.lines().any(|l| l.contains("chatty stdout") && l.contains("stream=stdout")), "{stderr}");
+}
+
+fn simulate(args: &[&str]) -> Output {
+    let workload = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/workloads/demo.yaml");
+    let mut all = vec!["simulate", "--workload", workload.to_str().unwrap()];
+    all.extend_from_slice(args);
+    ringmaster(&all)
+}
+
+#[test]
+fn simulate_shows_fair_share_serving_job_trees_more_fairly_than_the_builtin() {
+    let fair_share = built("fair-share");
+    let out = simulate(&["--policy", "builtin", "--policy", fair_share.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (builtin, fair) = (&runs[0], &runs[1]);
+    assert_eq!((builtin["policy"].as_str(), fair["policy"].as_str()), (Some("built-in"), Some("fair-share.wasm")));
+    assert_eq!(builtin["jobs"], 60);
+    assert_eq!(fair["jobs"], 60);
+    let fairness = |run: &serde_json::Value| run["fairness_trees"].as_f64().unwrap();
+    assert!(fairness(fair) > fairness(builtin) + 0.1, "{runs:#}");
+    // The small trees no longer wait behind the big one.
+    assert!(fair["wait_p50_s"].as_f64() < builtin["wait_p50_s"].as_f64(), "{runs:#}");
+
+    let table = simulate(&["--policy", "builtin"]);
+    let said = text(&table.stdout);
+    assert!(said.contains("fairness (trees)") && said.contains("built-in"), "{said}");
+}
+
+#[test]
+fn simulate_refuses_a_plugin_that_is_no_policy() {
+    let out = simulate(&["--policy", built("team-commands").to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("provides no policy"), "{}", text(&out.stderr));
 }

@@ -450,3 +450,27 @@ fn a_tree_s_limits_hold_across_the_front_ends_its_jobs_use() {
         assert!(result.contains("has already submitted 4 jobs"), "every further submission was refused: {job}");
     }
 }
+
+#[test]
+fn simulate_replays_the_jobs_the_engine_ran() {
+    let project = Project::new("");
+    let ids: Vec<String> = ["@sleep:0.3 one", "@sleep:0.3 two", "@sleep:0.3 three"]
+        .iter()
+        .map(|prompt| {
+            let out = project.ringmaster(&["job", "submit", prompt, "--tag", "history"]);
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        })
+        .collect();
+    let mut wait = vec!["job", "wait"];
+    wait.extend(ids.iter().map(String::as_str));
+    assert!(project.ringmaster(&wait).status.success());
+
+    let out = project.ringmaster(&["simulate", "--history", "--policy", "builtin", "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let runs: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let run = &runs[0];
+    assert_eq!((run["jobs"].as_u64(), run["succeeded"].as_u64()), (Some(3), Some(3)), "{run}");
+    // One at a time (max-concurrent: 1), each as long as it ran (0.3 s or more).
+    assert!(run["makespan_s"].as_f64().unwrap() >= 0.9, "{run}");
+    assert_eq!(run["wasted_agent_s"].as_f64(), Some(0.0), "{run}");
+}

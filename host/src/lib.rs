@@ -19,6 +19,7 @@
 //! * [`daemon`] — the engine process: one per state directory, shared by every front-end.
 //! * [`remote`] — the engine's local socket: the protocol, clients, starting an engine on demand.
 //! * [`store`] — the SQLite job store.
+//! * [`simulate`] — replaying a workload through the engine's scheduling, to compare policies.
 //! * [`mcp`] — the MCP sessions and tools, and `ringmaster serve`'s front-end.
 //! * [`cli`] — the command line.
 //! * [`authoring`] — what plugin authors get from the binary: the WIT, the SDK, project templates.
@@ -44,6 +45,7 @@ pub mod panic;
 pub mod plugin;
 pub mod policy;
 pub mod remote;
+pub mod simulate;
 pub mod store;
 pub mod untrusted;
 pub mod watch;

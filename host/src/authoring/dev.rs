@@ -10,12 +10,18 @@
 //! number of loads that ended before the install, then a wait for the next
 //! one, which is either this build (loaded) or a rejection with its reason.
 //! No engine running is no error: the build is checked and installed, and
-//! the next engine loads it.
+//! the next engine loads it. With `--simulate W`, each checked build is
+//! also compared with the built-in policies on workload W (see
+//! [`crate::simulate`]) before it is installed.
+//!
+//! Length: a little over 400 lines, one round's steps (build, stage, check,
+//! simulate, install, verdict) kept together in the order they run.
 
 use crate::config::PluginsConfig;
 use crate::plugin::registry::PluginHost;
 use crate::remote::client::{Client, ClientError};
 use crate::remote::{PluginState, socket_path};
+use crate::simulate::{self, Policy, metrics, workload::Workload};
 use crate::watch::{DirWatcher, Watched, watch_dirs};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
@@ -40,6 +46,9 @@ pub struct Options {
     /// The configuration the checks load with (grants, limits, config values).
     pub plugins: PluginsConfig,
     pub cache_dir: Option<PathBuf>,
+    /// A workload to replay under each checked build and the built-in
+    /// policies (`ringmaster simulate`), the comparison printed.
+    pub simulate: Option<PathBuf>,
 }
 
 /// The project as cargo describes it.
@@ -104,6 +113,8 @@ pub fn run(options: Options) -> anyhow::Result<()> {
 
 async fn dev(options: Options) -> anyhow::Result<()> {
     let project = Project::describe(&options.project)?;
+    // A bad workload is said at once, not after the first build.
+    let workload = options.simulate.as_deref().map(Workload::load).transpose()?;
     let mut engine = Engine::find(&options.state_dir);
     let plugins_dir = match (&options.plugins_dir, &engine) {
         (Some(dir), _) => std::path::absolute(dir)?,
@@ -132,9 +143,13 @@ async fn dev(options: Options) -> anyhow::Result<()> {
 
     // The checks: the engine's own loader, on a staging directory.
     let staging = tempfile::tempdir().context("cannot make a staging directory")?;
+    let simulation = workload.map(|workload| {
+        Arc::new(Simulation { workload, plugins: options.plugins.clone(), cache_dir: options.cache_dir.clone() })
+    });
     let config = PluginsConfig { dirs: vec![staging.path().to_path_buf()], ..options.plugins };
     let checker = PluginHost::new(config, options.cache_dir)?;
-    let mut dev = Dev { project, checker, staging: staging.path().to_path_buf(), plugins_dir, engine };
+    let staging_dir = staging.path().to_path_buf();
+    let mut dev = Dev { project, checker, staging: staging_dir, plugins_dir, engine, simulation };
 
     let (changed, mut changes) = mpsc::unbounded_channel();
     let _watchers = watch(&dev.project, changed)?;
@@ -169,6 +184,27 @@ struct Dev {
     staging: PathBuf,
     plugins_dir: PathBuf,
     engine: Option<Engine>,
+    simulation: Option<Arc<Simulation>>,
+}
+
+/// `--simulate`: the workload, and what its plugin runs load with.
+struct Simulation {
+    workload: Workload,
+    plugins: PluginsConfig,
+    cache_dir: Option<PathBuf>,
+}
+
+impl Simulation {
+    /// The comparison table of the built-in policies and `build`.
+    fn compare(&self, build: &Path) -> anyhow::Result<String> {
+        let jobs = self.workload.jobs();
+        let mut summaries = Vec::new();
+        for policy in [Policy::Builtin, Policy::Plugin(build.to_path_buf())] {
+            let run = simulate::run(&self.workload, &jobs, &policy, &self.plugins, self.cache_dir.clone())?;
+            summaries.push(metrics::summarise(&self.workload, &jobs, &run));
+        }
+        Ok(metrics::table(&summaries))
+    }
 }
 
 impl Dev {
@@ -197,6 +233,7 @@ impl Dev {
             }
         };
         say(&format!("checked: {identity}"));
+        self.simulate().await;
 
         let name = self.project.name.clone();
         let before = match self.engine.take() {
@@ -244,6 +281,16 @@ impl Dev {
                 say(&format!("engine: {err}; no more verdicts"));
                 self.engine = None;
             }
+        }
+    }
+
+    /// With `--simulate`, the staged build against the built-in policies.
+    async fn simulate(&self) {
+        let Some(simulation) = self.simulation.clone() else { return };
+        let build = self.staging.join(format!("{}.wasm", self.project.name));
+        match blocking(move || simulation.compare(&build)).await {
+            Ok(table) => say(&format!("simulated:\n{}", table.trim_end())),
+            Err(err) => say(&format!("cannot simulate: {err:#}")),
         }
     }
 

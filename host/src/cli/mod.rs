@@ -8,6 +8,7 @@ mod hook_relay;
 mod job;
 mod plugin;
 mod serve;
+mod simulate;
 
 use crate::config::Config;
 use crate::daemon::process::RotatingLog;
@@ -76,6 +77,21 @@ pub enum Command {
         #[arg(long)]
         plugins: PathBuf,
     },
+    /// Replay a workload through the engine's scheduling under virtual time, once per policy, and compare
+    Simulate {
+        /// The workload (YAML; see docs/simulate.md)
+        #[arg(long, required_unless_present = "history", conflicts_with = "history")]
+        workload: Option<PathBuf>,
+        /// Replay the jobs this project's engine ran (its last 10,000) instead
+        #[arg(long)]
+        history: bool,
+        /// `builtin`, or a plugin file (NAME.wasm, its manifest beside it); repeat to compare
+        #[arg(long = "policy", required = true)]
+        policies: Vec<String>,
+        /// Print the results as JSON
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Directories an engine loads besides the configured ones.
@@ -130,6 +146,9 @@ pub enum PluginCommand {
         /// Install into PLUGINS_DIR (default: the running engine's first plugin directory)
         #[arg(long = "plugins", value_name = "PLUGINS_DIR")]
         plugins: Option<PathBuf>,
+        /// After each check, compare the build with the built-in policies on workload W (see `simulate`)
+        #[arg(long, value_name = "W")]
+        simulate: Option<PathBuf>,
     },
     /// Write the plugin contract (WIT) this binary speaks into DIR (default ./wit)
     Wit {
@@ -171,7 +190,7 @@ enum LogTo {
 fn init_logging(command: &Command, to: LogTo) {
     use tracing_subscriber::prelude::*;
     let default = match command {
-        Command::Plugin(_) => "warn,ringmaster::plugin::registry=off",
+        Command::Plugin(_) | Command::Simulate { .. } => "warn,ringmaster::plugin::registry=off",
         Command::Demo { .. } | Command::Job(_) | Command::HookRelay { .. } => "warn",
         Command::Serve { .. } | Command::Engine { .. } => "info",
     };
@@ -301,18 +320,29 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Plugin(PluginCommand::Check { path, json }) => plugin::check(config, cache_dir, path, *json),
         Command::Plugin(PluginCommand::List { dirs, json }) => plugin::list(config, cache_dir, dirs.clone(), *json),
-        Command::Plugin(PluginCommand::Dev { dir, plugins }) => {
+        Command::Plugin(PluginCommand::Dev { dir, plugins, simulate }) => {
             crate::authoring::dev::run(crate::authoring::dev::Options {
                 project: dir.clone().unwrap_or_else(|| PathBuf::from(".")),
                 plugins_dir: plugins.clone(),
                 state_dir,
                 plugins: config.plugins,
                 cache_dir,
+                simulate: simulate.clone(),
             })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Plugin(PluginCommand::New { .. } | PluginCommand::Wit { .. }) => unreachable!("run above"),
         Command::Demo { plugins } => demo::run(config, cache_dir, plugins),
+        Command::Simulate { workload, history, policies, json } => {
+            let source = match workload {
+                Some(path) => simulate::Source::File(path.clone()),
+                None if *history => simulate::Source::History(
+                    Setup::new(&cli, &Dirs { plugins: vec![], commands: vec![], hooks: vec![] })?.engine_command()?,
+                ),
+                None => unreachable!("clap requires one"),
+            };
+            simulate::run(&config, cache_dir, &state_dir, source, policies, *json)
+        }
         Command::Job(command) => {
             let start =
                 Setup::new(&cli, &Dirs { plugins: vec![], commands: vec![], hooks: vec![] })?.engine_command()?;

@@ -24,7 +24,9 @@
 //! is asked; `finish.rs` how jobs end
 //! (finish, cancel, wait); [`events`] the hook events and their JSON;
 //! [`tokens`], [`history`] and [`stats`] the token pool, the duration
-//! history and the statistics; `waiting.rs` why a queued job waits.
+//! history and the statistics; `waiting.rs` why a queued job waits;
+//! [`replay`] the same scheduling under virtual time, driven by a workload
+//! (`ringmaster simulate`).
 
 mod attempt;
 pub mod events;
@@ -32,6 +34,7 @@ mod finish;
 pub mod history;
 mod lifecycle;
 mod persist;
+pub mod replay;
 mod schedule;
 mod settle;
 mod state;

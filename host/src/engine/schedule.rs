@@ -4,11 +4,12 @@
 //! picks, checking the hard limits again whatever it answered. And ranking
 //! the queue again when the scheduler in force changes.
 
-use super::state::Limits;
+use super::state::{Limits, State};
 use super::tokens::SlotOutcome;
 use super::{Inner, job_info};
-use crate::contract::{Candidate, RootLoad, ScheduleInput, SlotLoad};
+use crate::contract::{Assignment, Candidate, RootLoad, ScheduleInput, SlotLoad};
 use crate::contract::{ExtensionPoint, JobInfo};
+use crate::job::JobRecord;
 use crate::job::now_ms;
 use crate::plugin::registry::PluginEvent;
 use crate::policy::Source;
@@ -23,6 +24,93 @@ use std::time::{Duration, Instant};
 /// most this many). The built-in scheduler takes them in rank order, so it
 /// is offered only as many as can start.
 const WINDOW: usize = 64;
+
+/// What the scheduler is offered at `now`: the best-ranked queued jobs the
+/// limits would let start (as many as may start for the built-in, which
+/// takes them in order; a window for a plugin), the token slots, the trees'
+/// loads. `None` when nothing may start. Shared by the engine and its
+/// replay under virtual time ([`super::replay`]).
+pub(super) fn offer(
+    state: &mut State,
+    limits: Limits,
+    plugin: bool,
+    now: Instant,
+    now_ms: u64,
+) -> Option<ScheduleInput> {
+    let capacity = limits.max_concurrent.saturating_sub(state.running);
+    if capacity == 0 || state.queue.is_empty() {
+        return None;
+    }
+    let window = if plugin { WINDOW } else { (capacity as usize).min(WINDOW) };
+    let candidates: Vec<Candidate> = state
+        .queue
+        .iter()
+        .filter_map(|(Reverse(rank), _, id)| {
+            let live = &state.live[id];
+            let busy = state.running_by_depth.get(&live.record.depth).copied().unwrap_or(0);
+            (busy < limits.per_depth).then(|| Candidate {
+                job: job_info(&live.spec, &live.record),
+                rank: *rank,
+                waited_ms: now.duration_since(live.queued_at).as_millis() as u64,
+            })
+        })
+        .take(window)
+        .collect();
+    if candidates.is_empty() {
+        return None;
+    }
+    let slots: Vec<SlotLoad> = (0..state.tokens.slots.len())
+        .map(|i| {
+            let free = state.tokens.free(i, now);
+            let slot = &state.tokens.slots[i];
+            let count = |o: SlotOutcome| slot.recent.iter().filter(|(_, x)| *x == o).count() as u32;
+            SlotLoad {
+                index: i as u32,
+                running: slot.running,
+                free,
+                cooling_until_ms: slot
+                    .cooling_until
+                    .map(|until| now_ms + until.saturating_duration_since(now).as_millis() as u64),
+                recent_started: slot.recent.len() as u32,
+                recent_failed: count(SlotOutcome::Failed) + count(SlotOutcome::RateLimited),
+                recent_rate_limited: count(SlotOutcome::RateLimited),
+            }
+        })
+        .collect();
+    let roots: BTreeSet<&str> = candidates.iter().map(|c| c.job.root_id.as_str()).collect();
+    let roots = roots
+        .into_iter()
+        .map(|r| RootLoad { root_id: r.to_string(), running: state.running_by_root.get(r).copied().unwrap_or(0) })
+        .collect();
+    Some(ScheduleInput { candidates, slots, capacity, roots, queued_total: state.queue.len() as u32, now_ms })
+}
+
+/// A start the scheduler chose and the limits allowed.
+pub(super) struct Start {
+    pub job_id: String,
+    pub slot: usize,
+    /// The job's record before the start (to undo it) and after.
+    pub before: JobRecord,
+    pub record: JobRecord,
+}
+
+/// Takes the places of the scheduler's choices that still fit: the state
+/// may have moved while it thought, and whatever it answered, the hard
+/// limits hold (`State::start` checks them again).
+pub(super) fn take_places(
+    state: &mut State,
+    chosen: Vec<Assignment>,
+    limits: Limits,
+    now: Instant,
+    now_ms: u64,
+) -> impl Iterator<Item = Start> + '_ {
+    chosen.into_iter().filter_map(move |assignment| {
+        let slot = assignment.slot as usize;
+        let before = state.live.get(&assignment.job_id)?.record.clone();
+        let record = state.start(&assignment.job_id, slot, limits, now, now_ms)?;
+        Some(Start { job_id: assignment.job_id, slot, before, record })
+    })
+}
 
 impl Inner {
     pub(super) async fn scheduling_loop(self: Arc<Self>) {
@@ -48,88 +136,25 @@ impl Inner {
         }
         let settings = self.settings.load_full();
         let plugin = matches!(self.policies.source(ExtensionPoint::Scheduler), Source::Plugin(_));
-        let input = {
-            let mut state = self.state.lock();
-            let capacity = settings.max_concurrent.saturating_sub(state.running);
-            if capacity == 0 || state.queue.is_empty() {
-                return false;
-            }
-            let now = Instant::now();
-            let per_depth = settings.config.max_concurrent_per_depth;
-            let window = if plugin { WINDOW } else { (capacity as usize).min(WINDOW) };
-            let state = &mut *state;
-            let candidates: Vec<Candidate> = state
-                .queue
-                .iter()
-                .filter_map(|(Reverse(rank), _, id)| {
-                    let live = &state.live[id];
-                    let busy = state.running_by_depth.get(&live.record.depth).copied().unwrap_or(0);
-                    (busy < per_depth).then(|| Candidate {
-                        job: job_info(&live.spec, &live.record),
-                        rank: *rank,
-                        waited_ms: now.duration_since(live.queued_at).as_millis() as u64,
-                    })
-                })
-                .take(window)
-                .collect();
-            if candidates.is_empty() {
-                return false;
-            }
-            let slots: Vec<SlotLoad> = (0..state.tokens.slots.len())
-                .map(|i| {
-                    let free = state.tokens.free(i, now);
-                    let slot = &state.tokens.slots[i];
-                    let count = |o: SlotOutcome| slot.recent.iter().filter(|(_, x)| *x == o).count() as u32;
-                    SlotLoad {
-                        index: i as u32,
-                        running: slot.running,
-                        free,
-                        cooling_until_ms: slot
-                            .cooling_until
-                            .map(|until| now_ms() + until.saturating_duration_since(now).as_millis() as u64),
-                        recent_started: slot.recent.len() as u32,
-                        recent_failed: count(SlotOutcome::Failed) + count(SlotOutcome::RateLimited),
-                        recent_rate_limited: count(SlotOutcome::RateLimited),
-                    }
-                })
-                .collect();
-            let roots: BTreeSet<&str> = candidates.iter().map(|c| c.job.root_id.as_str()).collect();
-            let roots = roots
-                .into_iter()
-                .map(|r| RootLoad {
-                    root_id: r.to_string(),
-                    running: state.running_by_root.get(r).copied().unwrap_or(0),
-                })
-                .collect();
-            ScheduleInput {
-                candidates,
-                slots,
-                capacity,
-                roots,
-                queued_total: state.queue.len() as u32,
-                now_ms: now_ms(),
-            }
+        let limits =
+            Limits { max_concurrent: settings.max_concurrent, per_depth: settings.config.max_concurrent_per_depth };
+        let Some(input) = offer(&mut self.state.lock(), limits, plugin, Instant::now(), now_ms()) else {
+            return false;
         };
         let chosen = self.policy(ExtensionPoint::Scheduler, move |policies| policies.select(&input)).await;
 
         // Take the places of what fits, then record the starts (together)
         // before any agent runs: a start that is not recorded does not happen.
-        let limits =
-            Limits { max_concurrent: settings.max_concurrent, per_depth: settings.config.max_concurrent_per_depth };
-        let mut starts = Vec::new();
         let mut recorded = 0;
-        {
+        let starts: Vec<(String, usize, JobRecord)> = {
             let mut state = self.state.lock();
-            for assignment in chosen {
-                let slot = assignment.slot as usize;
-                // The state may have moved while the scheduler thought: `start` checks again.
-                let Some(before) = state.live.get(&assignment.job_id).map(|live| live.record.clone()) else { continue };
-                if let Some(started) = state.start(&assignment.job_id, slot, limits, Instant::now(), now_ms()) {
-                    recorded = self.writes.record(&started);
-                    starts.push((assignment.job_id, slot, before));
-                }
-            }
-        }
+            take_places(&mut state, chosen, limits, Instant::now(), now_ms())
+                .map(|start| {
+                    recorded = self.writes.record(&start.record);
+                    (start.job_id, start.slot, start.before)
+                })
+                .collect()
+        };
         if starts.is_empty() {
             return false;
         }

@@ -3,9 +3,10 @@
 //! retry policy, which may queue it again after a delay.
 
 use super::history::Finished;
+use super::state::Live;
 use super::tokens::SlotOutcome;
 use super::{Inner, events, job_info};
-use crate::contract::{Decision, ExtensionPoint, Failure, FailureKind};
+use crate::contract::{Decision, ExtensionPoint, Failure, FailureKind, Retry};
 use crate::executor::AttemptReport;
 use crate::hooks::EventName;
 use crate::job::{AttemptOutcome, AttemptRecord, JobStatus, now_ms};
@@ -18,7 +19,7 @@ const DEFAULT_COOLDOWN: Duration = Duration::from_secs(60);
 /// limits reset within a week).
 const MAX_COOLDOWN: Duration = Duration::from_secs(7 * 24 * 3600);
 
-fn failure_kind(outcome: AttemptOutcome) -> FailureKind {
+pub fn failure_kind(outcome: AttemptOutcome) -> FailureKind {
     match outcome {
         AttemptOutcome::TimedOut => FailureKind::Timeout,
         AttemptOutcome::IdleTimedOut => FailureKind::IdleTimeout,
@@ -29,6 +30,34 @@ fn failure_kind(outcome: AttemptOutcome) -> FailureKind {
         | AttemptOutcome::Cancelled
         | AttemptOutcome::Crashed
         | AttemptOutcome::Interrupted => FailureKind::Crashed,
+    }
+}
+
+/// How long a rate-limited slot rests: until the reset the agent reported,
+/// within reason.
+pub(super) fn cooldown(resets_at_ms: Option<u64>, now_ms: u64) -> Duration {
+    resets_at_ms.map_or(DEFAULT_COOLDOWN, |at| Duration::from_millis(at.saturating_sub(now_ms))).min(MAX_COOLDOWN)
+}
+
+/// Job `live`, whose attempt failed, waiting for the retry the policy chose.
+pub(super) fn await_retry(live: &mut Live, retry: &Retry, message: String, now_ms: u64) {
+    live.record.status = JobStatus::RetryWait;
+    live.record.retry_at_ms = Some(now_ms.saturating_add(retry.delay_ms));
+    live.record.error = Some(message);
+    live.resume = retry.resume_session;
+    if let Some(priority) = retry.priority {
+        live.record.priority = priority;
+    }
+    if let Some(ms) = retry.timeout_ms {
+        live.record.timeout_s = Some(ms.div_ceil(1000));
+    }
+}
+
+/// The status a job ends with when the retry policy gives up on it.
+pub(super) fn given_up(kind: FailureKind) -> JobStatus {
+    match kind {
+        FailureKind::Timeout | FailureKind::IdleTimeout => JobStatus::TimedOut,
+        _ => JobStatus::Failed,
     }
 }
 
@@ -79,11 +108,7 @@ impl Inner {
             };
             state.release(&id, slot_outcome, now);
             if report.outcome == AttemptOutcome::RateLimited {
-                // The agent's word on when its limit resets, within reason.
-                let wait = report
-                    .resets_at_ms
-                    .map_or(DEFAULT_COOLDOWN, |at| Duration::from_millis(at.saturating_sub(now_ms())))
-                    .min(MAX_COOLDOWN);
+                let wait = cooldown(report.resets_at_ms, now_ms());
                 tracing::warn!(slot, cooldown_s = wait.as_secs(), "token slot rate limited; cooling down");
                 state.tokens.cool_down(slot, now + wait);
                 self.fire(|| {
@@ -173,16 +198,7 @@ impl Inner {
                 let changed = {
                     let mut state = self.state.lock();
                     let Some(live) = state.live.get_mut(id) else { return };
-                    live.record.status = JobStatus::RetryWait;
-                    live.record.retry_at_ms = Some(now_ms().saturating_add(retry.delay_ms));
-                    live.record.error = Some(message);
-                    live.resume = retry.resume_session;
-                    if let Some(priority) = retry.priority {
-                        live.record.priority = priority;
-                    }
-                    if let Some(ms) = retry.timeout_ms {
-                        live.record.timeout_s = Some(ms.div_ceil(1000));
-                    }
+                    await_retry(live, &retry, message, now_ms());
                     (live.spec.clone(), live.record.clone())
                 };
                 let (spec, changed) = changed;
@@ -196,11 +212,7 @@ impl Inner {
                 self.clone().requeue_after(id.to_string(), delay);
             }
             Decision::GiveUp(reason) => {
-                let status = if matches!(kind, FailureKind::Timeout | FailureKind::IdleTimeout) {
-                    JobStatus::TimedOut
-                } else {
-                    JobStatus::Failed
-                };
+                let status = given_up(kind);
                 self.conclude(id, status, |record| record.error = Some(format!("{message} ({reason})"))).await;
             }
         }

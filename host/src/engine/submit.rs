@@ -5,6 +5,7 @@
 
 use super::state::{Admission, Live, Refusal};
 use super::{Engine, Inner, events, job_info};
+use crate::config::EngineConfig;
 use crate::contract::{ExtensionPoint, JobInfo};
 use crate::job::{JobRecord, JobSpec, JobStatus, now_ms, preview};
 use crate::store::StoreError;
@@ -35,6 +36,48 @@ pub enum SubmitError {
     StoreUnwritable(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// The record of job `id`, queued: what `spec` asks, at `(depth, root)`
+/// of its tree, with the configuration's defaults for what it leaves out.
+pub(super) fn queued_record(
+    id: String,
+    spec: &JobSpec,
+    agent: String,
+    (depth, root): (u32, String),
+    config: &EngineConfig,
+    now_ms: u64,
+) -> JobRecord {
+    JobRecord {
+        job_id: id,
+        status: JobStatus::Queued,
+        prompt: preview(&spec.prompt, 200),
+        agent,
+        model: spec.model.clone(),
+        priority: spec.priority,
+        tags: spec.tags.clone(),
+        depth,
+        parent_job_id: spec.parent_job_id.clone(),
+        client: spec.client.clone(),
+        root_job_id: root,
+        attempts: 0,
+        max_retries: spec.max_retries.unwrap_or(config.default_max_retries),
+        created_at_ms: now_ms,
+        started_at_ms: None,
+        finished_at_ms: None,
+        retry_at_ms: None,
+        waiting_for: None,
+        timeout_s: spec.timeout_s.or(config.default_timeout_s),
+        token_slot: None,
+        session_id: None,
+        result: None,
+        error: None,
+        exit_code: None,
+        cost_usd: 0.0,
+        usage: None,
+        notes: Vec::new(),
+        history: Vec::new(),
+    }
 }
 
 /// A job admitted to the queue whose insert may not be in the store yet.
@@ -124,36 +167,7 @@ impl Engine {
                 known.join(", ")
             )));
         }
-        let record = JobRecord {
-            job_id: id.clone(),
-            status: JobStatus::Queued,
-            prompt: preview(&spec.prompt, 200),
-            agent,
-            model: spec.model.clone(),
-            priority: spec.priority,
-            tags: spec.tags.clone(),
-            depth,
-            parent_job_id: spec.parent_job_id.clone(),
-            client: spec.client.clone(),
-            root_job_id: root,
-            attempts: 0,
-            max_retries: spec.max_retries.unwrap_or(config.default_max_retries),
-            created_at_ms: now_ms(),
-            started_at_ms: None,
-            finished_at_ms: None,
-            retry_at_ms: None,
-            waiting_for: None,
-            timeout_s: spec.timeout_s.or(config.default_timeout_s),
-            token_slot: None,
-            session_id: None,
-            result: None,
-            error: None,
-            exit_code: None,
-            cost_usd: 0.0,
-            usage: None,
-            notes: Vec::new(),
-            history: Vec::new(),
-        };
+        let record = queued_record(id.clone(), &spec, agent, (depth, root), config, now_ms());
         let rank = inner.rank(job_info(&spec, &record)).await;
         let limits = Admission { max_queue: config.max_queue, max_per_tree: config.max_jobs_per_root };
         let stored = {

@@ -3,7 +3,6 @@
 
 use crate::contract::JobInfo;
 use crate::contract::{Assignment, Decision, Failure, FailureKind, Retry, ScheduleInput, SimilarJobs, Timeouts};
-use rand::Rng;
 
 /// Hard timeout when nothing better is known: long tasks must not be cut short.
 pub const DEFAULT_HARD_MS: u64 = 60 * 60_000;
@@ -45,6 +44,16 @@ pub fn estimate(similar: &SimilarJobs, requested_ms: Option<u64>) -> Timeouts {
     Timeouts { hard_ms, idle_ms: DEFAULT_IDLE_MS.min(hard_ms) }
 }
 
+/// A fraction of `spread` that is the same for the same job and attempt:
+/// jobs failing together come back apart, and a replay of the same work
+/// (`ringmaster simulate`) decides the same every time.
+fn jitter(job: &str, attempt: u32, spread: u64) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut hasher = DefaultHasher::new();
+    (job, attempt).hash(&mut hasher);
+    hasher.finish() % (spread + 1)
+}
+
 /// Exponential backoff (2 s, 4 s, 8 s ... up to 5 min) with jitter; waits out
 /// a rate limit; resumes the agent's session when there is one; gives up on
 /// an agent that cannot start, since retrying will not find the binary.
@@ -53,7 +62,7 @@ pub fn decide(job: &JobInfo, attempt: u32, failure: &Failure) -> Decision {
         return Decision::GiveUp(format!("the agent could not start: {}", failure.message));
     }
     let ceiling_ms = (2_000u64 << (attempt.saturating_sub(1)).min(20)).min(300_000);
-    let mut delay_ms = rand::rng().random_range(ceiling_ms / 2..=ceiling_ms);
+    let mut delay_ms = ceiling_ms / 2 + jitter(&job.id, attempt, ceiling_ms / 2);
     if let (FailureKind::RateLimited, Some(resets_at)) = (failure.kind, failure.rate_limit_resets_at_ms) {
         delay_ms = delay_ms.max(resets_at.saturating_sub(crate::job::now_ms()));
     }
