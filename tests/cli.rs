@@ -217,3 +217,49 @@ fn simulate_refuses_a_plugin_that_is_no_policy() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("provides no policy"), "{}", text(&out.stderr));
 }
+
+/// Headless Chromium (Debian's `chromium`; `.ci/run` installs it) on `url`,
+/// with `args`; its stdout.
+fn chromium(profile: &Path, args: &[&str], url: &str) -> Output {
+    let chromium = which::which("chromium")
+        .expect("this test renders a page in headless Chromium: install it (apt-get install chromium)");
+    let out = Command::new(chromium)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
+        .args(["--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .arg(url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "chromium failed: {}", text(&out.stderr));
+    out
+}
+
+#[test]
+fn simulate_writes_a_self_contained_page_that_renders_in_headless_chromium() {
+    let scratch = tempfile::tempdir().unwrap();
+    let page = scratch.path().join("report.html");
+    let fair_share = built("fair-share");
+    let out =
+        simulate(&["--policy", "builtin", "--policy", fair_share.to_str().unwrap(), "--html", page.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let html = std::fs::read_to_string(&page).unwrap();
+    for outside in ["http://", "https://", "<script", "<link"] {
+        assert!(!html.contains(outside), "the page reaches out ({outside})");
+    }
+    let url = format!("file://{}", page.display());
+    let dom = text(&chromium(&scratch.path().join("profile"), &["--dump-dom"], &url).stdout);
+    assert!(dom.contains("Timeline: built-in") && dom.contains("Timeline: fair-share.wasm"), "{dom}");
+    // A bar per attempt in each timeline (60 jobs and their retries), a line per policy.
+    assert!(dom.matches("<rect").count() >= 120, "{}", dom.matches("<rect").count());
+    assert_eq!(dom.matches("<polyline").count(), 2);
+    let shot = scratch.path().join("report.png");
+    chromium(
+        &scratch.path().join("profile"),
+        &[&format!("--screenshot={}", shot.display()), "--window-size=1100,1600"],
+        &url,
+    );
+    let png = std::fs::read(&shot).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    assert!(png.len() > 20_000, "a page of bars and lines, not a blank one: {} bytes", png.len());
+}

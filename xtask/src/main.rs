@@ -74,6 +74,24 @@ fn ensure_wasm_target() -> Result {
     run(Command::new("rustup").args(["target", "add", TARGET]))
 }
 
+/// Headless Chromium renders `ringmaster simulate --html` pages in a test:
+/// Debian's package, installed when missing (as root, as on CI machines).
+fn ensure_chromium() -> Result {
+    let on_path = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("chromium").is_file()));
+    if on_path {
+        return Ok(());
+    }
+    let root = Command::new("id").arg("-u").output().is_ok_and(|out| out.stdout.starts_with(b"0\n"));
+    if !root {
+        return Err("the tests need Debian's chromium (headless): apt-get install chromium".into());
+    }
+    run(Command::new("apt-get").args(["update", "-q"]))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-q", "--no-install-recommends", "chromium"])
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
 /// A plugin crate: its directory name is the plugin's name.
 struct Crate {
     name: String,
@@ -192,6 +210,7 @@ fn leftovers(marker: &str) -> Vec<String> {
 }
 
 fn run_suites(extra: &[String], marker: &str) -> Result {
+    ensure_chromium()?;
     run(cargo().args(["test", "-p", "ringmaster"]).args(extra).env(SUITE_MARKER, marker))?;
     // The SDK and the example plugins' own tests, natively (no wasm needed).
     let mut guests = cargo();

@@ -91,6 +91,9 @@ pub enum Command {
         /// Print the results as JSON
         #[arg(long)]
         json: bool,
+        /// Also write a page with the figures, a timeline per policy and the waits' distributions
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
     },
 }
 
@@ -333,7 +336,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Plugin(PluginCommand::New { .. } | PluginCommand::Wit { .. }) => unreachable!("run above"),
         Command::Demo { plugins } => demo::run(config, cache_dir, plugins),
-        Command::Simulate { workload, history, policies, json } => {
+        Command::Simulate { workload, history, policies, json, html } => {
             let source = match workload {
                 Some(path) => simulate::Source::File(path.clone()),
                 None if *history => simulate::Source::History(
@@ -341,7 +344,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ),
                 None => unreachable!("clap requires one"),
             };
-            simulate::run(&config, cache_dir, &state_dir, source, policies, *json)
+            simulate::run(&config, cache_dir, &state_dir, source, policies, (*json, html.as_deref()))
         }
         Command::Job(command) => {
             let start =

@@ -6,6 +6,7 @@ use crate::job::JobFilter;
 use crate::remote::client::Client;
 use crate::remote::launch::EngineCommand;
 use crate::simulate::{self, Policy, history, metrics, workload::Workload};
+use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -22,7 +23,7 @@ pub fn run(
     state_dir: &Path,
     source: Source,
     policies: &[String],
-    json: bool,
+    (json, html): (bool, Option<&Path>),
 ) -> anyhow::Result<ExitCode> {
     let (workload, jobs) = match source {
         Source::File(path) => {
@@ -39,12 +40,17 @@ pub fn run(
     if jobs.is_empty() {
         anyhow::bail!("the workload has no job that ran");
     }
-    let mut summaries = Vec::new();
+    let (mut runs, mut summaries) = (Vec::new(), Vec::new());
     for policy in policies.iter().map(|p| Policy::parse(p)) {
         let started = std::time::Instant::now();
         let run = simulate::run(&workload, &jobs, &policy, &config.plugins, cache_dir.clone())?;
         tracing::info!(policy = %run.policy, jobs = jobs.len(), elapsed_ms = started.elapsed().as_millis() as u64, "replayed");
         summaries.push(metrics::summarise(&workload, &jobs, &run));
+        runs.push(run);
+    }
+    if let Some(file) = html {
+        let page = simulate::html::page(&jobs, &runs, &summaries);
+        std::fs::write(file, page).with_context(|| format!("cannot write {}", file.display()))?;
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&summaries)?); // stdout-ok: CLI output

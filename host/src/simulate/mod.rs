@@ -11,6 +11,7 @@
 //! engine's.
 
 pub mod history;
+pub mod html;
 pub mod metrics;
 pub mod workload;
 
