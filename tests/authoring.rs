@@ -181,7 +181,8 @@ fn plugin_dev_rebuilds_on_save_installs_good_builds_and_keeps_the_last_good_one_
     let source = plugin.join("src/lib.rs");
 
     let workload = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/workloads/demo.yaml");
-    let mut dev = Dev::start(&project_dir, &plugin, &["--simulate", workload.to_str().unwrap()]);
+    // Named as the docs say: from the project, by a relative path.
+    let mut dev = Dev::start(&project_dir, Path::new("../live"), &["--simulate", workload.to_str().unwrap()]);
     dev.next("installing into");
     // Each checked build is compared with the built-in policies first.
     dev.next("simulated:");

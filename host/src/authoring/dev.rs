@@ -64,7 +64,8 @@ struct Project {
 
 impl Project {
     fn describe(dir: &Path) -> anyhow::Result<Project> {
-        let dir = std::path::absolute(dir)?;
+        // Canonical, as cargo names manifests (`../plugin` included).
+        let dir = dir.canonicalize().with_context(|| format!("no plugin project at {}", dir.display()))?;
         let cargo_toml = dir.join("Cargo.toml");
         let out = std::process::Command::new(cargo())
             .args(["metadata", "--no-deps", "--format-version", "1", "--manifest-path"])
