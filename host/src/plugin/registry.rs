@@ -105,6 +105,9 @@ pub struct PluginHost {
     loader: Loader,
     entries: RwLock<BTreeMap<String, Arc<Entry>>>,
     subscribers: Mutex<Vec<mpsc::Sender<PluginEvent>>>,
+    /// Bumped whenever a load ends, either way: who waits for one watches
+    /// it (a watch, unlike a subscription, leaves nothing behind).
+    loads: tokio::sync::watch::Sender<u64>,
 }
 
 impl PluginHost {
@@ -114,6 +117,7 @@ impl PluginHost {
             loader: Loader::new(config, cache_dir)?,
             entries: RwLock::default(),
             subscribers: Mutex::default(),
+            loads: tokio::sync::watch::Sender::new(0),
         }))
     }
 
@@ -197,6 +201,7 @@ impl PluginHost {
                 }
                 entry.current.store(Some(Arc::new(plugin)));
                 self.publish(PluginEvent::Loaded { name, hash });
+                self.loads.send_modify(|n| *n += 1);
                 Ok(())
             }
             Err(err) if file_version(path) != before => {
@@ -219,6 +224,7 @@ impl PluginHost {
                     state.load_attempts += 1;
                 }
                 self.publish(PluginEvent::Rejected { name, error: err.to_string() });
+                self.loads.send_modify(|n| *n += 1);
                 Err(err)
             }
         }
@@ -324,19 +330,19 @@ impl PluginHost {
     }
 
     /// Plugin `name` once more than `after` loads of it have ended, or as it
-    /// stands after `timeout`. Blocks: call it off the async workers.
-    pub fn wait_for_load(&self, name: &str, after: u64, timeout: Duration) -> Option<PluginInfo> {
-        // Subscribed before looking: a load ending in between is not missed.
-        let events = self.subscribe();
-        let deadline = Instant::now() + timeout;
+    /// stands after `timeout`.
+    pub async fn wait_for_load(&self, name: &str, after: u64, timeout: Duration) -> Option<PluginInfo> {
+        // Watched before looking: a load ending in between is not missed.
+        let mut loads = self.loads.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let info = self.info(name);
             if info.as_ref().is_some_and(|info| info.load_attempts > after) {
                 return info;
             }
-            match events.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(_) => continue,
-                Err(_) => return info,
+            match tokio::time::timeout_at(deadline, loads.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => return info,
             }
         }
     }
@@ -386,4 +392,32 @@ fn rfc3339(time: SystemTime) -> String {
 /// `NAME.wasm` or `NAME.yaml`, ignoring hidden and temporary files.
 pub fn is_plugin_file(path: &Path) -> bool {
     !crate::watch::is_hidden_or_backup(path) && path.extension().is_some_and(|ext| ext == "wasm")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn waiting_for_a_load_wakes_when_one_ends_and_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = PluginsConfig { dirs: vec![dir.path().to_path_buf()], ..PluginsConfig::default() };
+        let host = PluginHost::new(config, None).unwrap();
+        // A peer asking again and again holds nothing once its waits end.
+        for _ in 0..100 {
+            assert!(host.wait_for_load("x", 0, Duration::ZERO).await.is_none());
+        }
+        assert_eq!(host.subscribers.lock().len(), 0);
+
+        let waiting = {
+            let host = host.clone();
+            tokio::spawn(async move { host.wait_for_load("x", 0, Duration::from_secs(60)).await })
+        };
+        let path = dir.path().join("x.wasm");
+        std::fs::write(&path, b"not a component").unwrap();
+        assert!(host.load(&path).is_err());
+        let info = waiting.await.unwrap().expect("x was loaded once");
+        assert_eq!(info.load_attempts, 1);
+        assert!(info.load_error.is_some_and(|e| e.contains("x.wasm")));
+    }
 }

@@ -295,16 +295,15 @@ async fn answer(request: Request, services: &Services, clients: usize, peer: &Pe
             None => Err("this engine runs inside another program; stop that program instead".into()),
         },
         Request::Plugin { name, after_attempts, timeout_ms } => {
-            let Some(plugins) = services.plugins.clone() else {
+            let Some(plugins) = &services.plugins else {
                 return Reply::Error("this engine runs no plugins".into());
             };
             let timeout = Duration::from_millis(timeout_ms).min(MAX_WAIT);
-            let info = tokio::task::spawn_blocking(move || match after_attempts {
-                Some(after) => plugins.wait_for_load(&name, after, timeout),
+            let info = match after_attempts {
+                Some(after) => plugins.wait_for_load(&name, after, timeout).await,
                 None => plugins.info(&name),
-            })
-            .await;
-            info.map(|info| json(info.map(PluginState::from))).map_err(|e| e.to_string())
+            };
+            Ok(json(info.map(PluginState::from)))
         }
         Request::Hook { event, job_id, payload } => {
             let Some(hooks) = hooks else { return json(HookVerdict::default()) };
