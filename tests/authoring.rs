@@ -102,10 +102,22 @@ struct Dev {
 
 impl Dev {
     fn start(project_dir: &Path, plugin: &Path, args: &[&str]) -> Dev {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ringmaster"))
-            .args(["plugin", "dev"])
-            .arg(plugin)
-            .args(args)
+        Dev::spawn(
+            Command::new(env!("CARGO_BIN_EXE_ringmaster")).args(["plugin", "dev"]).arg(plugin).args(args),
+            project_dir,
+        )
+    }
+
+    /// For a Python or JavaScript project: its toolchain on `path`.
+    fn start_with_path(project_dir: &Path, plugin: &Path, path: std::ffi::OsString) -> Dev {
+        Dev::spawn(
+            Command::new(env!("CARGO_BIN_EXE_ringmaster")).args(["plugin", "dev"]).arg(plugin).env("PATH", path),
+            project_dir,
+        )
+    }
+
+    fn spawn(command: &mut Command, project_dir: &Path) -> Dev {
+        let mut child = command
             .current_dir(project_dir)
             .env_remove("RINGMASTER_CONFIG")
             .env("RINGMASTER_STATE_DIR", project_dir.join("state"))
@@ -159,6 +171,16 @@ impl Drop for Dev {
     }
 }
 
+/// An engine for the project at `project_dir` (made, with plugins in
+/// `plugins/`), stopped when the guard is dropped.
+fn start_engine(project_dir: &Path) -> impl Drop {
+    std::fs::create_dir_all(project_dir).unwrap();
+    std::fs::write(project_dir.join("ringmaster.yaml"), "plugins:\n  dirs: [plugins]\n").unwrap();
+    let out = ringmaster_in(project_dir, &["engine"]);
+    assert!(out.status.success(), "{}", said(&out));
+    scopeguard::guard(project_dir.to_path_buf(), |dir| stop_engine(&dir))
+}
+
 /// The hash the engine serves plugin `name` with.
 fn served(project_dir: &Path, name: &str) -> Option<String> {
     let socket = ringmaster::remote::socket_path(&project_dir.join("state"));
@@ -170,11 +192,7 @@ fn served(project_dir: &Path, name: &str) -> Option<String> {
 fn plugin_dev_rebuilds_on_save_installs_good_builds_and_keeps_the_last_good_one_serving() {
     let scratch = tempfile::tempdir().unwrap();
     let project_dir = scratch.path().join("project");
-    std::fs::create_dir_all(&project_dir).unwrap();
-    std::fs::write(project_dir.join("ringmaster.yaml"), "plugins:\n  dirs: [plugins]\n").unwrap();
-    let out = ringmaster_in(&project_dir, &["engine"]);
-    assert!(out.status.success(), "{}", said(&out));
-    let _engine = scopeguard::guard(project_dir.clone(), |dir| stop_engine(&dir));
+    let _engine = start_engine(&project_dir);
     let out = ringmaster_in(scratch.path(), &["plugin", "new", "--kind", "scheduler", "live"]);
     assert!(out.status.success(), "{}", said(&out));
     let plugin = scratch.path().join("live");
@@ -222,4 +240,108 @@ fn plugin_dev_rebuilds_on_save_installs_good_builds_and_keeps_the_last_good_one_
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
     dev.next("stopped");
     assert!(dev.child.wait().unwrap().success());
+}
+
+/// PATH for the Python and JavaScript projects' commands: the guest
+/// toolchains `cargo xtask plugins` installs, and this `ringmaster`.
+fn guest_path() -> std::ffi::OsString {
+    let tools = target_dir().join("guest-tools");
+    let ringmaster = Path::new(env!("CARGO_BIN_EXE_ringmaster")).parent().unwrap().to_path_buf();
+    let dirs = [tools.join("python/bin"), tools.join("js/node_modules/.bin"), ringmaster];
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(dirs.into_iter().chain(std::env::split_paths(&path))).unwrap()
+}
+
+/// Makes a project in `lang`, then runs the steps `plugin new` printed (as a
+/// shell would: `PYTHONPATH=... python ...`) in it. `npm install` is
+/// answered from the toolchain `cargo xtask plugins` installed (the same
+/// pinned componentize-js), not from the registry.
+fn new_guest_project(scratch: &Path, kind: &str, lang: &str) -> PathBuf {
+    let name = format!("my-{kind}-{lang}");
+    let out = ringmaster_in(scratch, &["plugin", "new", "--kind", kind, "--lang", lang, &name]);
+    assert!(out.status.success(), "{}", said(&out));
+    let project = scratch.join(&name);
+    let steps: Vec<String> = said(&out)
+        .lines()
+        .skip_while(|line| *line != "next:")
+        .skip(2) // "next:" and "cd NAME"
+        .map(|line| line.trim().to_string())
+        .collect();
+    assert!(steps.iter().any(|step| step.starts_with("ringmaster plugin check")), "{steps:?}");
+    for step in steps {
+        if step == "npm install" {
+            std::os::unix::fs::symlink(target_dir().join("guest-tools/js/node_modules"), project.join("node_modules"))
+                .unwrap();
+            continue;
+        }
+        let out = Command::new("sh")
+            .args(["-c", &step])
+            .current_dir(&project)
+            .env("PATH", guest_path())
+            .env_remove("RINGMASTER_CONFIG")
+            .env("RINGMASTER_STATE_DIR", scratch.join("state"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{kind} in {lang}: `{step}` failed:\n{}", said(&out));
+        if step.starts_with("ringmaster plugin check") {
+            let report = said(&out);
+            assert!(report.contains(&format!("provides:     ringmaster:plugin/{kind}@0.1.0")), "{report}");
+        }
+    }
+    project
+}
+
+#[test]
+fn every_kind_of_new_python_and_javascript_project_builds_passes_check_and_its_own_tests() {
+    let scratch = tempfile::tempdir().unwrap();
+    for lang in ["python", "js"] {
+        for kind in ["scheduler", "timeout-estimator", "retry-policy", "hook-handler", "commands"] {
+            let project = new_guest_project(scratch.path(), kind, lang);
+            if kind == "commands" {
+                // The error channel of `run` (a raised `Err`, a thrown string) reaches the user.
+                let t = TestHost::new("");
+                let wasm = project.join(format!("my-{kind}-{lang}.wasm"));
+                let path = install(t.path(), "explain", &wasm);
+                t.host.load(&path).unwrap();
+                let plugin = t.host.get("explain").unwrap();
+                assert_eq!(plugin.run_command("explain", " ").unwrap(), Err("usage: /explain TARGET".into()), "{lang}");
+                let Ok(Ok(outcome)) = plugin.run_command("explain", "src/main.rs") else { panic!("{lang}") };
+                assert!(format!("{outcome:?}").contains("Explain src/main.rs"), "{lang}: {outcome:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn plugin_dev_puts_python_and_javascript_builds_live() {
+    let scratch = tempfile::tempdir().unwrap();
+    let project_dir = scratch.path().join("project");
+    let _engine = start_engine(&project_dir);
+    for (lang, source, line) in [
+        ("python", "src/app.py", ("debug(\"selected\"", "debug(\"selected jobs\"")),
+        ("js", "src/plugin.js", ("log.debug('selected'", "log.debug('selected jobs'")),
+    ] {
+        let name = format!("live-{lang}");
+        let out = ringmaster_in(scratch.path(), &["plugin", "new", "--kind", "scheduler", "--lang", lang, &name]);
+        assert!(out.status.success(), "{}", said(&out));
+        let plugin = scratch.path().join(&name);
+        if lang == "js" {
+            std::os::unix::fs::symlink(target_dir().join("guest-tools/js/node_modules"), plugin.join("node_modules"))
+                .unwrap();
+        }
+        let mut dev = Dev::start_with_path(&project_dir, &plugin, guest_path());
+        let first = dev.next(&format!("engine: loaded {name}@0.1.0 (sha256:"));
+        let first_hash = served(&project_dir, &name).unwrap();
+        assert!(first.contains(&first_hash[..12]), "{first}");
+        dev.next("watching");
+
+        // A one-line change: a new build answering in the engine.
+        let path = plugin.join(source);
+        let code = std::fs::read_to_string(&path).unwrap();
+        assert!(code.contains(line.0), "{source}");
+        std::fs::write(&path, code.replace(line.0, line.1)).unwrap();
+        dev.next("building");
+        dev.next(&format!("engine: loaded {name}@0.1.0 (sha256:"));
+        assert_ne!(served(&project_dir, &name).unwrap(), first_hash, "{lang}");
+    }
 }

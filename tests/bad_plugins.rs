@@ -47,12 +47,23 @@ fn an_incompatible_contract_version_is_rejected_naming_both_versions() {
 }
 
 #[test]
-fn an_ungranted_import_is_rejected_naming_the_import_and_the_grant() {
+fn a_filesystem_import_without_a_grant_loads_and_reaches_no_file() {
+    // Language runtimes (Python's, JavaScript's) import the WASI filesystem in
+    // every build: the import is allowed, the authority is not given.
+    let secret = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(secret.path(), "0123456789").unwrap();
+    let t = TestHost::new(&format!("config:\n  wants-fs: {{ file: '{}' }}", secret.path().display()));
+    t.load("wants-fs", "wants-fs", None).unwrap();
+    let plugin = t.host.get("wants-fs").unwrap();
+    assert_eq!(plugin.rank(&[job("j", "j", 1, &[])]).unwrap(), vec![1], "the file must stay out of reach");
+}
+
+#[test]
+fn a_requested_capability_that_is_not_granted_is_refused_naming_the_grant() {
     let t = TestHost::new("");
-    let error = t.load("wants-fs", "wants-fs", None).unwrap_err();
-    assert!(error.contains("imports wasi:filesystem/types@0.2"), "{error}");
-    assert!(error.contains("needs the `filesystem` capability"), "{error}");
-    assert!(error.contains("grants: { wants-fs: { filesystem: [/some/dir] } }"), "{error}");
+    let error = t.load("wants-fs", "wants-fs", Some("capabilities: { filesystem: [/srv/data] }")).unwrap_err();
+    assert!(error.contains("requests the `filesystem` capability, which is not granted"), "{error}");
+    assert!(error.contains("grants: { wants-fs: { filesystem: [/srv/data] } }"), "{error}");
 }
 
 #[test]
@@ -198,4 +209,27 @@ fn compiled_code_is_cached_across_hosts_and_a_corrupt_entry_is_recompiled() {
     }
     assert_eq!(load(), CacheOutcome::Compiled, "a corrupt entry costs a compilation, not a failure");
     assert_eq!(load(), CacheOutcome::Hit);
+}
+
+#[test]
+fn calls_share_an_instance_only_when_the_manifest_says_so_and_never_after_a_trap() {
+    let config = "config: { answer: calls, mode: trap, trigger: tagged }";
+    let rank = |t: &TestHost, tags: &[&str]| t.host.get("m").unwrap().rank(&[job("j", "j", 0, tags)]);
+
+    // By default every call is a fresh instance: module state never carries over.
+    let t = TestHost::new("");
+    t.load("m", "misbehave", Some(config)).unwrap();
+    assert_eq!((rank(&t, &[]).unwrap(), rank(&t, &[]).unwrap()), (vec![1], vec![1]));
+
+    // Reused: the instance that answered the smoke calls at load answers again.
+    let t = TestHost::new("");
+    t.load("m", "misbehave", Some(&format!("{config}\ninstances: reused"))).unwrap();
+    let first = rank(&t, &[]).unwrap()[0];
+    assert!(first > 1, "the smoke calls' instance was reused");
+    assert_eq!(rank(&t, &[]).unwrap(), vec![first + 1]);
+    // A trap discards the instance it happened in: the next call starts afresh.
+    let error = rank(&t, &["misbehave"]).unwrap_err().to_string();
+    assert!(error.contains("deliberate trap"), "{error}");
+    assert_eq!(rank(&t, &[]).unwrap(), vec![1]);
+    assert!(t.host.list()[0].peak_memory_bytes.is_some_and(|bytes| bytes >= 1 << 16));
 }

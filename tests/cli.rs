@@ -87,6 +87,8 @@ fn check_rejects_every_bad_fixture_with_a_clear_message() {
         "hog",
         "config: { mode: memory-bomb }\nlimits: { memory-mib: 16, policy-deadline-ms: 5000 }",
     );
+    let fs = install(dir.path(), "fs", &built("wants-fs"));
+    write_manifest(dir.path(), "fs", "capabilities: { filesystem: [/srv] }");
     let trap = install(dir.path(), "trap", &built("misbehave"));
     write_manifest(dir.path(), "trap", "config: { mode: trap }");
 
@@ -96,7 +98,7 @@ fn check_rejects_every_bad_fixture_with_a_clear_message() {
         (write("half.wasm", &good[..good.len() / 2]), "is not a valid component"),
         (built("wrong-package"), "exports no ringmaster extension point (it exports: acme:greeter/greet@1.0.0)"),
         (built("future-version"), "needs ringmaster:plugin@0.2.0, host supports 0.1.0..0.1.x"),
-        (built("wants-fs"), "needs the `filesystem` capability"),
+        (fs, "requests the `filesystem` capability, which is not granted"),
         (spin, "ran past its 20 ms deadline"),
         (hog, "hit its 16 MiB memory limit"),
         (trap, "misbehave fixture: deliberate trap"),

@@ -12,6 +12,7 @@ mod daemon;
 mod engine;
 mod executor;
 mod extension_points;
+mod guests;
 mod hooks;
 mod hot_reload;
 mod mcp;

@@ -27,6 +27,13 @@ fn built(name: &str) -> PathBuf {
     path
 }
 
+/// The Python and JavaScript examples, built by `cargo xtask plugins`.
+fn guest(name: &str) -> PathBuf {
+    let path = plugins_dir().join("../guest-plugins").join(format!("{name}.wasm"));
+    assert!(path.is_file(), "{} missing: run `cargo xtask bench`", path.display());
+    path
+}
+
 /// Median, p95 and p99 of `samples`.
 fn summary(mut samples: Vec<Duration>) -> (Duration, Duration, Duration) {
     samples.sort();
@@ -265,6 +272,8 @@ fn main() {
         Some(spawn.0),
     );
 
+    guest_languages(&input, &spawn);
+
     // -- hot reload --------------------------------------------------------
     println!("\nhot reload: rename of a new build into the watched directory -> new build answering");
     let dir = tempfile::tempdir().unwrap();
@@ -303,4 +312,49 @@ fn main() {
     }
     let (p50, p95, _) = summary(samples);
     println!("  reload latency (debounce {debounce} ms included)   p50 {:>12}  p95 {:>12}", ms(p50), ms(p95));
+}
+
+/// The fair-share scheduler in Rust, Python and JavaScript: what a language
+/// runtime inside the component costs at load and per call.
+fn guest_languages(input: &ScheduleInput, spawn: &(Duration, Duration, Duration)) {
+    println!("\nguest languages: fair-share in Rust, Python (componentize-py), JavaScript (componentize-js)");
+    let cache = tempfile::tempdir().unwrap();
+    let engine = new_engine(PluginsConfig::default().limits.max_memory_mib).unwrap();
+    let mut rust_select = None;
+    for (label, path) in
+        [("rust", built("fair-share")), ("python", guest("fair-share-py")), ("javascript", guest("fair-share-js"))]
+    {
+        let bytes = std::fs::read(&path).unwrap();
+        let hash = content_hash(&bytes);
+        let uncached = Compiler::new(engine.clone(), None);
+        let compile = measure(3, || keep(uncached.compile(&bytes, &hash).unwrap()));
+        let cached = Compiler::new(engine.clone(), Some(cache.path().into()));
+        cached.compile(&bytes, &hash).unwrap();
+        let load = measure(20, || keep(cached.compile(&bytes, &hash).unwrap()));
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(&path, dir.path().join("sched.wasm")).unwrap();
+        std::fs::copy(&path, dir.path().join("warm.wasm")).unwrap();
+        // Deadlines for the measurement, not the default's 20 ms: a fresh
+        // instance of a language runtime can take longer on a busy machine.
+        let limits = "limits: { policy-deadline-ms: 1000 }";
+        std::fs::write(dir.path().join("sched.yaml"), limits).unwrap();
+        std::fs::write(dir.path().join("warm.yaml"), format!("{limits}\ninstances: reused")).unwrap();
+        let config = PluginsConfig { dirs: vec![dir.path().into()], ..Default::default() };
+        let host = PluginHost::new(config, Some(cache.path().into())).unwrap();
+        host.load_all();
+        let (sched, warm) = (host.get("sched").unwrap(), host.get("warm").unwrap());
+        println!("  {label}: {:.1} MiB component", bytes.len() as f64 / (1 << 20) as f64);
+        println!("    compile (Cranelift)                        p50 {:>12}", ms(compile.0));
+        println!("    load from the compiled-code cache          p50 {:>12}", ms(load.0));
+        row("  instantiate only", measure(200, || sched.instantiate_only().unwrap()), Some(spawn.0));
+        let one = [job(0)];
+        row("  scheduler.rank, 1 job", measure(200, || keep(sched.rank(&one).unwrap())), Some(spawn.0));
+        row("  ... reused instance", measure(200, || keep(warm.rank(&one).unwrap())), Some(spawn.0));
+        let select = measure(200, || keep(sched.select(input).unwrap()));
+        let baseline = *rust_select.get_or_insert(select.0);
+        row("  scheduler.select, window of 64", select, Some(baseline));
+        row("  ... reused instance", measure(200, || keep(warm.select(input).unwrap())), Some(baseline));
+        let memory = sched.peak_memory_bytes().max(warm.peak_memory_bytes());
+        println!("    linear memory per call (peak)              {:>12.1} MiB", memory as f64 / (1 << 20) as f64);
+    }
 }

@@ -48,15 +48,23 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
 }
 
-/// A plugin built by `cargo xtask plugins`: an example or a test fixture.
+/// A plugin built by `cargo xtask plugins`: an example (in Rust, Python or
+/// JavaScript) or a test fixture.
 pub fn built(name: &str) -> PathBuf {
-    for dir in ["plugins", "test-plugins"] {
+    for dir in ["plugins", "guest-plugins", "test-plugins"] {
         let path = target_dir().join(dir).join(format!("{name}.wasm"));
         if path.is_file() {
             return path;
         }
     }
     panic!("plugin {name} is not built; run `cargo xtask plugins` (or `cargo xtask test`) first");
+}
+
+/// The compiled-code cache the tests' plugin hosts share: a Python or
+/// JavaScript component takes seconds to compile, and the tests load each
+/// many times. Entries are keyed by the component's hash and the engine's.
+pub fn compile_cache() -> PathBuf {
+    target_dir().join("test-compile-cache")
 }
 
 /// Copies `source` to `dir/NAME.wasm` through a rename, as a careful tool would.
@@ -96,7 +104,7 @@ impl TestHost {
             config.plugins.limits.policy_deadline_ms = GENEROUS_DEADLINE_MS;
             config.plugins.limits.hook_deadline_ms = GENEROUS_DEADLINE_MS;
         }
-        let host = PluginHost::new(config.plugins, None).unwrap();
+        let host = PluginHost::new(config.plugins, Some(compile_cache())).unwrap();
         let events = host.subscribe();
         TestHost { dir, host, events }
     }

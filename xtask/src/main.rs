@@ -3,7 +3,10 @@
 //! * `plugins` — builds every example plugin and test fixture for
 //!   `wasm32-wasip2` (installing the target when missing) and lays them out as
 //!   ringmaster loads them: `target/plugins/NAME.wasm` (+ `NAME.yaml`) for the
-//!   examples, `target/test-plugins/NAME.wasm` for the fixtures.
+//!   examples, `target/test-plugins/NAME.wasm` for the fixtures; then the
+//!   Python and JavaScript examples into `target/guest-plugins/`, with
+//!   componentize-py (from PyPI) and componentize-js (from npm) installed
+//!   into `target/guest-tools/` (nothing else needs them).
 //! * `test` — `plugins`, then the whole test suite: the cargo tests (the host's,
 //!   then the SDK's and the example plugins' own, natively), then the
 //!   MCP client tests in `tests/python` with the Python MCP SDK (installed
@@ -151,6 +154,100 @@ fn build_plugins() -> Result {
         }
     }
     eprintln!("xtask: {} plugins in {}", all.len(), target_dir().display());
+    build_guests()
+}
+
+fn modified(path: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// The latest modification under `dir` (recursively).
+fn newest(dir: &Path) -> Option<std::time::SystemTime> {
+    let mut latest = modified(dir);
+    for entry in std::fs::read_dir(dir).into_iter().flatten().filter_map(|e| e.ok()) {
+        let path = entry.path();
+        let time = if path.is_dir() { newest(&path) } else { modified(&path) };
+        latest = latest.max(time);
+    }
+    latest
+}
+
+/// The toolchains of the Python and JavaScript guests, pinned: the versions
+/// `ringmaster plugin new --lang python|js` projects name too.
+const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
+const COMPONENTIZE_JS: &str = "@bytecodealliance/componentize-js@0.23.0";
+
+/// The examples in other languages: (language directory, plugin, WIT world).
+const GUESTS: [(&str, &str, &str); 4] = [
+    ("python", "fair-share-py", "scheduler-plugin"),
+    ("python", "deny-patterns-py", "hook-handler-plugin"),
+    ("js", "fair-share-js", "scheduler-plugin"),
+    ("js", "deny-patterns-js", "hook-handler-plugin"),
+];
+
+/// The guest toolchains' directory: `python/bin/componentize-py` and
+/// `js/node_modules/.bin/componentize-js`.
+fn guest_tools() -> Result<PathBuf> {
+    let tools = target_dir().join("guest-tools");
+    let python = tools.join("python");
+    if !python.join("bin/componentize-py").is_file() {
+        run(Command::new("python3").args(["-m", "venv"]).arg(&python))?;
+        run(Command::new(python.join("bin/python")).args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            COMPONENTIZE_PY,
+        ]))?;
+    }
+    npm_install(&tools.join("js"), COMPONENTIZE_JS, "componentize-js")?;
+    Ok(tools)
+}
+
+/// Installs npm `package` into `dir` unless its `bin` is there already.
+fn npm_install(dir: &Path, package: &str, bin: &str) -> Result {
+    if dir.join("node_modules/.bin").join(bin).is_file() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    run(Command::new("npm").args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"]).arg(dir).arg(package))
+}
+
+fn build_guests() -> Result {
+    let tools = guest_tools()?;
+    let out = target_dir().join("guest-plugins");
+    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    for (lang, name, world) in GUESTS {
+        let dir = root().join("plugins").join(lang).join(name);
+        let sdk = root().join("plugins/sdk").join(lang);
+        let wasm = out.join(format!("{name}.wasm"));
+        install(&dir.join(format!("{name}.yaml")), &out.join(format!("{name}.yaml")))?;
+        // Each build takes seconds: skip the ones whose sources are older.
+        if modified(&wasm) > [&dir, &sdk, &root().join("wit")].into_iter().map(|d| newest(d)).max().flatten() {
+            continue;
+        }
+        let built = out.join(format!(".{name}.build.wasm"));
+        let mut cmd = match lang {
+            "python" => {
+                let mut cmd = Command::new(tools.join("python/bin/componentize-py"));
+                cmd.arg("-d").arg(root().join("wit")).args(["-w", world, "componentize", "app"]);
+                cmd.arg("-p").arg(&dir).arg("-p").arg(&sdk);
+                cmd
+            }
+            _ => {
+                // Paths relative to the repository: componentize-js reads
+                // them through a WASI sandbox rooted at its directory.
+                let mut cmd = Command::new(tools.join("js/node_modules/.bin/componentize-js"));
+                cmd.arg(Path::new("plugins").join(lang).join(name).join("plugin.js"));
+                cmd.args(["--wit", "wit", "-n", world, "-d", "http", "fetch-event"]);
+                cmd
+            }
+        };
+        run(cmd.current_dir(root()).arg("-o").arg(&built).stdout(std::process::Stdio::null()))?;
+        std::fs::rename(&built, &wasm).map_err(|e| format!("cannot install {name}: {e}"))?;
+    }
+    eprintln!("xtask: {} Python and JavaScript plugins in {}", GUESTS.len(), out.display());
     Ok(())
 }
 
@@ -219,6 +316,7 @@ fn run_suites(extra: &[String], marker: &str) -> Result {
         guests.args(["-p", &krate.package]);
     }
     run(guests.env(SUITE_MARKER, marker))?;
+    test_guest_examples(marker)?;
     // The MCP client suite drives the binaries the cargo tests just built.
     let venv = target_dir().join("python");
     let python = venv.join("bin").join("python");
@@ -229,18 +327,45 @@ fn run_suites(extra: &[String], marker: &str) -> Result {
         .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
         .args(PYTHON_PACKAGES))?;
     // The real Claude Code CLI, as an MCP client of `ringmaster serve`.
-    let claude_code = target_dir().join("claude-code");
-    if !claude_code.join("node_modules/.bin/claude").is_file() {
-        std::fs::create_dir_all(&claude_code).map_err(|e| format!("cannot create {}: {e}", claude_code.display()))?;
-        run(Command::new("npm")
-            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
-            .arg(&claude_code)
-            .arg(CLAUDE_CODE))?;
-    }
+    npm_install(&target_dir().join("claude-code"), CLAUDE_CODE, "claude")?;
     run(Command::new(&python)
         .args(["-m", "pytest", "-q", "tests/python"])
         .current_dir(root())
         .env(SUITE_MARKER, marker))
+}
+
+/// The Python and JavaScript examples' own tests, natively: `unittest` with
+/// the bindings componentize-py generates, `node --test` with the SDK's test
+/// host standing in for the contract's host interface.
+fn test_guest_examples(marker: &str) -> Result {
+    let tools = guest_tools()?;
+    for (lang, name, world) in GUESTS {
+        let dir = root().join("plugins").join(lang).join(name);
+        let sdk = root().join("plugins/sdk").join(lang);
+        let mut cmd = if lang == "python" {
+            let bindings = tools.join("bindings").join(name);
+            run(Command::new(tools.join("python/bin/componentize-py"))
+                .arg("-d")
+                .arg(root().join("wit"))
+                .args(["-w", world, "bindings"])
+                .arg(&bindings)
+                .stdout(std::process::Stdio::null()))?;
+            let path = std::env::join_paths([&bindings, &sdk]).map_err(|e| e.to_string())?;
+            let mut cmd = Command::new(tools.join("python/bin/python"));
+            cmd.args(["-m", "unittest", "--quiet"]).env("PYTHONPATH", path);
+            cmd
+        } else {
+            let mut cmd = Command::new("node");
+            cmd.arg("--import").arg(sdk.join("register-test-host.js")).args([
+                "--test",
+                "--test-reporter=dot",
+                "plugin.test.js",
+            ]);
+            cmd
+        };
+        run(cmd.current_dir(&dir).env(SUITE_MARKER, marker))?;
+    }
+    Ok(())
 }
 
 fn demo(extra: &[String]) -> Result {

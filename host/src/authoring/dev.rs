@@ -37,7 +37,7 @@ const VERDICT_WAIT: Duration = Duration::from_secs(30);
 const DEBOUNCE: Duration = Duration::from_millis(150);
 
 pub struct Options {
-    /// The plugin project (a Cargo package).
+    /// The plugin project (Rust, Python or JavaScript, as `plugin new` makes them).
     pub project: PathBuf,
     /// Where to install; default: the engine's first plugin directory.
     pub plugins_dir: Option<PathBuf>,
@@ -51,14 +51,26 @@ pub struct Options {
     pub simulate: Option<PathBuf>,
 }
 
-/// The project as cargo describes it.
+/// How a project builds, by its language.
+enum Build {
+    /// `cargo build --release --target wasm32-wasip2`.
+    Cargo,
+    /// componentize-py on `src/app.py` for `world` (from pyproject.toml's
+    /// `[tool.ringmaster]`).
+    Python { world: String },
+    /// `npm run build` (package.json's script).
+    Npm,
+}
+
+/// A plugin project: what `plugin new` makes, in any of its languages.
 struct Project {
     dir: PathBuf,
     /// The package name: the plugin's name.
     name: String,
-    /// What `cargo build --release --target wasm32-wasip2` makes.
+    build: Build,
+    /// What the build makes.
     artifact: PathBuf,
-    /// `NAME.yaml` beside `Cargo.toml`, if there is one.
+    /// `NAME.yaml` beside the project file, if there is one.
     manifest: Option<PathBuf>,
 }
 
@@ -66,6 +78,40 @@ impl Project {
     fn describe(dir: &Path) -> anyhow::Result<Project> {
         // Canonical, as cargo names manifests (`../plugin` included).
         let dir = dir.canonicalize().with_context(|| format!("no plugin project at {}", dir.display()))?;
+        let (name, build, artifact) = if dir.join("Cargo.toml").is_file() {
+            Self::cargo(&dir)?
+        } else if dir.join("pyproject.toml").is_file() {
+            let text = std::fs::read_to_string(dir.join("pyproject.toml"))?;
+            let project: toml::Table = text.parse().context("pyproject.toml")?;
+            let name = project.get("project").and_then(|p| p.get("name")).and_then(|n| n.as_str());
+            let name = name.context("pyproject.toml names no project (`[project] name = ...`)")?.to_string();
+            let world = project.get("tool").and_then(|t| t.get("ringmaster")).and_then(|r| r.get("world"));
+            let world = world.and_then(|w| w.as_str()).context(
+                "pyproject.toml does not say which world the plugin implements: add `[tool.ringmaster] world = \
+                 \"scheduler-plugin\"` (or another world of sdk/wit/worlds.wit)",
+            )?;
+            let artifact = dir.join(format!("{name}.wasm"));
+            (name, Build::Python { world: world.to_string() }, artifact)
+        } else if dir.join("package.json").is_file() {
+            let package: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(dir.join("package.json"))?).context("package.json")?;
+            let name = package["name"].as_str().context("package.json has no name")?.to_string();
+            anyhow::ensure!(package["scripts"]["build"].is_string(), "package.json has no build script");
+            let artifact = dir.join(format!("{name}.wasm"));
+            (name, Build::Npm, artifact)
+        } else {
+            anyhow::bail!(
+                "no plugin project at {}: expected Cargo.toml, pyproject.toml or package.json \
+                 (`ringmaster plugin new` makes one)",
+                dir.display()
+            );
+        };
+        let manifest = Some(dir.join(format!("{name}.yaml"))).filter(|path| path.is_file());
+        Ok(Project { dir, name, build, artifact, manifest })
+    }
+
+    /// Name and artifact of a Cargo project, as cargo describes it.
+    fn cargo(dir: &Path) -> anyhow::Result<(String, Build, PathBuf)> {
         let cargo_toml = dir.join("Cargo.toml");
         let out = std::process::Command::new(cargo())
             .args(["metadata", "--no-deps", "--format-version", "1", "--manifest-path"])
@@ -82,8 +128,29 @@ impl Project {
         let name = package["name"].as_str().context("a package without a name")?.to_string();
         let target = PathBuf::from(metadata["target_directory"].as_str().context("no target directory")?);
         let artifact = target.join("wasm32-wasip2/release").join(format!("{}.wasm", name.replace('-', "_")));
-        let manifest = Some(dir.join(format!("{name}.yaml"))).filter(|path| path.is_file());
-        Ok(Project { dir, name, artifact, manifest })
+        Ok((name, Build::Cargo, artifact))
+    }
+
+    /// The command that builds the project, run from its directory.
+    fn build_command(&self) -> tokio::process::Command {
+        match &self.build {
+            Build::Cargo => {
+                let mut cmd = tokio::process::Command::new(cargo());
+                cmd.args(["build", "--release", "--target", "wasm32-wasip2"]);
+                cmd
+            }
+            Build::Python { world } => {
+                let mut cmd = tokio::process::Command::new("componentize-py");
+                cmd.args(["-d", "sdk/wit", "-w", world, "componentize", "app", "-p", "src", "-p", "sdk", "-o"]);
+                cmd.arg(&self.artifact);
+                cmd
+            }
+            Build::Npm => {
+                let mut cmd = tokio::process::Command::new("npm");
+                cmd.args(["run", "--silent", "build"]);
+                cmd
+            }
+        }
     }
 }
 
@@ -345,16 +412,23 @@ fn verdict(client: &mut Client, name: &str, hash: &str, mut before: u64) -> Resu
 }
 
 /// Builds the project, the compiler's output going straight to stderr.
-/// Cargo runs in a process group of its own, killed whole if the round is
-/// dropped (Ctrl-C): no rustc is left behind.
-async fn build(project: &Project) -> std::io::Result<bool> {
-    let mut child = tokio::process::Command::new(cargo())
-        .args(["build", "--release", "--target", "wasm32-wasip2"])
-        .current_dir(&project.dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .process_group(0)
-        .spawn()?;
+/// The build runs in a process group of its own, killed whole if the round
+/// is dropped (Ctrl-C): no rustc (or node) is left behind.
+async fn build(project: &Project) -> anyhow::Result<bool> {
+    let mut command = project.build_command();
+    let program = command.as_std().get_program().to_string_lossy().into_owned();
+    let child = command.current_dir(&project.dir).stdin(Stdio::null()).stdout(Stdio::null()).process_group(0).spawn();
+    let mut child = match child {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
+            "{program} is not installed (on PATH); {}",
+            match project.build {
+                Build::Cargo => "install Rust with rustup".to_string(),
+                Build::Python { .. } => format!("pip install {}", super::new::COMPONENTIZE_PY),
+                Build::Npm => "install Node.js and npm".to_string(),
+            }
+        ),
+        child => child.with_context(|| format!("cannot run {program}"))?,
+    };
     let group = child.id().map(|pid| nix::unistd::Pid::from_raw(pid as i32));
     let guard = scopeguard::guard(group, |group| {
         if let Some(group) = group {
@@ -366,7 +440,10 @@ async fn build(project: &Project) -> std::io::Result<bool> {
     Ok(status.success())
 }
 
-/// Watches what a build reads: the manifest and `Cargo.toml` beside it, and `src/`.
+/// The files beside `src/` a build reads: the project file and the manifest.
+const PROJECT_FILES: [&str; 3] = ["Cargo.toml", "pyproject.toml", "package.json"];
+
+/// Watches what a build reads: the project file and the manifest, and `src/`.
 fn watch(project: &Project, changed: mpsc::UnboundedSender<Instant>) -> anyhow::Result<Vec<DirWatcher>> {
     let mut watchers = Vec::new();
     for (dir, recursive) in [(project.dir.clone(), false), (project.dir.join("src"), true)] {
@@ -378,10 +455,15 @@ fn watch(project: &Project, changed: mpsc::UnboundedSender<Instant>) -> anyhow::
             create_missing: false,
             debounce: DEBOUNCE,
         };
-        // Not `Cargo.lock` or `target/`, which the build itself writes.
+        // Not `Cargo.lock`, `target/` or `NAME.wasm`, which the build itself
+        // writes, nor what running tests leaves in `src/` (`__pycache__`).
         let relevant = move |path: &Path| {
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let read = if recursive { !name.starts_with('.') } else { name == "Cargo.toml" || name.ends_with(".yaml") };
+            let read = if recursive {
+                !name.starts_with('.') && !path.components().any(|c| c.as_os_str() == "__pycache__")
+            } else {
+                PROJECT_FILES.contains(&name.as_str()) || name.ends_with(".yaml")
+            };
             read.then_some(())
         };
         let watcher = watch_dirs(watched, relevant, move |()| {

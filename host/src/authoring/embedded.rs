@@ -1,7 +1,8 @@
 //! What the binary carries for plugin authors: the contract's WIT, as the
-//! host was built with it, and the Rust SDK crate (`plugins/sdk/rust`),
-//! whose `wit/` is that same WIT. A test checks that every file of both
-//! directories is here, so the SDK cannot grow a file the binary forgets.
+//! host was built with it, the Rust SDK crate (`plugins/sdk/rust`, whose
+//! `wit/` is that same WIT) and the Python and JavaScript helper modules
+//! (`plugins/sdk/{python,js}`). A test checks that every file of those
+//! directories is here, so an SDK cannot grow a file the binary forgets.
 
 use crate::contract::{PACKAGE, VERSION};
 
@@ -24,6 +25,17 @@ pub const SDK: &[(&str, &str)] = &[
     ("src/scheduler.rs", include_str!("../../../plugins/sdk/rust/src/scheduler.rs")),
     ("src/testing.rs", include_str!("../../../plugins/sdk/rust/src/testing.rs")),
     ("src/timeout_estimator.rs", include_str!("../../../plugins/sdk/rust/src/timeout_estimator.rs")),
+];
+
+/// The Python SDK: one module over componentize-py's bindings.
+pub const PYTHON_SDK: &[(&str, &str)] =
+    &[("ringmaster_plugin.py", include_str!("../../../plugins/sdk/python/ringmaster_plugin.py"))];
+
+/// The JavaScript SDK: the helper module and the test host for Node.
+pub const JS_SDK: &[(&str, &str)] = &[
+    ("register-test-host.js", include_str!("../../../plugins/sdk/js/register-test-host.js")),
+    ("ringmaster-plugin.js", include_str!("../../../plugins/sdk/js/ringmaster-plugin.js")),
+    ("test-host.js", include_str!("../../../plugins/sdk/js/test-host.js")),
 ];
 
 /// The contract the WIT defines, e.g. `ringmaster:plugin@0.1.0`.
@@ -76,6 +88,14 @@ mod tests {
             .filter(|path| !path.starts_with("target/"))
             .collect();
         assert_eq!(on_disk, sdk);
+        for (dir, embedded) in [("python", PYTHON_SDK), ("js", JS_SDK)] {
+            let names: Vec<&str> = embedded.iter().map(|(name, _)| *name).collect();
+            let on_disk: Vec<String> = files_under(&root.join("plugins/sdk").join(dir))
+                .into_iter()
+                .filter(|path| !path.contains("__pycache__"))
+                .collect();
+            assert_eq!(on_disk, names, "plugins/sdk/{dir}");
+        }
         assert!(WIT[1].1.starts_with(&format!("package {};", contract())), "the WIT declares {}", contract());
         assert_eq!(sdk_version(), "0.1.0");
     }

@@ -27,11 +27,10 @@ pub fn new(name: &str, kind: ExtensionPoint, lang: Lang, dir: Option<&Path>) -> 
     project.create(&dir)?;
     // stdout-ok: CLI output
     println!(
-        "created {dir}: a {kind} plugin in {lang:?} for {contract}\nnext:\n  cd {dir}\n  cargo build --release \
-         --target wasm32-wasip2\n  cargo test\n  ringmaster plugin check target/wasm32-wasip2/release/{artifact}",
+        "created {dir}: a {kind} plugin in {lang:?} for {contract}\nnext:\n  cd {dir}\n  {steps}",
         dir = dir.display(),
         contract = embedded::contract(),
-        artifact = project.artifact(),
+        steps = project.steps().join("\n  "),
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -17,8 +17,9 @@
 //! a busy period it keeps ticking, since waking it costs a call more than the
 //! call itself.
 //!
-//! Compiling a component takes tens of milliseconds; loading a precompiled
-//! copy takes a fraction of one. The cache is keyed by the component's
+//! Compiling a component takes tens of milliseconds (seconds for one that
+//! carries a Python or JavaScript runtime); loading a precompiled copy takes
+//! a fraction of one. The cache is keyed by the component's
 //! SHA-256 and by the engine's compatibility hash (wasmtime version,
 //! compiler settings, CPU features), so a restart or a reload of an
 //! unchanged file skips compilation, and a wasmtime upgrade never loads
@@ -222,12 +223,14 @@ impl Compiler {
     }
 }
 
-/// Writes a cache entry atomically, so a concurrent reader never sees half of one.
+/// Writes a cache entry atomically, so a concurrent reader never sees half of
+/// one. The temporary file is unique to this write: two threads (or hosts)
+/// compiling the same component at once each write their own.
 fn store(dir: &Path, entry: &Path, component: &Component) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let tmp = entry.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, component.serialize()?)?;
-    std::fs::rename(&tmp, entry)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut tmp, &component.serialize()?)?;
+    tmp.persist(entry)?;
     Ok(())
 }
 

@@ -34,8 +34,8 @@ pub enum LoadError {
     NoExtensionPoint { path: PathBuf, exports: String, expected: String },
     #[error("{path} exports {export}, which this host does not know; known extension points: {expected}")]
     UnknownExport { path: PathBuf, export: String, expected: String },
-    #[error("{path} imports {import}, which needs the `{capability}` capability: {how}")]
-    UngrantedImport { path: PathBuf, import: String, capability: &'static str, how: String },
+    #[error("{path} requests the `{capability}` capability, which is not granted: {how}")]
+    UngrantedCapability { path: PathBuf, capability: &'static str, how: String },
     #[error(
         "{path} imports {import}, which ringmaster does not provide; plugins may import ringmaster:plugin/host and WASI 0.2"
     )]

@@ -2,16 +2,21 @@
 //! extension points it exports, that it was built for a compatible contract
 //! version, and that everything it imports is either harmless or granted.
 //!
-//! Imports fall into three groups:
-//! * always provided: `ringmaster:plugin/{host,types}`, and the WASI
-//!   interfaces that carry no authority (`wasi:io`, `wasi:clocks`,
-//!   `wasi:random`) or that Rust's standard library imports in every build
-//!   (`wasi:cli/*`). The latter are inert unless granted: the environment is
-//!   empty, stdin is empty and prints never reach the host's stdout (the MCP
-//!   channel);
-//! * provided only with a capability: `wasi:filesystem` (`filesystem`) and
-//!   `wasi:sockets` (`network`);
+//! Imports fall into two groups:
+//! * provided: `ringmaster:plugin/{host,types}` and the interfaces of WASI 0.2
+//!   that a language's runtime imports in every build (`wasi:io`,
+//!   `wasi:clocks`, `wasi:random`, `wasi:cli`, `wasi:filesystem`,
+//!   `wasi:sockets`: Rust's standard library imports some of them, Python's
+//!   and JavaScript's runtimes all). Importing one grants nothing: authority
+//!   is given per call by the WASI context (`sandbox`), which has no
+//!   environment, no stdin, no directory and no network unless the manifest
+//!   requests a capability *and* the host grants it. So a plugin is checked
+//!   for what it asks for, not for what its runtime links;
 //! * never provided: anything else (e.g. `wasi:http`), which rejects the plugin.
+//!
+//! A manifest that requests `filesystem` or `network` and is not granted it
+//! is refused at load, naming the grant: the author said the plugin needs it,
+//! so running it without would only fail later and less clearly.
 
 use super::error::LoadError;
 use crate::config::Capabilities;
@@ -61,38 +66,42 @@ fn expected_exports() -> String {
     ExtensionPoint::ALL.iter().map(|p| p.qualified()).collect::<Vec<_>>().join(", ")
 }
 
-/// The capability a WASI import needs, or `None` when it is always provided.
-/// `Err(())` means the host never provides it.
-fn wasi_capability(interface: &InterfaceName<'_>) -> Result<Option<&'static str>, ()> {
-    let namespace = interface.package.strip_prefix("wasi:").ok_or(())?;
-    match namespace {
-        "io" | "clocks" | "random" | "cli" => Ok(None),
-        "filesystem" => Ok(Some("filesystem")),
-        "sockets" => Ok(Some("network")),
-        _ => Err(()),
-    }
-}
-
-fn grant_hint(plugin: &str, capability: &str) -> String {
-    let example = match capability {
-        "filesystem" => "filesystem: [/some/dir]",
-        _ => "network: true",
-    };
-    format!(
-        "request it in {plugin}.yaml (`capabilities: {{ {example} }}`) and grant it in ringmaster.yaml \
-         (`plugins: {{ grants: {{ {plugin}: {{ {example} }} }} }}`)"
+/// Whether the host links a WASI interface (see the module docs).
+fn wasi_provided(interface: &InterfaceName<'_>) -> bool {
+    matches!(
+        interface.package.strip_prefix("wasi:"),
+        Some("io" | "clocks" | "random" | "cli" | "filesystem" | "sockets")
     )
 }
 
-/// Validates `component` (loaded from `path` as plugin `plugin`) against the
-/// contract and the plugin's effective capabilities.
-pub fn inspect(
-    engine: &Engine,
-    component: &Component,
+/// Refuses a plugin whose manifest requests a capability that the host's
+/// configuration does not grant (`effective` is what both name).
+pub fn check_grants(
     path: &Path,
     plugin: &str,
-    granted: &Capabilities,
-) -> Result<Inspection, LoadError> {
+    requested: &Capabilities,
+    effective: &Capabilities,
+) -> Result<(), LoadError> {
+    let missing = if !requested.filesystem.is_empty() && effective.filesystem.is_empty() {
+        let dirs: Vec<String> = requested.filesystem.iter().map(|d| d.display().to_string()).collect();
+        Some(("filesystem", format!("filesystem: [{}]", dirs.join(", "))))
+    } else if requested.network && !effective.network {
+        Some(("network", "network: true".to_string()))
+    } else {
+        None
+    };
+    match missing {
+        Some((capability, grant)) => Err(LoadError::UngrantedCapability {
+            path: path.to_path_buf(),
+            capability,
+            how: format!("grant it in ringmaster.yaml (`plugins: {{ grants: {{ {plugin}: {{ {grant} }} }} }}`)"),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Validates `component` (loaded from `path`) against the contract.
+pub fn inspect(engine: &Engine, component: &Component, path: &Path) -> Result<Inspection, LoadError> {
     let ty = component.component_type();
     let mut extension_points = Vec::new();
     let mut foreign_exports = Vec::new();
@@ -132,20 +141,8 @@ pub fn inspect(
             }
             continue;
         }
-        let capability = wasi_capability(&parsed).map_err(|()| unknown())?;
-        let granted = match capability {
-            None => true,
-            Some("filesystem") => !granted.filesystem.is_empty(),
-            Some(_) => granted.network,
-        };
-        if !granted {
-            let capability = capability.expect("only capabilities can be missing");
-            return Err(LoadError::UngrantedImport {
-                path: path.to_path_buf(),
-                import: name.to_string(),
-                capability,
-                how: grant_hint(plugin, capability),
-            });
+        if !wasi_provided(&parsed) {
+            return Err(unknown());
         }
     }
     Ok(Inspection { extension_points, imports })
@@ -163,11 +160,28 @@ mod tests {
     }
 
     #[test]
-    fn wasi_imports_map_to_capabilities() {
-        let cap = |n: &str| wasi_capability(&parse_name(n).unwrap());
-        assert_eq!(cap("wasi:io/streams@0.2.6"), Ok(None));
-        assert_eq!(cap("wasi:filesystem/types@0.2.6"), Ok(Some("filesystem")));
-        assert_eq!(cap("wasi:sockets/tcp@0.2.6"), Ok(Some("network")));
-        assert_eq!(cap("wasi:http/outgoing-handler@0.2.6"), Err(()));
+    fn the_wasi_of_language_runtimes_is_provided_and_nothing_else() {
+        let provided = |n: &str| wasi_provided(&parse_name(n).unwrap());
+        assert!(provided("wasi:io/streams@0.2.6"));
+        assert!(provided("wasi:filesystem/types@0.2.9"));
+        assert!(provided("wasi:sockets/tcp@0.2.12"));
+        assert!(!provided("wasi:http/outgoing-handler@0.2.6"));
+        assert!(!provided("acme:io/streams@0.2.6"));
+    }
+
+    #[test]
+    fn a_requested_capability_must_be_granted() {
+        let path = Path::new("p.wasm");
+        let fs = Capabilities { filesystem: vec!["/data".into()], ..Default::default() };
+        let error = check_grants(path, "p", &fs, &Capabilities::default()).unwrap_err().to_string();
+        assert!(error.contains("requests the `filesystem` capability"), "{error}");
+        assert!(error.contains("grants: { p: { filesystem: [/data] } }"), "{error}");
+        assert!(check_grants(path, "p", &fs, &fs).is_ok());
+        let net = Capabilities { network: true, ..Default::default() };
+        assert!(
+            check_grants(path, "p", &net, &Capabilities::default()).unwrap_err().to_string().contains("network: true")
+        );
+        // What is not requested needs no grant.
+        assert!(check_grants(path, "p", &Capabilities::default(), &Capabilities::default()).is_ok());
     }
 }

@@ -6,9 +6,9 @@
 
 use super::engine::{CacheOutcome, Compiler, EpochTicker, content_hash, new_engine};
 use super::error::{CallError, LoadError};
-use super::inspect::{Inspection, inspect};
+use super::inspect::{Inspection, check_grants, inspect};
 use super::manifest::Manifest;
-use super::sandbox::{CallLimits, HostState, Identity, Sandbox, linker};
+use super::sandbox::{CallLimits, HostState, Identity, IdleInstances, Sandbox, linker};
 use super::wit::Exports;
 use crate::config::PluginsConfig;
 use crate::contract::{
@@ -59,6 +59,9 @@ impl Loader {
         let manifest_file = manifest_path(path);
         let manifest = Manifest::load(&manifest_file, &self.config.dirs)
             .map_err(|err| LoadError::Manifest { path: manifest_file.clone(), message: err.to_string() })?;
+        let granted = self.config.grants.get(&name).cloned().unwrap_or_default();
+        let capabilities = manifest.capabilities.intersect(&granted);
+        check_grants(path, &name, &manifest.capabilities, &capabilities)?;
         let bytes = untrusted::read(path, Some(&self.config.dirs), untrusted::MAX_PLUGIN_BYTES)
             .map_err(|message| LoadError::Read { path: path.into(), message })?;
         check_header(path, &bytes)?;
@@ -69,9 +72,7 @@ impl Loader {
             .compile(&bytes, &hash)
             .map_err(|err| LoadError::Compile { path: path.into(), message: format!("{err:#}") })?;
 
-        let granted = self.config.grants.get(&name).cloned().unwrap_or_default();
-        let capabilities = manifest.capabilities.intersect(&granted);
-        let inspection = inspect(self.compiler.engine(), &component, path, &name, &capabilities)?;
+        let inspection = inspect(self.compiler.engine(), &component, path)?;
         let pre = self
             .linker
             .instantiate_pre(&component)
@@ -90,6 +91,8 @@ impl Loader {
             capabilities,
             limits,
             ticker: self.ticker.clone(),
+            peak_memory: Default::default(),
+            idle: IdleInstances::new(manifest.instances),
         };
 
         let exports = Exports::new(&pre, &inspection.extension_points).map_err(|(point, err)| LoadError::Link {
@@ -205,6 +208,12 @@ impl LoadedPlugin {
 
     pub fn capabilities(&self) -> &crate::config::Capabilities {
         &self.sandbox.capabilities
+    }
+
+    /// The most linear memory any call of this build held (a language
+    /// runtime's heap included), against its `memory_mib` cap.
+    pub fn peak_memory_bytes(&self) -> u64 {
+        self.sandbox.peak_memory.load(std::sync::atomic::Ordering::Relaxed) as u64
     }
 
     /// Creates a fresh instance and drops it: what every call costs before

@@ -9,6 +9,7 @@
 //!   policy-deadline-ms: 50
 //! capabilities:
 //!   env: [HOME]
+//! instances: reused
 //! ```
 //!
 //! Without a manifest a plugin has no description, no config, the host's
@@ -32,6 +33,25 @@ pub struct Manifest {
     pub limits: ManifestLimits,
     /// WASI capabilities the plugin asks for; the host's config must grant them.
     pub capabilities: Capabilities,
+    /// Whether calls may share instances (see [`Instances`]).
+    pub instances: Instances,
+}
+
+/// How a plugin's calls get their instance.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Instances {
+    /// A fresh instance per call: nothing a call leaves in memory reaches
+    /// the next. Microseconds for a compiled plugin.
+    #[default]
+    PerCall,
+    /// An instance that ended a call cleanly may serve later calls of the
+    /// same build, so module-level state persists between them. For plugins
+    /// that carry a language runtime (Python, JavaScript), whose fresh
+    /// instance costs a millisecond of page faults before the plugin's code
+    /// runs. The author declares it safe: the plugin keeps nothing between
+    /// calls that changes its answers.
+    Reused,
 }
 
 /// Limits a plugin asks for instead of the host's defaults. The host caps

@@ -73,6 +73,9 @@ pub struct PluginInfo {
     pub failures: u64,
     pub latency_p50_us: Option<u64>,
     pub latency_p99_us: Option<u64>,
+    /// The most linear memory a call of the active build held, in bytes
+    /// (against `memory_mib` of its limits).
+    pub peak_memory_bytes: Option<u64>,
     /// Loads of this plugin's file that ended (loaded or rejected): a tool
     /// that installed a build waits for this to grow (`plugin dev`).
     pub load_attempts: u64,
@@ -374,6 +377,7 @@ fn info(name: &str, entry: &Entry) -> PluginInfo {
         failures: state.stats.failures,
         latency_p50_us: state.stats.latency_us(0.5),
         latency_p99_us: state.stats.latency_us(0.99),
+        peak_memory_bytes: plugin.as_ref().map(|p| p.peak_memory_bytes()),
         load_attempts: state.load_attempts,
         load_error: state.load_error.clone(),
     }

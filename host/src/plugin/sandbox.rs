@@ -1,19 +1,27 @@
-//! One call into a plugin: a fresh store and instance, a deadline, a memory
-//! cap, and the host functions the plugin may use.
+//! One call into a plugin: a store and instance, a deadline, a memory cap,
+//! and the host functions the plugin may use.
 //!
-//! Every call instantiates the component anew from its `InstancePre`
-//! (microseconds), so no state leaks between calls, a trap poisons nothing,
-//! and a reload can swap the `InstancePre` while earlier calls finish on the
-//! one they started with.
+//! By default every call instantiates the component anew from its
+//! `InstancePre` (microseconds), so no state leaks between calls, a trap
+//! poisons nothing, and a reload can swap the `InstancePre` while earlier
+//! calls finish on the one they started with. A plugin whose manifest says
+//! `instances: reused` (a Python or JavaScript runtime, whose fresh instance
+//! costs a millisecond before its code runs) gets an idle instance of the
+//! same build when there is one: only instances that ended their call
+//! cleanly go back, a few at most, so a trap, a deadline or the memory cap
+//! still leaves nothing behind, and idle memory stays bounded.
 
 use super::engine::{EpochTicker, deadline_ticks};
 use super::error::CallError;
+use super::manifest::Instances;
 use super::wit;
 use crate::config::Capabilities;
 use crate::contract::{ExtensionPoint, LogLevel};
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use wasmtime::component::{Instance, InstancePre, Linker, ResourceTable};
 use wasmtime::{Engine, ResourceLimiter, Store, Trap};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -27,6 +35,8 @@ const MAX_LOG_BYTES: usize = 4096;
 const PIPE_CAPACITY: usize = 64 * 1024;
 /// The end of stderr quoted in a trap report (a Rust panic message lives there).
 const STDERR_TAIL: usize = 1024;
+/// Idle instances kept per build of a plugin with reused instances.
+const IDLE_INSTANCES: usize = 4;
 
 /// Which build of which plugin: used in every log line and error.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,12 +77,17 @@ impl CallLimits {
 struct MemoryCap {
     limit_bytes: usize,
     hit: bool,
+    /// The most linear memory the call held (its initial size included).
+    peak_bytes: usize,
 }
 
 impl ResourceLimiter for MemoryCap {
     fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         let allowed = desired <= self.limit_bytes;
         self.hit |= !allowed;
+        if allowed {
+            self.peak_bytes = self.peak_bytes.max(desired);
+        }
         Ok(allowed)
     }
 
@@ -172,6 +187,24 @@ pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     Ok(linker)
 }
 
+/// An instance between calls, with what it writes to.
+struct Idle {
+    store: Store<HostState>,
+    instance: Instance,
+    stdout: Option<MemoryOutputPipe>,
+    stderr: MemoryOutputPipe,
+}
+
+/// The idle instances of a plugin whose calls may reuse them (`None`:
+/// every call gets a fresh one), at most [`IDLE_INSTANCES`].
+pub struct IdleInstances(Option<Mutex<Vec<Idle>>>);
+
+impl IdleInstances {
+    pub fn new(instances: Instances) -> IdleInstances {
+        IdleInstances((instances == Instances::Reused).then(Default::default))
+    }
+}
+
 /// Everything needed to run calls of one loaded plugin.
 pub struct Sandbox {
     pub identity: Arc<Identity>,
@@ -180,6 +213,9 @@ pub struct Sandbox {
     pub limits: CallLimits,
     /// The engine's epoch clock, which runs while a call is in flight.
     pub ticker: EpochTicker,
+    /// The most linear memory any call held, in bytes.
+    pub peak_memory: AtomicUsize,
+    pub idle: IdleInstances,
 }
 
 impl Sandbox {
@@ -206,7 +242,27 @@ impl Sandbox {
         builder.build()
     }
 
-    /// Runs `call` against a fresh instance, under the deadline for `point`
+    /// A store for a new instance, with the pipes its stdout and stderr go to.
+    fn new_store(&self, engine: &Engine) -> (Store<HostState>, Option<MemoryOutputPipe>, MemoryOutputPipe) {
+        let stderr = MemoryOutputPipe::new(PIPE_CAPACITY);
+        let stdout = self.capabilities.stdio.then(|| MemoryOutputPipe::new(PIPE_CAPACITY));
+        let state = HostState {
+            wasi: self.wasi_ctx(stdout.as_ref(), &stderr),
+            table: ResourceTable::new(),
+            memory: MemoryCap { limit_bytes: (self.limits.memory_mib << 20) as usize, hit: false, peak_bytes: 0 },
+            plugin: self.identity.clone(),
+            config: self.config.clone(),
+            job_id: None,
+            log_lines: 0,
+        };
+        let mut store = Store::new(engine, state);
+        store.limiter(|state| &mut state.memory);
+        store.epoch_deadline_trap();
+        (store, stdout, stderr)
+    }
+
+    /// Runs `call` against a fresh instance (or an idle one, with
+    /// `instances: reused`), under the deadline for `point`
     /// and the memory cap, and turns whatever went wrong into a [`CallError`].
     pub fn run<R>(
         &self,
@@ -215,28 +271,35 @@ impl Sandbox {
         job_id: Option<&str>,
         call: impl FnOnce(&mut Store<HostState>, &Instance) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
-        let stderr = MemoryOutputPipe::new(PIPE_CAPACITY);
-        let stdout = self.capabilities.stdio.then(|| MemoryOutputPipe::new(PIPE_CAPACITY));
-        let state = HostState {
-            wasi: self.wasi_ctx(stdout.as_ref(), &stderr),
-            table: ResourceTable::new(),
-            memory: MemoryCap { limit_bytes: (self.limits.memory_mib << 20) as usize, hit: false },
-            plugin: self.identity.clone(),
-            config: self.config.clone(),
-            job_id: job_id.map(str::to_string),
-            log_lines: 0,
+        let idle = self.idle.0.as_ref().and_then(|idle| idle.lock().pop());
+        let (mut store, instance, stdout, stderr) = match idle {
+            Some(idle) => (idle.store, Some(idle.instance), idle.stdout, idle.stderr),
+            None => {
+                let (store, stdout, stderr) = self.new_store(pre.engine());
+                (store, None, stdout, stderr)
+            }
         };
-        let mut store = Store::new(pre.engine(), state);
-        store.limiter(|state| &mut state.memory);
+        let state = store.data_mut();
+        state.job_id = job_id.map(str::to_string);
+        state.log_lines = 0;
+        // What a reused instance wrote in earlier calls is not this call's.
+        let stdout_from = stdout.as_ref().map_or(0, |pipe| pipe.contents().len());
+        let stderr_from = stderr.contents().len();
         let deadline_ms = self.limits.deadline_ms(point);
         let in_flight = self.ticker.call();
         store.set_epoch_deadline(deadline_ticks(deadline_ms));
-        store.epoch_deadline_trap();
 
-        let result = pre.instantiate(&mut store).and_then(|instance| call(&mut store, &instance));
+        let result = match instance {
+            Some(instance) => Ok(instance),
+            None => pre.instantiate(&mut store),
+        }
+        .and_then(|instance| call(&mut store, &instance).map(|answer| (answer, instance)));
         drop(in_flight);
+        let stderr_text = stderr.contents().split_off(stderr_from);
 
         let state = store.data();
+        let memory_hit = state.memory.hit;
+        self.peak_memory.fetch_max(state.memory.peak_bytes, Ordering::Relaxed);
         if state.log_lines > MAX_LOG_LINES {
             let dropped = (state.log_lines - MAX_LOG_LINES).to_string();
             emit(
@@ -248,26 +311,37 @@ impl Sandbox {
             );
         }
         if self.capabilities.stdio {
-            for (stream, pipe) in [("stdout", stdout.as_ref()), ("stderr", Some(&stderr))] {
-                let text = pipe.map(|p| p.contents()).unwrap_or_default();
-                for line in String::from_utf8_lossy(&text).lines().filter(|l| !l.trim().is_empty()) {
+            let stdout_text = stdout.as_ref().map(|p| p.contents().split_off(stdout_from)).unwrap_or_default();
+            for (stream, text) in [("stdout", &stdout_text), ("stderr", &stderr_text)] {
+                for line in String::from_utf8_lossy(text).lines().filter(|l| !l.trim().is_empty()) {
                     emit(LogLevel::Info, &self.identity, job_id, line, &format!("stream={stream}"));
                 }
             }
         }
         let plugin = self.identity.to_string();
+        let result = match (result, &self.idle.0) {
+            (Ok((answer, instance)), Some(idle)) => {
+                // Pipes fill up across calls; an instance near their end is retired.
+                let room = |pipe: &MemoryOutputPipe| pipe.contents().len() < PIPE_CAPACITY / 2;
+                let mut idle = idle.lock();
+                if idle.len() < IDLE_INSTANCES && room(&stderr) && stdout.as_ref().is_none_or(room) {
+                    idle.push(Idle { store, instance, stdout, stderr });
+                }
+                Ok(answer)
+            }
+            (result, _) => result.map(|(answer, _)| answer),
+        };
         result.map_err(|err| {
             if err.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
                 CallError::Deadline { plugin, deadline_ms }
-            } else if state.memory.hit {
+            } else if memory_hit {
                 CallError::Memory { plugin, limit_mib: self.limits.memory_mib }
             } else {
                 let mut message = match err.downcast_ref::<Trap>() {
                     Some(trap) => trap.to_string(),
                     None => err.to_string(),
                 };
-                let stderr = stderr.contents();
-                let stderr = String::from_utf8_lossy(&stderr);
+                let stderr = String::from_utf8_lossy(&stderr_text);
                 let tail = stderr.trim();
                 if !tail.is_empty() {
                     let start = tail.len().saturating_sub(STDERR_TAIL);
