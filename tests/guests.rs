@@ -148,3 +148,32 @@ fn a_guest_fails_as_rust_plugins_do_with_its_own_words_or_at_the_memory_cap() {
         t.host.get(&name).unwrap().select(&schedule_input(&mut Rng(7))).unwrap();
     }
 }
+
+#[test]
+fn a_guest_is_stopped_at_its_deadline_and_memory_cap_and_the_next_call_gets_a_clean_instance() {
+    let window = |tag: &str| ScheduleInput {
+        candidates: vec![Candidate { job: JobInfo { tags: vec![tag.into()], ..job(0, 0, 0) }, rank: 0, waited_ms: 0 }],
+        slots: vec![SlotLoad::idle(0, 1)],
+        capacity: 1,
+        roots: Vec::new(),
+        queued_total: 1,
+        now_ms: 0,
+    };
+    for lang in GUESTS {
+        let name = format!("misbehave-{lang}");
+        for (mode, limits, expected) in [
+            ("loop", "policy-deadline-ms: 300", "ran past its 300 ms deadline"),
+            ("memory-bomb", "memory-mib: 64", "hit its 64 MiB memory limit"),
+            ("trap", "memory-mib: 64", "misbehave fixture: deliberate error"),
+        ] {
+            let t = TestHost::new("");
+            // Reused instances, as a guest's manifest asks: the failure must not outlive its call.
+            let manifest = format!("config: {{ mode: {mode} }}\nlimits: {{ {limits} }}\ninstances: reused");
+            t.load(&name, &name, Some(&manifest)).unwrap();
+            let plugin = t.host.get(&name).unwrap();
+            let error = plugin.select(&window("misbehave")).unwrap_err().to_string();
+            assert!(error.contains(expected), "{name} {mode}: {error}");
+            assert_eq!(plugin.select(&window("fine")).unwrap().len(), 1, "{name} after {mode}");
+        }
+    }
+}

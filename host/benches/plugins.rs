@@ -196,7 +196,9 @@ fn main() {
     let spawn = measure(200, || {
         std::process::Command::new("/bin/true").status().unwrap();
     });
-    println!("\nper call (fair-share reuses idle instances, as its manifest says; the others get a fresh one each call)");
+    println!(
+        "\nper call (fair-share reuses idle instances, as its manifest says; the others get a fresh one each call)"
+    );
     row("baseline: spawn and wait for /bin/true", spawn, None);
     let sched = host.get("fair-share").unwrap();
     row("instantiate only", measure(2000, || sched.instantiate_only().unwrap()), Some(spawn.0));

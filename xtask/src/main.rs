@@ -4,7 +4,8 @@
 //!   `wasm32-wasip2` (installing the target when missing) and lays them out as
 //!   ringmaster loads them: `target/plugins/NAME.wasm` (+ `NAME.yaml`) for the
 //!   examples, `target/test-plugins/NAME.wasm` for the fixtures; then the
-//!   Python and JavaScript examples into `target/guest-plugins/`, with
+//!   Python and JavaScript examples into `target/guest-plugins/` (their
+//!   test fixtures into `target/test-plugins/`), with
 //!   componentize-py (from PyPI) and componentize-js (from npm) installed
 //!   into `target/guest-tools/` (nothing else needs them).
 //! * `test` — `plugins`, then the whole test suite: the cargo tests (the host's,
@@ -177,12 +178,38 @@ fn newest(dir: &Path) -> Option<std::time::SystemTime> {
 const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
 const COMPONENTIZE_JS: &str = "@bytecodealliance/componentize-js@0.23.0";
 
-/// The examples in other languages: (language directory, plugin, WIT world).
-const GUESTS: [(&str, &str, &str); 4] = [
-    ("python", "fair-share-py", "scheduler-plugin"),
-    ("python", "deny-patterns-py", "hook-handler-plugin"),
-    ("js", "fair-share-js", "scheduler-plugin"),
-    ("js", "deny-patterns-js", "hook-handler-plugin"),
+/// A plugin in Python or JavaScript: its sources (the directory's name is
+/// the plugin's), the WIT world it implements, where its build goes.
+struct Guest {
+    lang: &'static str,
+    dir: &'static str,
+    world: &'static str,
+    /// `guest-plugins` for the examples, `test-plugins` for test fixtures.
+    out: &'static str,
+}
+
+impl Guest {
+    fn name(&self) -> &'static str {
+        self.dir.rsplit('/').next().expect("a directory")
+    }
+
+    fn is_example(&self) -> bool {
+        self.out == "guest-plugins"
+    }
+}
+
+const GUESTS: [Guest; 6] = [
+    Guest { lang: "python", dir: "plugins/python/fair-share-py", world: "scheduler-plugin", out: "guest-plugins" },
+    Guest {
+        lang: "python",
+        dir: "plugins/python/deny-patterns-py",
+        world: "hook-handler-plugin",
+        out: "guest-plugins",
+    },
+    Guest { lang: "js", dir: "plugins/js/fair-share-js", world: "scheduler-plugin", out: "guest-plugins" },
+    Guest { lang: "js", dir: "plugins/js/deny-patterns-js", world: "hook-handler-plugin", out: "guest-plugins" },
+    Guest { lang: "python", dir: "tests/fixtures/guests/misbehave-py", world: "scheduler-plugin", out: "test-plugins" },
+    Guest { lang: "js", dir: "tests/fixtures/guests/misbehave-js", world: "scheduler-plugin", out: "test-plugins" },
 ];
 
 /// The guest toolchains' directory: `python/bin/componentize-py` and
@@ -216,22 +243,25 @@ fn npm_install(dir: &Path, package: &str, bin: &str) -> Result {
 
 fn build_guests() -> Result {
     let tools = guest_tools()?;
-    let out = target_dir().join("guest-plugins");
-    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    for (lang, name, world) in GUESTS {
-        let dir = root().join("plugins").join(lang).join(name);
-        let sdk = root().join("plugins/sdk").join(lang);
-        let wasm = out.join(format!("{name}.wasm"));
-        install(&dir.join(format!("{name}.yaml")), &out.join(format!("{name}.yaml")))?;
+    for guest in &GUESTS {
+        let (name, dir) = (guest.name(), root().join(guest.dir));
+        let sdk = root().join("plugins/sdk").join(guest.lang);
+        let out = target_dir().join(guest.out);
+        std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+        let manifest = dir.join(format!("{name}.yaml"));
+        if manifest.exists() {
+            install(&manifest, &out.join(format!("{name}.yaml")))?;
+        }
         // Each build takes seconds: skip the ones whose sources are older.
+        let wasm = out.join(format!("{name}.wasm"));
         if modified(&wasm) > [&dir, &sdk, &root().join("wit")].into_iter().map(|d| newest(d)).max().flatten() {
             continue;
         }
         let built = out.join(format!(".{name}.build.wasm"));
-        let mut cmd = match lang {
+        let mut cmd = match guest.lang {
             "python" => {
                 let mut cmd = Command::new(tools.join("python/bin/componentize-py"));
-                cmd.arg("-d").arg(root().join("wit")).args(["-w", world, "componentize", "app"]);
+                cmd.arg("-d").arg(root().join("wit")).args(["-w", guest.world, "componentize", "app"]);
                 cmd.arg("-p").arg(&dir).arg("-p").arg(&sdk);
                 cmd
             }
@@ -239,15 +269,15 @@ fn build_guests() -> Result {
                 // Paths relative to the repository: componentize-js reads
                 // them through a WASI sandbox rooted at its directory.
                 let mut cmd = Command::new(tools.join("js/node_modules/.bin/componentize-js"));
-                cmd.arg(Path::new("plugins").join(lang).join(name).join("plugin.js"));
-                cmd.args(["--wit", "wit", "-n", world, "-d", "http", "fetch-event"]);
+                cmd.arg(Path::new(guest.dir).join("plugin.js"));
+                cmd.args(["--wit", "wit", "-n", guest.world, "-d", "http", "fetch-event"]);
                 cmd
             }
         };
         run(cmd.current_dir(root()).arg("-o").arg(&built).stdout(std::process::Stdio::null()))?;
         std::fs::rename(&built, &wasm).map_err(|e| format!("cannot install {name}: {e}"))?;
     }
-    eprintln!("xtask: {} Python and JavaScript plugins in {}", GUESTS.len(), out.display());
+    eprintln!("xtask: {} Python and JavaScript plugins built", GUESTS.len());
     Ok(())
 }
 
@@ -339,15 +369,15 @@ fn run_suites(extra: &[String], marker: &str) -> Result {
 /// host standing in for the contract's host interface.
 fn test_guest_examples(marker: &str) -> Result {
     let tools = guest_tools()?;
-    for (lang, name, world) in GUESTS {
-        let dir = root().join("plugins").join(lang).join(name);
-        let sdk = root().join("plugins/sdk").join(lang);
-        let mut cmd = if lang == "python" {
+    for guest in GUESTS.iter().filter(|guest| guest.is_example()) {
+        let (name, dir) = (guest.name(), root().join(guest.dir));
+        let sdk = root().join("plugins/sdk").join(guest.lang);
+        let mut cmd = if guest.lang == "python" {
             let bindings = tools.join("bindings").join(name);
             run(Command::new(tools.join("python/bin/componentize-py"))
                 .arg("-d")
                 .arg(root().join("wit"))
-                .args(["-w", world, "bindings"])
+                .args(["-w", guest.world, "bindings"])
                 .arg(&bindings)
                 .stdout(std::process::Stdio::null()))?;
             let path = std::env::join_paths([&bindings, &sdk]).map_err(|e| e.to_string())?;
