@@ -124,7 +124,7 @@ impl Project {
             Lang::Python => vec![
                 format!("componentize-py -d sdk/wit -w {world} componentize app -p src -p sdk -o {name}.wasm"),
                 format!("componentize-py -d sdk/wit -w {world} bindings bindings"),
-                "PYTHONPATH=bindings:sdk:src python -m unittest discover -s src".into(),
+                "PYTHONPATH=bindings:sdk:src python3 -m unittest discover -s src".into(),
                 format!("ringmaster plugin check {name}.wasm"),
             ],
             Lang::Js => vec![
