@@ -474,3 +474,39 @@ fn simulate_replays_the_jobs_the_engine_ran() {
     assert!(run["makespan_s"].as_f64().unwrap() >= 0.9, "{run}");
     assert_eq!(run["wasted_agent_s"].as_f64(), Some(0.0), "{run}");
 }
+
+#[test]
+fn an_idempotency_key_gets_the_same_job_from_any_front_end_and_after_kill_9() {
+    let project = Project::new("");
+    let mut a = project.client();
+    let submit = |client: &mut Client, prompt: &str| {
+        job_id(&client.call("job_submit", json!({"prompt": prompt, "idempotency_key": "triage/2026-11-30"})))
+    };
+    let first = submit(&mut a, "@sleep:0.3 triage the new issues");
+    // A retry whose first answer was lost, from the CLI: the same job.
+    let cli = project.ringmaster(&["job", "submit", "--idempotency-key", "triage/2026-11-30", "triage again"]);
+    assert_eq!(String::from_utf8_lossy(&cli.stdout).trim(), first, "{cli:?}");
+
+    // The engine dies with the job queued or running; the next one knows the key.
+    until(|| a.call("job_status", json!({"job_id": first}))["structuredContent"]["status"] != "queued");
+    let killed = project.signal_engine(nix::sys::signal::Signal::SIGKILL);
+    // The session's next calls reach a new engine, which recovers the job and its key.
+    let mut again = None;
+    until(|| {
+        let arguments = json!({"prompt": "triage after the restart", "idempotency_key": "triage/2026-11-30"});
+        let answer = a.request("tools/call", json!({"name": "job_submit", "arguments": arguments}));
+        again = answer["result"]["structuredContent"]["job_id"].as_str().map(String::from);
+        again.is_some()
+    });
+    assert_eq!(again.as_deref(), Some(first.as_str()));
+    assert_ne!(project.status().expect("a new engine").pid, killed);
+    let waited = a.call("job_wait", json!({"job_ids": [first], "timeout_s": 60}));
+    assert_eq!(jobs(&waited)[0]["status"], "succeeded", "{waited}");
+    // Finished, still the same job; the prompt it ran is the first one.
+    assert_eq!(submit(&mut a, "triage once more"), first);
+    let listed = a.call("job_list", json!({}));
+    assert_eq!(listed["structuredContent"]["jobs"].as_array().unwrap().len(), 1, "{listed}");
+    let bad =
+        a.request("tools/call", json!({"name": "job_submit", "arguments": {"prompt": "p", "idempotency_key": ""}}));
+    assert!(bad.to_string().contains("idempotency_key"), "{bad}");
+}

@@ -79,6 +79,8 @@ impl Store {
              );
              CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
              CREATE INDEX IF NOT EXISTS jobs_root ON jobs(root_id);
+             CREATE INDEX IF NOT EXISTS jobs_idempotency_key ON jobs(json_extract(spec, '$.idempotency_key'))
+                 WHERE json_extract(spec, '$.idempotency_key') IS NOT NULL;
              CREATE TABLE IF NOT EXISTS transcript (
                  job_id TEXT NOT NULL,
                  line_no INTEGER NOT NULL,
@@ -130,6 +132,15 @@ impl Store {
         let mut stmt = conn.prepare_cached("SELECT status, COUNT(*) FROM jobs GROUP BY status")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The newest stored job submitted with idempotency key `key`.
+    pub fn job_with_key(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let conn = self.conn.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id FROM jobs WHERE json_extract(spec, '$.idempotency_key') = ?1 ORDER BY seq DESC LIMIT 1",
+        )?;
+        Ok(stmt.query_row([key], |r| r.get(0)).optional()?)
     }
 
     pub fn get(&self, id: &str) -> Result<Option<StoredJob>, StoreError> {
@@ -327,6 +338,32 @@ mod tests {
         assert_eq!(store.list(&JobFilter::default(), usize::MAX).unwrap().len(), MAX_ROWS);
         append(&store, "j1");
         assert!(store.transcript("j1", usize::MAX, usize::MAX).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_key_finds_its_job_through_the_index_until_the_job_is_pruned() {
+        let store = Store::in_memory().unwrap();
+        let keyed = |key: &str| JobSpec { idempotency_key: Some(key.into()), ..JobSpec::default() };
+        for (seq, id, key) in [(1, "a", "k1"), (2, "b", "k2")] {
+            let record = record(id, JobStatus::Succeeded, seq as u64);
+            store.write_batch(&[&StoredJob { seq, spec: keyed(key), record }], &[], &[]).unwrap();
+        }
+        insert(&store, record("c", JobStatus::Succeeded, 3));
+        assert_eq!(store.job_with_key("k2").unwrap().as_deref(), Some("b"));
+        assert_eq!(store.job_with_key("k3").unwrap(), None);
+        let conn = store.conn.lock();
+        let plan: String = conn
+            .query_row(
+                "EXPLAIN QUERY PLAN SELECT id FROM jobs WHERE json_extract(spec, '$.idempotency_key') = 'k1' \
+                 ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("jobs_idempotency_key"), "{plan}");
+        drop(conn);
+        store.prune(u64::MAX, 0).unwrap();
+        assert_eq!(store.job_with_key("k1").unwrap(), None);
     }
 
     #[test]

@@ -147,6 +147,19 @@ async def test_batches_are_queued_in_order_and_jobs_can_be_inspected_and_cancell
         assert refused.is_error and "job 1 of the batch was refused" in refused.content[0].text
 
 
+async def test_a_retried_submission_with_its_idempotency_key_runs_once(session_factory):
+    async with session_factory() as session:
+        keyed = {"prompt": "@sleep:0.2 triage", "idempotency_key": "triage-py"}
+        first = (await session.call_tool("job_submit", keyed)).structured_content["job_id"]
+        again = await session.call_tool("job_submit", {**keyed, "prompt": "triage, retried"})
+        assert again.structured_content["job_id"] == first
+        batch = await session.call_tool("job_submit_batch", {"jobs": [keyed, {"prompt": "other"}]})
+        assert batch.structured_content["job_ids"][0] == first
+        schema = (await session.list_tools()).tools
+        submit = next(tool for tool in schema if tool.name == "job_submit")
+        assert "idempotency_key" in submit.input_schema["properties"]
+
+
 async def test_two_sessions_share_one_engine_and_a_closed_session_leaves_its_jobs(session_factory):
     async with session_factory() as b:
         async with session_factory() as a:

@@ -107,6 +107,9 @@ pub(super) struct State {
     /// where all its jobs are (an insert is confirmed before its job can
     /// end).
     trees: HashMap<String, Tree>,
+    /// Live jobs by idempotency key. A finished job's key is found in the
+    /// store, where its insert is (as for trees).
+    keys: HashMap<String, String>,
     pub tokens: TokenPool,
     pub durations: Durations,
     /// The jobs that finished most recently, oldest first.
@@ -127,6 +130,7 @@ impl State {
             running_by_depth: HashMap::new(),
             running_by_root: HashMap::new(),
             trees: HashMap::new(),
+            keys: HashMap::new(),
             tokens,
             durations: Durations::default(),
             ended: VecDeque::new(),
@@ -165,6 +169,9 @@ impl State {
         }
         if let Some(tree) = self.trees.get_mut(&live.record.root_job_id) {
             tree.live += 1;
+        }
+        if let Some(key) = &live.spec.idempotency_key {
+            self.keys.insert(key.clone(), live.record.job_id.clone());
         }
         self.live.insert(live.record.job_id.clone(), live);
     }
@@ -307,6 +314,9 @@ impl State {
     fn remove(&mut self, id: &str) -> Option<Live> {
         self.dequeue(id);
         let live = self.live.remove(id)?;
+        if let Some(key) = &live.spec.idempotency_key {
+            self.keys.remove(key);
+        }
         let root = &live.record.root_job_id;
         if let Some(tree) = self.trees.get_mut(root) {
             tree.live -= 1;
@@ -315,6 +325,11 @@ impl State {
             }
         }
         Some(live)
+    }
+
+    /// The live job submitted with idempotency key `key`.
+    pub fn job_with_key(&self, key: &str) -> Option<&str> {
+        self.keys.get(key).map(String::as_str)
     }
 
     /// Jobs in `root`'s tree so far, while it has a live job.
@@ -373,6 +388,27 @@ mod tests {
         for (root, tree) in &state.trees {
             assert_eq!(tree.live as usize, state.live.values().filter(|l| &l.record.root_job_id == root).count());
         }
+        for (key, id) in &state.keys {
+            assert_eq!(state.live[id].spec.idempotency_key.as_deref(), Some(key.as_str()));
+        }
+    }
+
+    #[test]
+    fn a_key_names_its_job_while_the_job_lives() {
+        let mut state = state();
+        let keyed = |id: &str, key: &str| {
+            let spec = JobSpec { idempotency_key: Some(key.into()), ..JobSpec::default() };
+            Live::new(spec, record(id, id, 0), 1, 0, CancellationToken::new())
+        };
+        state.admit(keyed("a", "nightly"), ROOMY, 0).unwrap();
+        state.admit(keyed("b", "weekly"), ROOMY, 0).unwrap();
+        state.admit(live("c", "c", 0, 3, 0), ROOMY, 0).unwrap();
+        assert_eq!(state.job_with_key("nightly"), Some("a"));
+        check(&state);
+        state.finish("a", Instant::now());
+        state.retract("b");
+        assert_eq!((state.job_with_key("nightly"), state.job_with_key("weekly")), (None, None));
+        check(&state);
     }
 
     #[test]

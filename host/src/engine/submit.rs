@@ -2,6 +2,11 @@
 //! depth, the `JobSubmit` hooks, the agent), ranks the job, admits it under
 //! the queue and tree limits (atomically, see [`super::state::State::admit`])
 //! and answers once the job is stored.
+//!
+//! A submission with an idempotency key the engine knows (a live job's, or
+//! a stored one's) is answered with that job instead: looked up before the
+//! hooks run (a repeat has no side effects) and again under the admission
+//! lock (two repeats racing make one job).
 
 use super::state::{Admission, Live, Refusal};
 use super::{Engine, Inner, events, job_info};
@@ -80,10 +85,11 @@ pub(super) fn queued_record(
     }
 }
 
-/// A job admitted to the queue whose insert may not be in the store yet.
-struct Admitted {
-    record: JobRecord,
-    stored: tokio::sync::oneshot::Receiver<Result<(), String>>,
+/// A job admitted to the queue whose insert may not be in the store yet,
+/// or the job that already has the submission's idempotency key.
+enum Admitted {
+    New { record: Box<JobRecord>, stored: tokio::sync::oneshot::Receiver<Result<(), String>> },
+    Existing { id: String },
 }
 
 impl Engine {
@@ -129,6 +135,9 @@ impl Engine {
         let (config, agents) = (&settings.config, &settings.agents);
         inner.writes.writable().map_err(SubmitError::StoreUnwritable)?;
         inner.check(&mut spec)?;
+        if let Some(id) = inner.job_with_key(&spec)? {
+            return Ok(Admitted::Existing { id });
+        }
         let id = uuid::Uuid::new_v4().to_string();
         let (depth, root) = match &spec.parent_job_id {
             None => (0, id.clone()),
@@ -175,6 +184,9 @@ impl Engine {
             // one lock, so concurrent submissions cannot overshoot a limit;
             // their inserts then go to the store together.
             let _admission = inner.admission.lock().await;
+            if let Some(id) = inner.job_with_key(&spec)? {
+                return Ok(Admitted::Existing { id });
+            }
             let root = &record.root_job_id;
             // A root job starts its own tree; a tree with a live job is
             // counted in the state; one without has all its jobs in the store.
@@ -198,14 +210,22 @@ impl Engine {
                 }
             }
         };
-        Ok(Admitted { record, stored })
+        Ok(Admitted::New { record: Box::new(record), stored })
     }
 
     /// Waits until an admitted job is stored: a submission is answered only
     /// then, so one that was answered survives a crash. One the store could
     /// not take is taken back.
-    async fn confirm(&self, Admitted { record, stored }: Admitted) -> Result<JobRecord, SubmitError> {
+    async fn confirm(&self, admitted: Admitted) -> Result<JobRecord, SubmitError> {
         let inner = &self.inner;
+        let (record, stored) = match admitted {
+            Admitted::New { record, stored } => (*record, stored),
+            Admitted::Existing { id } => {
+                // Answered once its insert is stored, as it was the first time.
+                inner.writes.flush().await.map_err(SubmitError::StoreUnwritable)?;
+                return self.status(&id).await.map_err(|err| SubmitError::StoreUnwritable(err.to_string()));
+            }
+        };
         if let Err(why) = stored.await.unwrap_or_else(|_| Err("the store writer has stopped".into())) {
             inner.state.lock().retract(&record.job_id);
             inner.writes.forget(&record.job_id);
@@ -217,6 +237,16 @@ impl Engine {
 }
 
 impl Inner {
+    /// The job that has `spec`'s idempotency key, if it has one and the
+    /// engine knows the key: a live job's, or a stored (finished) one's.
+    fn job_with_key(&self, spec: &JobSpec) -> Result<Option<String>, StoreError> {
+        let Some(key) = &spec.idempotency_key else { return Ok(None) };
+        if let Some(id) = self.state.lock().job_with_key(key) {
+            return Ok(Some(id.to_string()));
+        }
+        self.store.job_with_key(key)
+    }
+
     /// Validates `spec` (see [`JobSpec::validate`]) and resolves its `cwd`
     /// against the project, which must then be an existing directory.
     pub(super) fn check(&self, spec: &mut JobSpec) -> Result<(), SubmitError> {
@@ -233,5 +263,69 @@ impl Inner {
     /// The scheduler's rank for a job about to be queued.
     pub(super) async fn rank(&self, info: JobInfo) -> i64 {
         self.policy(ExtensionPoint::Scheduler, move |policies| policies.rank(std::slice::from_ref(&info))[0]).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::testing::{WAIT, held_job, script_engine};
+
+    fn keyed(spec: JobSpec, key: &str) -> JobSpec {
+        JobSpec { idempotency_key: Some(key.into()), ..spec }
+    }
+
+    fn runs(dir: &std::path::Path) -> Vec<String> {
+        std::fs::read_to_string(dir.join("runs")).unwrap_or_default().lines().map(String::from).collect()
+    }
+
+    #[tokio::test]
+    async fn a_repeated_key_gets_the_same_job_live_racing_batched_or_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let go = dir.path().join("go");
+        let engine = script_engine(dir.path(), EngineConfig::default()).await;
+        let first = engine.submit(keyed(held_job("nightly", &go), "nightly")).await.unwrap();
+
+        // While it runs, and from racing submissions: the same job.
+        let repeats = futures::future::join_all(
+            (0..5).map(|i| engine.submit(keyed(held_job(&format!("nightly again {i}"), &go), "nightly"))),
+        )
+        .await;
+        for repeat in repeats {
+            assert_eq!(repeat.unwrap().job_id, first.job_id);
+        }
+        // In a batch: an entry repeating an earlier entry's key is that entry's job.
+        let batch =
+            ["a", "b", "a"].map(|key| keyed(JobSpec { prompt: format!("batch {key}"), ..JobSpec::default() }, key));
+        let (queued, refused) = engine.submit_all(batch.into()).await;
+        assert!(refused.is_none());
+        assert_eq!(queued[0].job_id, queued[2].job_id);
+        assert_ne!(queued[0].job_id, queued[1].job_id);
+
+        // Finished, the key is found in the store.
+        std::fs::write(&go, "").unwrap();
+        let ids = [first.job_id.clone(), queued[0].job_id.clone(), queued[1].job_id.clone()];
+        engine.wait(&ids, WAIT).await.unwrap();
+        let again = engine.submit(keyed(held_job("nightly once more", &go), "nightly")).await.unwrap();
+        assert_eq!((again.job_id, again.status), (first.job_id, JobStatus::Succeeded));
+        let mut ran = runs(dir.path());
+        ran.sort();
+        assert_eq!(ran, ["batch a", "batch b", "nightly"], "each key ran once");
+
+        // Another key, or none: a job of its own.
+        let other = engine.submit(keyed(held_job("weekly", &go), "weekly")).await.unwrap();
+        let plain = engine.submit(held_job("nightly", &go)).await.unwrap();
+        assert!(other.job_id != ids[0] && plain.job_id != ids[0] && other.job_id != plain.job_id);
+        engine.shutdown();
+    }
+
+    #[tokio::test]
+    async fn a_bad_key_is_refused_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = script_engine(dir.path(), EngineConfig::default()).await;
+        let refused = engine.submit(keyed(JobSpec { prompt: "p".into(), ..JobSpec::default() }, " ")).await;
+        assert!(matches!(refused, Err(SubmitError::Invalid(why)) if why.contains("idempotency_key")));
+        assert_eq!(engine.list(&Default::default(), 10).unwrap().len(), 0);
+        engine.shutdown();
     }
 }

@@ -34,6 +34,11 @@ pub struct JobSpec {
     /// session, e.g. `claude-code/3f0c9a1e`; `cli`); none for sub-jobs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client: Option<String>,
+    /// A submission with the key of a job the engine still has (live, or
+    /// finished and not yet pruned) gets that job instead of a new one, so a
+    /// client that retries a submission whose answer it lost runs it once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
 }
 
 /// Ranges of a job's numbers and sizes, checked at submission (see [`JobSpec::validate`]).
@@ -44,6 +49,7 @@ pub mod bounds {
     pub const MAX_RETRIES: u32 = 100;
     pub const MAX_TURNS: std::ops::RangeInclusive<u32> = 1..=10_000;
     pub const MAX_TAGS: usize = 64;
+    pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 256;
     pub const MAX_TAG_CHARS: usize = 128;
     pub const MAX_TOOLS: usize = 256;
     pub const MAX_TOOL_CHARS: usize = 1024;
@@ -107,6 +113,16 @@ impl JobSpec {
         }
         if let Some(parent) = &self.parent_job_id {
             no_nul("parent_job_id", parent)?;
+        }
+        if let Some(key) = &self.idempotency_key
+            && (key.trim().is_empty()
+                || key.chars().count() > bounds::MAX_IDEMPOTENCY_KEY_CHARS
+                || key.chars().any(char::is_control))
+        {
+            return Err(format!(
+                "idempotency_key {key:?} is not allowed: keys are 1 to {} characters, not blank, no control characters",
+                bounds::MAX_IDEMPOTENCY_KEY_CHARS
+            ));
         }
         if self.tags.len() > bounds::MAX_TAGS {
             return Err(format!("{} tags; at most {} are allowed", self.tags.len(), bounds::MAX_TAGS));
@@ -231,5 +247,15 @@ mod tests {
         assert!(refused(JobSpec { env: env("A B", "x"), ..spec("p") }).contains("not a variable name"));
         assert!(refused(spec(" ")).contains("empty"));
         assert!(spec("x".repeat(11).as_str()).validate(10).unwrap_err().contains("engine.max-prompt-bytes"));
+    }
+
+    #[test]
+    fn idempotency_keys_are_short_visible_text() {
+        let key = |k: &str| JobSpec { idempotency_key: Some(k.into()), ..spec("p") };
+        for bad in ["", "  ", "a\nb", &"k".repeat(257)] {
+            assert!(refused(key(bad)).contains("idempotency_key"), "{bad:?}");
+        }
+        assert!(key("nightly-triage/2026-11-30").validate(100).is_ok());
+        assert!(key(&"ß".repeat(256)).validate(100).is_ok());
     }
 }

@@ -48,6 +48,11 @@ pub struct SubmitArgs {
     /// Tools the agent may use, e.g. `["Read", "Bash(git diff:*)"]`.
     #[arg(long = "allowed-tool", value_name = "TOOL")]
     pub allowed_tools: Option<Vec<String>>,
+    /// A key of yours for this submission: submitting again with the key of
+    /// a job the engine still has (not yet pruned) returns that job instead
+    /// of starting another, so a retried submission runs once.
+    #[arg(long)]
+    pub idempotency_key: Option<String>,
 }
 
 impl SubmitArgs {
@@ -67,6 +72,7 @@ impl SubmitArgs {
             env: Default::default(),
             parent_job_id: None,
             client: None,
+            idempotency_key: self.idempotency_key,
         }
     }
 }
