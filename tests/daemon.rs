@@ -510,3 +510,33 @@ fn an_idempotency_key_gets_the_same_job_from_any_front_end_and_after_kill_9() {
         a.request("tools/call", json!({"name": "job_submit", "arguments": {"prompt": "p", "idempotency_key": ""}}));
     assert!(bad.to_string().contains("idempotency_key"), "{bad}");
 }
+
+#[test]
+fn a_paused_queue_stays_paused_through_kill_9_and_resumes_from_any_front_end() {
+    let project = Project::new("");
+    let mut a = project.client();
+    let paused = project.ringmaster(&["job", "pause"]);
+    assert!(paused.status.success(), "{paused:?}");
+    let pauses: Value = serde_json::from_slice(&paused.stdout).unwrap();
+    assert_eq!(pauses["all"], true);
+    let held = job_id(&a.call("job_submit", json!({"prompt": "held back"})));
+
+    let killed = project.signal_engine(nix::sys::signal::Signal::SIGKILL);
+    // The next engine recovers the queue and the pause with it.
+    let mut stats = Value::Null;
+    until(|| {
+        stats = a.request("tools/call", json!({"name": "engine_stats", "arguments": {}}));
+        stats["result"]["structuredContent"]["paused"]["all"] == true
+    });
+    assert_ne!(project.status().expect("a new engine").pid, killed);
+    let status = a.call("job_status", json!({"job_id": held}));
+    assert_eq!(status["structuredContent"]["status"], "queued", "{status}");
+    assert!(status["structuredContent"]["waiting_for"].as_str().unwrap().contains("paused"), "{status}");
+
+    let resumed = a.call("queue_resume", json!({}));
+    assert_eq!(resumed["structuredContent"]["paused"]["all"], false, "{resumed}");
+    let waited = a.call("job_wait", json!({"job_ids": [held], "timeout_s": 60}));
+    assert_eq!(jobs(&waited)[0]["status"], "succeeded", "{waited}");
+    let bad = a.request("tools/call", json!({"name": "queue_pause", "arguments": {"tag": ""}}));
+    assert!(bad.to_string().contains("is not allowed"), "{bad}");
+}

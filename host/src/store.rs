@@ -3,7 +3,7 @@
 //! line, so results survive restarts and a crash loses nothing that was
 //! written. Tokens are never stored: records name token slots by index.
 
-use crate::job::{JobFilter, JobRecord, JobSpec, JobStatus};
+use crate::job::{JobFilter, JobRecord, JobSpec, JobStatus, Pauses};
 use parking_lot::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
@@ -87,6 +87,9 @@ impl Store {
                  attempt INTEGER NOT NULL,
                  line TEXT NOT NULL,
                  PRIMARY KEY (job_id, line_no)
+             );
+             CREATE TABLE IF NOT EXISTS queue_pauses (
+                 tag TEXT PRIMARY KEY  -- '' for the whole queue
              );",
         )?;
         Ok(Store {
@@ -132,6 +135,37 @@ impl Store {
         let mut stmt = conn.prepare_cached("SELECT status, COUNT(*) FROM jobs GROUP BY status")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// What the queue holds back, as last set.
+    pub fn pauses(&self) -> Result<Pauses, StoreError> {
+        let conn = self.conn.lock();
+        let mut stmt = conn.prepare_cached("SELECT tag FROM queue_pauses")?;
+        let mut pauses = Pauses::default();
+        for tag in stmt.query_map([], |r| r.get::<_, String>(0))? {
+            let tag = tag?;
+            pauses.set(Some(tag.as_str()).filter(|t| !t.is_empty()), true);
+        }
+        Ok(pauses)
+    }
+
+    /// Stores `pauses` in place of what was.
+    pub fn set_pauses(&self, pauses: &Pauses) -> Result<(), StoreError> {
+        let mut conn = self.conn.lock();
+        self.check_writable()?;
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM queue_pauses", [])?;
+        {
+            let mut insert = tx.prepare_cached("INSERT INTO queue_pauses (tag) VALUES (?1)")?;
+            if pauses.all {
+                insert.execute([""])?;
+            }
+            for tag in &pauses.tags {
+                insert.execute([tag])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// The newest stored job submitted with idempotency key `key`.
@@ -364,6 +398,20 @@ mod tests {
         drop(conn);
         store.prune(u64::MAX, 0).unwrap();
         assert_eq!(store.job_with_key("k1").unwrap(), None);
+    }
+
+    #[test]
+    fn pauses_are_stored_as_set() {
+        let store = Store::in_memory().unwrap();
+        assert_eq!(store.pauses().unwrap(), Pauses::default());
+        let mut pauses = Pauses::default();
+        pauses.set(None, true);
+        pauses.set(Some("nightly"), true);
+        store.set_pauses(&pauses).unwrap();
+        assert_eq!(store.pauses().unwrap(), pauses);
+        pauses.set(None, false);
+        store.set_pauses(&pauses).unwrap();
+        assert_eq!(store.pauses().unwrap(), pauses);
     }
 
     #[test]

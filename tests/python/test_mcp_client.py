@@ -9,7 +9,7 @@ pytestmark = pytest.mark.anyio
 
 TOOLS = {
     "job_submit", "job_submit_batch", "job_run", "job_status", "job_wait", "job_result",
-    "job_output", "job_list", "job_cancel", "engine_stats", "plugin_list",
+    "job_output", "job_list", "job_cancel", "queue_pause", "queue_resume", "engine_stats", "plugin_list",
     "command_list", "command_run", "hook_list",
 }
 
@@ -158,6 +158,23 @@ async def test_a_retried_submission_with_its_idempotency_key_runs_once(session_f
         schema = (await session.list_tools()).tools
         submit = next(tool for tool in schema if tool.name == "job_submit")
         assert "idempotency_key" in submit.input_schema["properties"]
+
+
+async def test_a_paused_tag_holds_its_jobs_until_resumed(session_factory):
+    async with session_factory() as session:
+        paused = await session.call_tool("queue_pause", {"tag": "py-held"})
+        assert paused.structured_content["paused"]["tags"] == ["py-held"]
+        held = (await session.call_tool("job_submit", {"prompt": "held", "tags": ["py-held"]})).structured_content
+        other = (await session.call_tool("job_submit", {"prompt": "free"})).structured_content
+        waited = await session.call_tool("job_wait", {"job_ids": [other["job_id"]]})
+        assert waited.structured_content["jobs"][0]["status"] == "succeeded"
+        status = await session.call_tool("job_status", {"job_id": held["job_id"]})
+        assert status.structured_content["status"] == "queued"
+        assert "paused" in status.structured_content["waiting_for"]
+        resumed = await session.call_tool("queue_resume", {"tag": "py-held"})
+        assert resumed.structured_content["paused"]["tags"] == []
+        waited = await session.call_tool("job_wait", {"job_ids": [held["job_id"]]})
+        assert waited.structured_content["jobs"][0]["status"] == "succeeded"
 
 
 async def test_two_sessions_share_one_engine_and_a_closed_session_leaves_its_jobs(session_factory):

@@ -30,6 +30,16 @@ pub enum JobCommand {
     },
     /// Cancel a job and print its record
     Cancel { job_id: String },
+    /// Stop starting queued jobs (all, or those with --tag) until `job resume`; running jobs finish
+    Pause {
+        #[arg(long)]
+        tag: Option<String>,
+    },
+    /// End a pause of the queue (or, with --tag, of that tag's jobs)
+    Resume {
+        #[arg(long)]
+        tag: Option<String>,
+    },
     /// Print recent job records, newest first
     List {
         /// Only jobs with this status (queued, running, retry_wait, succeeded, failed, timed_out, cancelled)
@@ -115,6 +125,11 @@ pub fn run(command: &JobCommand, state_dir: &Path, start: &EngineCommand) -> any
         }
         JobCommand::Cancel { job_id } => {
             print_json(&engine.cancel(job_id)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        JobCommand::Pause { tag } | JobCommand::Resume { tag } => {
+            let paused = matches!(command, JobCommand::Pause { .. });
+            print_json(&engine.set_paused(tag.clone(), paused)?);
             Ok(ExitCode::SUCCESS)
         }
         JobCommand::List { status, tag, limit } => {

@@ -36,6 +36,8 @@ impl Engine {
         );
         let token_capacity = tokens.capacity();
         let unfinished = store.unfinished()?;
+        let mut state = State::new(tokens);
+        state.paused = store.pauses()?;
         let last_seq = AtomicI64::new(store.last_seq()?);
         let store = Arc::new(store);
         let writes = Writes::start(store.clone()).map_err(|err| StoreError::Writer(err.to_string()))?;
@@ -50,7 +52,7 @@ impl Engine {
             writes,
             last_seq,
             wiring,
-            state: Mutex::new(State::new(tokens)),
+            state: Mutex::new(state),
             draining: Default::default(),
             admission: tokio::sync::Mutex::new(()),
             wake: Notify::new(),

@@ -33,6 +33,7 @@ pub mod events;
 mod finish;
 pub mod history;
 mod lifecycle;
+mod pause;
 mod persist;
 pub mod replay;
 mod schedule;
@@ -75,6 +76,8 @@ pub enum EngineError {
     UnknownJob(String),
     #[error("job {id} is not in the tree of job {job}; a job sees only itself and its sub-jobs")]
     OutsideTree { id: String, job: String },
+    #[error("{0}")]
+    Invalid(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -38,7 +38,7 @@ pub(super) fn offer(
     now_ms: u64,
 ) -> Option<ScheduleInput> {
     let capacity = limits.max_concurrent.saturating_sub(state.running);
-    if capacity == 0 || state.queue.is_empty() {
+    if capacity == 0 || state.queue.is_empty() || state.paused.all {
         return None;
     }
     let window = if plugin { WINDOW } else { (capacity as usize).min(WINDOW) };
@@ -48,7 +48,8 @@ pub(super) fn offer(
         .filter_map(|(Reverse(rank), _, id)| {
             let live = &state.live[id];
             let busy = state.running_by_depth.get(&live.record.depth).copied().unwrap_or(0);
-            (busy < limits.per_depth).then(|| Candidate {
+            let held = state.paused.holding(&live.spec.tags).is_some();
+            (busy < limits.per_depth && !held).then(|| Candidate {
                 job: job_info(&live.spec, &live.record),
                 rank: *rank,
                 waited_ms: now.duration_since(live.queued_at).as_millis() as u64,

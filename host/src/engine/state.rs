@@ -23,7 +23,7 @@
 use super::history::Durations;
 use super::tokens::{SlotOutcome, TokenPool};
 use crate::credentials::Secret;
-use crate::job::{JobRecord, JobSpec, JobStatus};
+use crate::job::{JobRecord, JobSpec, JobStatus, Pauses};
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Instant;
@@ -112,6 +112,9 @@ pub(super) struct State {
     keys: HashMap<String, String>,
     pub tokens: TokenPool,
     pub durations: Durations,
+    /// What the queue holds back (`queue_pause`): held jobs are not offered
+    /// to the scheduler, and [`State::start`] refuses them.
+    pub paused: Pauses,
     /// The jobs that finished most recently, oldest first.
     ended: VecDeque<String>,
     /// Jobs finished since the state was made; the last one in `ended` is number `ended_total`.
@@ -133,6 +136,7 @@ impl State {
             keys: HashMap::new(),
             tokens,
             durations: Durations::default(),
+            paused: Pauses::default(),
             ended: VecDeque::new(),
             ended_total: 0,
         }
@@ -193,6 +197,7 @@ impl State {
         let live = self.live.get(id)?;
         let depth = live.record.depth;
         let fits = self.queue.contains(&live.key())
+            && self.paused.holding(&live.spec.tags).is_none()
             && slot < self.tokens.slots.len()
             && self.running < limits.max_concurrent
             && self.running_by_depth.get(&depth).copied().unwrap_or(0) < limits.per_depth
@@ -391,6 +396,27 @@ mod tests {
         for (key, id) in &state.keys {
             assert_eq!(state.live[id].spec.idempotency_key.as_deref(), Some(key.as_str()));
         }
+    }
+
+    #[test]
+    fn a_held_job_does_not_start_and_starts_once_released() {
+        let mut state = state();
+        let tagged = |id: &str, tag: &str| {
+            let spec = JobSpec { tags: vec![tag.into()], ..JobSpec::default() };
+            Live::new(spec, record(id, id, 0), 1, 0, CancellationToken::new())
+        };
+        state.admit(tagged("n", "nightly"), ROOMY, 0).unwrap();
+        state.admit(tagged("o", "other"), ROOMY, 0).unwrap();
+        state.paused.set(Some("nightly"), true);
+        let now = Instant::now();
+        assert!(state.start("n", 0, WIDE, now, 0).is_none());
+        assert!(state.start("o", 0, WIDE, now, 0).is_some(), "other tags start");
+        state.paused.set(Some("nightly"), false);
+        state.paused.set(None, true);
+        assert!(state.start("n", 0, WIDE, now, 0).is_none(), "the whole queue is held");
+        state.paused.set(None, false);
+        assert!(state.start("n", 0, WIDE, now, 0).is_some());
+        check(&state);
     }
 
     #[test]

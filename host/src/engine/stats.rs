@@ -124,6 +124,8 @@ pub struct EngineStats {
     pub recent: Breakdown,
     /// Whether the job store takes writes, and what waits for it.
     pub store: super::persist::StoreHealth,
+    /// What the queue holds back (`queue_pause`).
+    pub paused: crate::job::Pauses,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -180,6 +182,7 @@ impl super::Engine {
             slots,
             recent,
             store: self.inner.writes.health(),
+            paused: state.paused.clone(),
         })
     }
 }

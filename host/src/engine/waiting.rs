@@ -20,6 +20,9 @@ impl State {
     pub(super) fn waiting_for(&mut self, id: &str, settings: &Settings, scheduler: &str) -> Option<String> {
         let live = self.live.get(id)?;
         let position = self.queue.iter().position(|(_, _, queued)| queued == id)? + 1;
+        if let Some(held) = self.paused.holding(&live.spec.tags) {
+            return Some(held.to_string());
+        }
         let depth = live.record.depth;
         if self.running >= settings.max_concurrent {
             let how = match settings.config.max_concurrent {

@@ -7,11 +7,13 @@
 //! states, and the front-ends show them. It imports nothing of ringmaster's.
 
 pub mod env;
+mod pause;
 mod record;
 mod spec;
 
+pub use pause::{Held, Pauses};
 pub use record::{AttemptOutcome, AttemptRecord, JobFilter, JobRecord, JobStatus};
-pub use spec::{JobSpec, bounds};
+pub use spec::{JobSpec, bounds, check_tag};
 
 /// The first `max` characters of `text`.
 pub fn preview(text: &str, max: usize) -> String {

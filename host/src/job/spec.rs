@@ -128,12 +128,7 @@ impl JobSpec {
             return Err(format!("{} tags; at most {} are allowed", self.tags.len(), bounds::MAX_TAGS));
         }
         for tag in &self.tags {
-            if tag.is_empty() || tag.chars().count() > bounds::MAX_TAG_CHARS || tag.chars().any(char::is_control) {
-                return Err(format!(
-                    "tag {tag:?} is not allowed: tags are 1 to {} characters, no control characters",
-                    bounds::MAX_TAG_CHARS
-                ));
-            }
+            check_tag(tag)?;
         }
         if self.allowed_tools.len() > bounds::MAX_TOOLS {
             return Err(format!(
@@ -169,6 +164,17 @@ impl JobSpec {
         }
         Ok(())
     }
+}
+
+/// A tag: 1 to [`bounds::MAX_TAG_CHARS`] characters, no control characters.
+pub fn check_tag(tag: &str) -> Result<(), String> {
+    if tag.is_empty() || tag.chars().count() > bounds::MAX_TAG_CHARS || tag.chars().any(char::is_control) {
+        return Err(format!(
+            "tag {tag:?} is not allowed: tags are 1 to {} characters, no control characters",
+            bounds::MAX_TAG_CHARS
+        ));
+    }
+    Ok(())
 }
 
 fn no_nul(what: &str, value: &str) -> Result<(), String> {

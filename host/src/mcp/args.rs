@@ -86,6 +86,13 @@ pub struct BatchArgs {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+pub struct PauseArgs {
+    /// Only jobs with this tag (default: the whole queue).
+    pub tag: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct JobIdArgs {
     /// The job's id, as returned by job_submit.
     pub job_id: String,

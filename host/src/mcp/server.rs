@@ -7,7 +7,7 @@ use crate::commands::{CommandInfo, Commands};
 use crate::engine::Engine;
 use crate::engine::EngineError;
 use crate::hooks::Hooks;
-use crate::job::{JobFilter, JobRecord, JobSpec, JobStatus};
+use crate::job::{JobFilter, JobRecord, JobSpec, JobStatus, Pauses};
 use crate::plugin::registry::PluginHost;
 use parking_lot::Mutex;
 use rmcp::ErrorData;
@@ -154,6 +154,17 @@ impl Ringmaster {
     pub(super) async fn cancel(&self, id: &str) -> Result<JobRecord, EngineError> {
         self.check(id).await?;
         self.engine.cancel(id).await
+    }
+
+    /// Pauses or resumes the queue (or a tag's jobs): the project's, so a
+    /// session inside a job, which sees only its own tree, may not.
+    pub(super) async fn set_paused(&self, tag: Option<String>, paused: bool) -> Result<Pauses, EngineError> {
+        if let Some(job) = &self.parent {
+            return Err(EngineError::Invalid(format!(
+                "a session inside job {job} cannot pause or resume the project's queue; its own jobs can be cancelled"
+            )));
+        }
+        self.engine.set_paused(tag, paused).await
     }
 
     /// A page of job `id`'s transcript, when this session may see it.

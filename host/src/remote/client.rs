@@ -13,7 +13,7 @@
 use super::launch::{self, EngineCommand, LaunchError};
 use super::{EngineStatus, Hello, HookVerdict, PluginState, Reply, Request, socket_path};
 use crate::job::env;
-use crate::job::{JobFilter, JobRecord, JobSpec};
+use crate::job::{JobFilter, JobRecord, JobSpec, Pauses};
 use serde_json::{Map, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -116,6 +116,11 @@ impl Client {
 
     pub fn cancel(&mut self, job_id: &str) -> Result<JobRecord, ClientError> {
         self.call(&Request::Cancel { job_id: job_id.into() })
+    }
+
+    /// Pauses (`paused`) or resumes the queue, or the jobs with `tag`; the pauses in force.
+    pub fn set_paused(&mut self, tag: Option<String>, paused: bool) -> Result<Pauses, ClientError> {
+        self.call(&Request::Pause { tag, paused })
     }
 
     pub fn list(&mut self, filter: JobFilter, limit: usize) -> Result<Vec<JobRecord>, ClientError> {

@@ -206,6 +206,9 @@ pub enum Request {
     /// Run an event through the hook pipeline (from `hook-relay` inside an
     /// agent); replies with the combined verdict.
     Hook { event: String, job_id: Option<String>, payload: Map<String, Value> },
+    /// Pause (`paused`) or resume the queue, or the jobs with `tag`;
+    /// replies with the pauses in force.
+    Pause { tag: Option<String>, paused: bool },
     /// The engine process: pid, build, uptime, clients, jobs, settings.
     Engine,
     /// Stop the engine: at once (running agents are ended, their jobs

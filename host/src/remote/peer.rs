@@ -115,6 +115,9 @@ pub async fn scope(request: Request, peer: &Peer, engine: &Engine) -> Result<Req
         Request::Engine | Request::Stop { .. } | Request::Plugin { .. } => {
             return Err("a job cannot inspect or stop the engine; ask from outside ringmaster's jobs".into());
         }
+        Request::Pause { .. } => {
+            return Err("a job cannot pause or resume the project's queue; ask from outside ringmaster's jobs".into());
+        }
     })
 }
 
