@@ -540,3 +540,38 @@ fn a_paused_queue_stays_paused_through_kill_9_and_resumes_from_any_front_end() {
     let bad = a.request("tools/call", json!({"name": "queue_pause", "arguments": {"tag": ""}}));
     assert!(bad.to_string().contains("is not allowed"), "{bad}");
 }
+
+#[test]
+fn a_failed_job_retried_from_the_cli_keeps_its_history_and_survives_kill_9_while_queued() {
+    let project = Project::new("");
+    let mut a = project.client();
+    let id = job_id(&a.call("job_submit", json!({"prompt": "@fail flaky", "max_retries": 0})));
+    let waited = a.call("job_wait", json!({"job_ids": [id], "timeout_s": 60}));
+    assert_eq!(jobs(&waited)[0]["status"], "failed", "{waited}");
+
+    // Held by a pause, the retried job is queued when the engine dies.
+    assert!(project.ringmaster(&["job", "pause"]).status.success());
+    let retried = project.ringmaster(&["job", "retry", &id]);
+    assert!(retried.status.success(), "{retried:?}");
+    let record: Value = serde_json::from_slice(&retried.stdout).unwrap();
+    assert_eq!((record["job_id"].as_str(), record["status"].as_str()), (Some(id.as_str()), Some("queued")));
+    project.signal_engine(nix::sys::signal::Signal::SIGKILL);
+    let mut status = Value::Null;
+    until(|| {
+        status = a.request("tools/call", json!({"name": "job_status", "arguments": {"job_id": id}}));
+        status["result"]["structuredContent"]["status"] == "queued"
+    });
+    a.call("queue_resume", json!({}));
+    let waited = a.call("job_wait", json!({"job_ids": [id], "timeout_s": 60}));
+    let record = &jobs(&waited)[0];
+    assert_eq!((record["status"].as_str(), record["attempts"].as_u64()), (Some("failed"), Some(2)), "{record}");
+    assert_eq!(record["history"].as_array().unwrap().len(), 2, "{record}");
+    // Again, continuing the session the last attempt left.
+    let session = record["session_id"].as_str().expect("the agent reported a session").to_string();
+    let retried = a.call("job_retry", json!({"job_id": id, "resume_session": true}));
+    assert_eq!(retried["structuredContent"]["session_id"], session.as_str(), "{retried}");
+    let waited = a.call("job_wait", json!({"job_ids": [id], "timeout_s": 60}));
+    assert_eq!(jobs(&waited)[0]["attempts"], 3, "{waited}");
+    let refused = a.request("tools/call", json!({"name": "job_retry", "arguments": {"job_id": "nope"}}));
+    assert!(refused.to_string().contains("no job nope"), "{refused}");
+}

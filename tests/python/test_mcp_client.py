@@ -9,7 +9,7 @@ pytestmark = pytest.mark.anyio
 
 TOOLS = {
     "job_submit", "job_submit_batch", "job_run", "job_status", "job_wait", "job_result",
-    "job_output", "job_list", "job_cancel", "queue_pause", "queue_resume", "engine_stats", "plugin_list",
+    "job_output", "job_list", "job_cancel", "job_retry", "queue_pause", "queue_resume", "engine_stats", "plugin_list",
     "command_list", "command_run", "hook_list",
 }
 
@@ -175,6 +175,19 @@ async def test_a_paused_tag_holds_its_jobs_until_resumed(session_factory):
         assert resumed.structured_content["paused"]["tags"] == []
         waited = await session.call_tool("job_wait", {"job_ids": [held["job_id"]]})
         assert waited.structured_content["jobs"][0]["status"] == "succeeded"
+
+
+async def test_a_failed_job_is_retried_as_the_same_job(session_factory):
+    async with session_factory() as session:
+        job_id = (await session.call_tool("job_submit", {"prompt": "@fail once", "max_retries": 0})).structured_content["job_id"]
+        waited = await session.call_tool("job_wait", {"job_ids": [job_id]})
+        assert waited.structured_content["jobs"][0]["status"] == "failed"
+        retried = await session.call_tool("job_retry", {"job_id": job_id})
+        assert retried.structured_content["job_id"] == job_id and retried.structured_content["status"] == "queued"
+        waited = await session.call_tool("job_wait", {"job_ids": [job_id]})
+        assert waited.structured_content["jobs"][0]["attempts"] == 2
+        refused = await session.call_tool("job_retry", {"job_id": job_id, "resume_session": "yes"})
+        assert refused.is_error
 
 
 async def test_two_sessions_share_one_engine_and_a_closed_session_leaves_its_jobs(session_factory):

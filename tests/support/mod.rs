@@ -19,7 +19,7 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 /// Every tool `ringmaster serve` offers.
-pub const TOOLS: [&str; 16] = [
+pub const TOOLS: [&str; 17] = [
     "job_submit",
     "job_submit_batch",
     "job_run",
@@ -29,6 +29,7 @@ pub const TOOLS: [&str; 16] = [
     "job_output",
     "job_list",
     "job_cancel",
+    "job_retry",
     "queue_pause",
     "queue_resume",
     "engine_stats",

@@ -30,6 +30,13 @@ pub enum JobCommand {
     },
     /// Cancel a job and print its record
     Cancel { job_id: String },
+    /// Queue a failed, timed-out or cancelled job again (the same job, its history kept); print its record
+    Retry {
+        job_id: String,
+        /// Continue the agent session its last attempt left
+        #[arg(long)]
+        resume_session: bool,
+    },
     /// Stop starting queued jobs (all, or those with --tag) until `job resume`; running jobs finish
     Pause {
         #[arg(long)]
@@ -125,6 +132,10 @@ pub fn run(command: &JobCommand, state_dir: &Path, start: &EngineCommand) -> any
         }
         JobCommand::Cancel { job_id } => {
             print_json(&engine.cancel(job_id)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        JobCommand::Retry { job_id, resume_session } => {
+            print_json(&engine.retry(job_id, *resume_session)?);
             Ok(ExitCode::SUCCESS)
         }
         JobCommand::Pause { tag } | JobCommand::Resume { tag } => {

@@ -36,6 +36,7 @@ mod lifecycle;
 mod pause;
 mod persist;
 pub mod replay;
+mod retry;
 mod schedule;
 mod settle;
 mod state;

@@ -190,13 +190,9 @@ impl Engine {
             let root = &record.root_job_id;
             // A root job starts its own tree; a tree with a live job is
             // counted in the state; one without has all its jobs in the store.
-            let known = match spec.parent_job_id {
-                None => Some(0),
-                Some(_) => inner.state.lock().tree_size(root),
-            };
-            let tree_size = match known {
-                Some(size) => size,
-                None => inner.store.count_in_tree(root)? as u32,
+            let tree_size = match spec.parent_job_id {
+                None => 0,
+                Some(_) => inner.tree_size(root)?,
             };
             let seq = inner.last_seq.fetch_add(1, Ordering::Relaxed) + 1;
             let live = Live::new(spec.clone(), record.clone(), seq, rank, inner.shutdown.child_token());
@@ -237,6 +233,16 @@ impl Engine {
 }
 
 impl Inner {
+    /// Jobs submitted so far in `root`'s tree: the state's count while the
+    /// tree has a live job; else the store's, where all its jobs are.
+    pub(super) fn tree_size(&self, root: &str) -> Result<u32, StoreError> {
+        let known = self.state.lock().tree_size(root);
+        match known {
+            Some(size) => Ok(size),
+            None => Ok(self.store.count_in_tree(root)? as u32),
+        }
+    }
+
     /// The job that has `spec`'s idempotency key, if it has one and the
     /// engine knows the key: a live job's, or a stored (finished) one's.
     fn job_with_key(&self, spec: &JobSpec) -> Result<Option<String>, StoreError> {

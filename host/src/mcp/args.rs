@@ -86,6 +86,16 @@ pub struct BatchArgs {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+pub struct RetryArgs {
+    /// A failed, timed-out or cancelled job.
+    pub job_id: String,
+    /// Continue the agent session its last attempt left (default: a fresh session).
+    #[serde(default)]
+    pub resume_session: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PauseArgs {
     /// Only jobs with this tag (default: the whole queue).
     pub tag: Option<String>,

@@ -156,6 +156,12 @@ impl Ringmaster {
         self.engine.cancel(id).await
     }
 
+    /// Queues finished job `id` again, when this session may see it.
+    pub(super) async fn retry(&self, id: &str, resume_session: bool) -> Result<JobRecord, String> {
+        self.check(id).await.map_err(|e| e.to_string())?;
+        self.engine.retry(id, resume_session).await.map_err(|e| e.to_string())
+    }
+
     /// Pauses or resumes the queue (or a tag's jobs): the project's, so a
     /// session inside a job, which sees only its own tree, may not.
     pub(super) async fn set_paused(&self, tag: Option<String>, paused: bool) -> Result<Pauses, EngineError> {

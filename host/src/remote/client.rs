@@ -118,6 +118,11 @@ impl Client {
         self.call(&Request::Cancel { job_id: job_id.into() })
     }
 
+    /// Queues a failed, timed-out or cancelled job again; its record.
+    pub fn retry(&mut self, job_id: &str, resume_session: bool) -> Result<JobRecord, ClientError> {
+        self.call(&Request::Retry { job_id: job_id.into(), resume_session })
+    }
+
     /// Pauses (`paused`) or resumes the queue, or the jobs with `tag`; the pauses in force.
     pub fn set_paused(&mut self, tag: Option<String>, paused: bool) -> Result<Pauses, ClientError> {
         self.call(&Request::Pause { tag, paused })

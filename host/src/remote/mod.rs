@@ -206,6 +206,8 @@ pub enum Request {
     /// Run an event through the hook pipeline (from `hook-relay` inside an
     /// agent); replies with the combined verdict.
     Hook { event: String, job_id: Option<String>, payload: Map<String, Value> },
+    /// Queue a failed, timed-out or cancelled job again; replies with its record.
+    Retry { job_id: String, resume_session: bool },
     /// Pause (`paused`) or resume the queue, or the jobs with `tag`;
     /// replies with the pauses in force.
     Pause { tag: Option<String>, paused: bool },

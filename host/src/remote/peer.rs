@@ -102,6 +102,7 @@ pub async fn scope(request: Request, peer: &Peer, engine: &Engine) -> Result<Req
         }
         Request::Status { job_id } => Request::Status { job_id: within(job_id).await? },
         Request::Cancel { job_id } => Request::Cancel { job_id: within(job_id).await? },
+        Request::Retry { job_id, resume_session } => Request::Retry { job_id: within(job_id).await?, resume_session },
         Request::Wait { job_ids, timeout_ms } => {
             let mut checked = Vec::with_capacity(job_ids.len());
             for id in job_ids {

@@ -282,6 +282,9 @@ async fn answer(request: Request, services: &Services, clients: usize, peer: &Pe
         }
         .map(json)
         .map_err(|e| e.to_string()),
+        Request::Retry { job_id, resume_session } => {
+            engine.retry(&job_id, resume_session).await.map(json).map_err(|e| e.to_string())
+        }
         Request::Pause { tag, paused } => engine.set_paused(tag, paused).await.map(json).map_err(|e| e.to_string()),
         Request::Mcp { .. } => Err("an MCP session must be the first request of its connection".into()),
         Request::Engine => match &services.control {

@@ -2,7 +2,7 @@
 //! result, transcript, list, cancel.
 
 use crate::job::JobFilter;
-use crate::mcp::args::{BatchArgs, JobIdArgs, ListArgs, OutputArgs, SubmitArgs, WaitArgs, parse_status};
+use crate::mcp::args::{BatchArgs, JobIdArgs, ListArgs, OutputArgs, RetryArgs, SubmitArgs, WaitArgs, parse_status};
 use crate::mcp::server::{Ringmaster, failed, ok, summary};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
@@ -136,6 +136,16 @@ impl Ringmaster {
         let client = args.mine.unwrap_or(false).then(|| self.client_label());
         match self.list(&JobFilter { status, tag: args.tag, client }, limit) {
             Ok(records) => ok(format!("{} jobs", records.len()), json!({ "jobs": records })),
+            Err(err) => failed(err),
+        }
+    }
+
+    #[tool(description = "Queue a failed, timed-out or cancelled job again as the same job: its history, cost and \
+                          attempt count carry on; with resume_session its next attempt continues the agent \
+                          session the last one left. Returns its record (queued).")]
+    async fn job_retry(&self, Parameters(args): Parameters<RetryArgs>) -> Result<CallToolResult, ErrorData> {
+        match self.retry(&args.job_id, args.resume_session).await {
+            Ok(record) => ok(summary(&record), &record),
             Err(err) => failed(err),
         }
     }
