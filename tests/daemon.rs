@@ -506,6 +506,7 @@ fn an_idempotency_key_gets_the_same_job_from_any_front_end_and_after_kill_9() {
     assert_eq!(submit(&mut a, "triage once more"), first);
     let listed = a.call("job_list", json!({}));
     assert_eq!(listed["structuredContent"]["jobs"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed["structuredContent"]["jobs"][0]["idempotency_key"], "triage/2026-11-30", "{listed}");
     let bad =
         a.request("tools/call", json!({"name": "job_submit", "arguments": {"prompt": "p", "idempotency_key": ""}}));
     assert!(bad.to_string().contains("idempotency_key"), "{bad}");

@@ -214,6 +214,7 @@ mod tests {
             tags: vec![tag.into()],
             depth: 0,
             client: None,
+            idempotency_key: None,
             parent_job_id: None,
             root_job_id: "j".into(),
             attempts,

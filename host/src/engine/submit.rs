@@ -64,6 +64,7 @@ pub(super) fn queued_record(
         depth,
         parent_job_id: spec.parent_job_id.clone(),
         client: spec.client.clone(),
+        idempotency_key: spec.idempotency_key.clone(),
         root_job_id: root,
         attempts: 0,
         max_retries: spec.max_retries.unwrap_or(config.default_max_retries),

@@ -115,6 +115,9 @@ pub struct JobRecord {
     /// Who submitted it (see [`super::JobSpec::client`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client: Option<String>,
+    /// The key it was submitted with (see [`super::JobSpec::idempotency_key`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
     pub root_job_id: String,
     /// Attempts started so far.
     pub attempts: u32,
