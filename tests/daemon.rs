@@ -576,3 +576,63 @@ fn a_failed_job_retried_from_the_cli_keeps_its_history_and_survives_kill_9_while
     let refused = a.request("tools/call", json!({"name": "job_retry", "arguments": {"job_id": "nope"}}));
     assert!(refused.to_string().contains("no job nope"), "{refused}");
 }
+
+#[test]
+fn a_pipeline_in_one_batch_survives_kill_9_between_its_steps_and_quotes_each_result() {
+    let project = Project::new("");
+    let mut a = project.client();
+    // The fix step is held by a paused tag, so the engine dies with the
+    // tests done, the fix queued and the review waiting.
+    a.call("queue_pause", json!({"tag": "fix"}));
+    let batch = a.call(
+        "job_submit_batch",
+        json!({"jobs": [
+            {"prompt": "run the tests"},
+            {"prompt": "fix: {{after.0.result}}", "after": [0], "tags": ["fix"]},
+            {"prompt": "review: {{after.0.result}}", "after": [1]},
+            {"prompt": "@fail broken", "max_retries": 0},
+            {"prompt": "never runs", "after": [3]},
+        ]}),
+    );
+    let ids: Vec<String> = batch["structuredContent"]["job_ids"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{batch}"))
+        .iter()
+        .map(|id| id.as_str().unwrap().to_string())
+        .collect();
+    let (tests, fix, review) = (&ids[0], &ids[1], &ids[2]);
+    until(|| a.call("job_status", json!({"job_id": fix}))["structuredContent"]["status"] == "queued");
+    let waiting = a.call("job_status", json!({"job_id": review}));
+    assert_eq!(waiting["structuredContent"]["status"], "waiting", "{waiting}");
+    let why = waiting["structuredContent"]["waiting_for"].as_str().unwrap().to_string();
+    assert_eq!(why, format!("after job {fix} (queued)"));
+    let doomed = a.call("job_wait", json!({"job_ids": [ids[4]], "timeout_s": 60}));
+    let error = jobs(&doomed)[0]["error"].as_str().unwrap().to_string();
+    assert_eq!(error, format!("job {}, which it runs after, ended failed", ids[3]));
+
+    let killed = project.signal_engine(nix::sys::signal::Signal::SIGKILL);
+    let mut status = Value::Null;
+    until(|| {
+        status = a.request("tools/call", json!({"name": "job_status", "arguments": {"job_id": review}}));
+        status["result"]["structuredContent"]["status"] == "waiting"
+    });
+    assert_ne!(project.status().expect("a new engine").pid, killed);
+    a.call("queue_resume", json!({"tag": "fix"}));
+    let waited = a.call("job_wait", json!({"job_ids": [tests, fix, review], "timeout_s": 60}));
+    let records = jobs(&waited);
+    assert!(records.iter().all(|r| r["status"] == "succeeded"), "{waited}");
+    // fake-claude answers "Done: " and its prompt: each step quoted the one before.
+    assert_eq!(records[2]["result"], "Done: review: Done: fix: Done: run the tests", "{waited}");
+    assert_eq!(records[2]["after"], json!([fix]));
+
+    // From the CLI: a job after another, cancelled with it.
+    let held = job_id(&a.call("job_submit", json!({"prompt": "@hang held"})));
+    let submitted = project.ringmaster(&["job", "submit", "--after", &held, "next"]);
+    assert!(submitted.status.success(), "{submitted:?}");
+    let next = String::from_utf8(submitted.stdout).unwrap().trim().to_string();
+    let cancelled = project.ringmaster(&["job", "cancel", &held]);
+    let cancelled: Value = serde_json::from_slice(&cancelled.stdout).unwrap();
+    assert_eq!(cancelled["cancelled_dependants"], json!([next]), "{cancelled}");
+    let refused = project.ringmaster(&["job", "submit", "--after", "no-such-job", "x"]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("which does not exist"), "{refused:?}");
+}

@@ -194,7 +194,7 @@ async fn depth_tree_size_and_queue_limits_refuse_with_the_limit_named() {
         error.to_string(),
         "the queue is full: 3 jobs are waiting, the limit is 3 (engine.max-queue in ringmaster.yaml)"
     );
-    assert_eq!(engine.cancel(&root.job_id).await.unwrap().status, JobStatus::Cancelled);
+    assert_eq!(engine.cancel(&root.job_id).await.unwrap().record.status, JobStatus::Cancelled);
 }
 
 #[tokio::test]
@@ -272,8 +272,8 @@ async fn cancel_stops_queued_and_running_jobs() {
     wait_until(&engine, &running.job_id, |r| r.status == JobStatus::Running).await;
     let queued = engine.submit(job("never runs")).await.unwrap();
     assert_eq!(engine.queue_position(&queued.job_id), Some(1));
-    assert_eq!(engine.cancel(&queued.job_id).await.unwrap().status, JobStatus::Cancelled);
-    let record = engine.cancel(&running.job_id).await.unwrap();
+    assert_eq!(engine.cancel(&queued.job_id).await.unwrap().record.status, JobStatus::Cancelled);
+    let record = engine.cancel(&running.job_id).await.unwrap().record;
     assert_eq!(record.status, JobStatus::Cancelled);
     assert_eq!(record.history[0].outcome, Some(AttemptOutcome::Cancelled));
 }
@@ -341,7 +341,7 @@ async fn unfinished_jobs_survive_a_restart() {
     assert_eq!(done.status, JobStatus::Succeeded, "{done:#?}");
     let retried = wait_until(&engine, &running, |r| r.attempts == 2 && r.status == JobStatus::Running).await;
     assert_eq!(retried.history[0].outcome, Some(AttemptOutcome::Interrupted));
-    assert_eq!(engine.cancel(&running).await.unwrap().status, JobStatus::Cancelled);
+    assert_eq!(engine.cancel(&running).await.unwrap().record.status, JobStatus::Cancelled);
 }
 
 #[tokio::test]

@@ -307,7 +307,7 @@ echo '{"hookSpecificOutput": {"delaySeconds": 600}}'"#;
     std::fs::write(project.path().join("go"), "").unwrap();
     let record =
         tokio::time::timeout(support::WAIT, cancelling).await.expect("cancel returned in time").unwrap().unwrap();
-    assert_eq!(record.status, JobStatus::Cancelled);
+    assert_eq!(record.record.status, JobStatus::Cancelled);
 }
 
 #[tokio::test]
@@ -344,4 +344,38 @@ async fn a_hook_config_naming_a_plugin_decides_where_it_runs_and_events_still_fi
     // but it does not want PreJobStart, so it does not run there.
     let record = project.run(job("drop prod-db")).await;
     assert_eq!(record.status, JobStatus::Succeeded, "{record:?}");
+}
+
+#[tokio::test]
+async fn tree_finished_fires_once_when_the_last_job_of_a_tree_ends_with_its_counts_and_cost() {
+    let command =
+        r#"python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)))' >> "$CLAUDE_PROJECT_DIR/trees.jsonl""#;
+    let hook = serde_json::json!({ "hooks": { "TreeFinished": [{ "matcher": "succeeded",
+        "hooks": [{ "type": "command", "command": command }] }] } });
+    let project = Project::new(&[("trees.json", &hook.to_string())]).await;
+    let mut trees = project.engine.finished_trees();
+    let go = project.path().join("go");
+    let root = project.engine.submit(job(&format!("@cost:0.5 @wait-for:{}", go.display()))).await;
+    let root = root.unwrap().job_id;
+    let child = |prompt: &str| JobSpec { parent_job_id: Some(root.clone()), ..job(prompt) };
+    let ok = project.run(child("@cost:0.25 part")).await;
+    let failed = project.run(JobSpec { max_retries: Some(0), ..child("@fail part") }).await;
+    assert_eq!((ok.status, failed.status), (JobStatus::Succeeded, JobStatus::Failed));
+    assert!(trees.try_recv().is_err(), "the root still runs: the tree is not finished");
+    std::fs::write(&go, "").unwrap();
+    let tree = tokio::time::timeout(support::WAIT, trees.recv()).await.expect("announced").unwrap();
+    assert_eq!((tree.root_job_id.as_str(), tree.jobs, tree.status), (root.as_str(), 3, JobStatus::Succeeded));
+    assert_eq!(tree.by_status.get("failed"), Some(&1));
+    assert_eq!(tree.by_status.get("succeeded"), Some(&2));
+    assert!((tree.cost_usd - (0.75 + failed.cost_usd)).abs() < 1e-9, "{tree:?}");
+
+    let line = written(&project.path().join("trees.jsonl")).await;
+    let event: serde_json::Value = serde_json::from_str(line.trim_end()).unwrap();
+    assert_eq!((event["hook_event_name"].as_str(), event["jobs"].as_u64()), (Some("TreeFinished"), Some(3)));
+    assert_eq!(event["root_job_id"], root.as_str());
+    // A tree whose root failed does not match `succeeded`.
+    project.run(JobSpec { max_retries: Some(0), ..job("@fail alone") }).await;
+    let alone = tokio::time::timeout(support::WAIT, trees.recv()).await.expect("announced").unwrap();
+    assert_eq!((alone.jobs, alone.status), (1, JobStatus::Failed));
+    assert_eq!(std::fs::read_to_string(project.path().join("trees.jsonl")).unwrap().lines().count(), 1);
 }

@@ -1,10 +1,12 @@
 //! Job engine benchmark: throughput against spawning the agent directly,
 //! submit-to-start latency, memory with a deep queue, how long fifty
 //! stubborn agents timing out together take to clean up, and what
-//! `JobSubmit` hooks (a command, a WASM plugin) add to a submission.
+//! `JobSubmit` hooks (a command, a WASM plugin) add to a submission, and
+//! what dependencies (`after`) cost: submitting a pipeline, handing over
+//! from one step to the next, and many waiting jobs beside a busy queue.
 //!
 //! Run with `cargo xtask bench`. `RINGMASTER_BENCH_ONLY=throughput` runs the
-//! first section alone, for a profiler. The agent is `fake-claude` (built by the same
+//! first section alone, for a profiler (`=dependencies` the last). The agent is `fake-claude` (built by the same
 //! command); both sides of each comparison run in the same process.
 
 use ringmaster::config::{EngineConfig, PluginsConfig};
@@ -92,6 +94,11 @@ fn percentile(samples: &mut [Duration], q: f64) -> Duration {
 async fn main() {
     println!("ringmaster engine benchmark ({} build)", if cfg!(debug_assertions) { "debug" } else { "release" });
     let dir = tempfile::tempdir().unwrap();
+    // `RINGMASTER_BENCH_ONLY=dependencies` runs the last section alone.
+    if std::env::var("RINGMASTER_BENCH_ONLY").is_ok_and(|only| only == "dependencies") {
+        dependencies().await;
+        return;
+    }
 
     // Throughput: the same agent spawned directly, CONCURRENCY at a time (the
     // baseline), then through the engine; in alternating rounds, so that
@@ -260,6 +267,7 @@ async fn main() {
 
     transcripts(dir.path()).await;
     submit_with_hooks().await;
+    dependencies().await;
 }
 
 /// Transcript lines into the store: 8 agents at once, each printing 5,000
@@ -385,5 +393,109 @@ JobSubmit hooks, 300 submissions each (the job only queues)"
         );
         engine.cancel(&blocker).await.unwrap();
         engine.shutdown();
+    }
+}
+
+/// Dependencies: a 1,000-job batch (a chain of 500 and a fan-in of 499 into
+/// one) against the same batch without `after`, submitted into a paused
+/// queue; a chain of 100 run through against the same 100 jobs submitted
+/// one after another by a client waiting for each; and the engine's cost per
+/// job while 100, 1,000 and 10,000 jobs wait.
+async fn dependencies() {
+    use ringmaster::job::After;
+    const BATCH: usize = 1000;
+    println!("\ndependencies (after)");
+    let pipeline = |with_after: bool| -> Vec<JobSpec> {
+        (0..BATCH)
+            .map(|i| {
+                let after = match (with_after, i) {
+                    (false, _) | (_, 0) | (_, 500) => vec![],
+                    (true, 1..500) => vec![After::Entry(i - 1)],
+                    (true, 501..999) => vec![],
+                    (true, _) => (500..999).map(After::Entry).collect(),
+                };
+                let prompt = match after.is_empty() {
+                    true => format!("step {i}"),
+                    false => format!("step {i}, after: {{{{after.0.result}}}}"),
+                };
+                JobSpec { after, ..job(&prompt) }
+            })
+            .collect()
+    };
+    for (what, with_after) in [("1,000 independent jobs (baseline)", false), ("chain of 500 + fan-in of 499", true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let paused = engine(EngineConfig { max_queue: 20_000, ..Default::default() }, dir.path()).await;
+        paused.set_paused(None, true).await.unwrap();
+        let rss = rss_kib();
+        let started = Instant::now();
+        let (queued, refused) = paused.submit_all(pipeline(with_after)).await;
+        let took = started.elapsed();
+        assert!(refused.is_none() && queued.len() == BATCH, "{refused:?}");
+        println!(
+            "  submit {what:<36} {:>8.1} ms   RSS +{:.1} MiB",
+            took.as_secs_f64() * 1e3,
+            rss_kib().saturating_sub(rss) as f64 / 1024.0
+        );
+        paused.shutdown();
+    }
+
+    // Hand-over from step to step.
+    const CHAIN: usize = 100;
+    let dir = tempfile::tempdir().unwrap();
+    let steps = engine(EngineConfig::default(), dir.path()).await;
+    let started = Instant::now();
+    for i in 0..CHAIN {
+        let id = steps.submit(job(&format!("sequential {i}"))).await.unwrap().job_id;
+        steps.wait(&[id], Duration::from_secs(60)).await.unwrap();
+    }
+    let sequential = started.elapsed();
+    let started = Instant::now();
+    let chain = (0..CHAIN)
+        .map(|i| JobSpec {
+            after: if i == 0 { vec![] } else { vec![After::Entry(i - 1)] },
+            ..job(&format!("chained {i}"))
+        })
+        .collect();
+    let (queued, _) = steps.submit_all(chain).await;
+    let last = queued.last().unwrap().job_id.clone();
+    let record = steps.wait(&[last], Duration::from_secs(600)).await.unwrap().remove(0);
+    assert_eq!(record.status, JobStatus::Succeeded);
+    let chained = started.elapsed();
+    println!(
+        "  chain of {CHAIN}, run through            {:>8.1} ms per step   ({:.2}x a client submitting each after the last: {:.1} ms)",
+        chained.as_secs_f64() * 1e3 / CHAIN as f64,
+        chained.as_secs_f64() / sequential.as_secs_f64(),
+        sequential.as_secs_f64() * 1e3 / CHAIN as f64
+    );
+    steps.shutdown();
+
+    // Waiting jobs beside a busy queue: 300 quick jobs, 7 at a time, while
+    // N jobs wait for one that never ends.
+    let mut baseline = None;
+    for waiting in [100, 1_000, 10_000] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = EngineConfig { max_concurrent: Some(CONCURRENCY), max_queue: 20_000, ..Default::default() };
+        let busy = engine(config, dir.path()).await;
+        let blocker = busy.submit(job("@hang")).await.unwrap().job_id;
+        let specs = (0..waiting)
+            .map(|i| JobSpec { after: vec![After::Job(blocker.clone())], ..job(&format!("waits {i}")) })
+            .collect();
+        let (queued, refused) = busy.submit_all(specs).await;
+        assert!(refused.is_none() && queued.len() == waiting, "{refused:?}");
+        let cpu = host_cpu();
+        let started = Instant::now();
+        let (queued, _) = busy.submit_all((0..300).map(|i| job(&format!("quick {i}"))).collect()).await;
+        let ids: Vec<String> = queued.into_iter().map(|r| r.job_id).collect();
+        busy.wait(&ids, Duration::from_secs(600)).await.unwrap();
+        let per_job = started.elapsed().as_secs_f64() * 1e3 / 300.0;
+        let cpu_per_job = (host_cpu() - cpu).as_secs_f64() * 1e3 / 300.0;
+        let base = *baseline.get_or_insert(per_job);
+        println!(
+            "  300 jobs beside {waiting:>6} waiting        {per_job:>8.2} ms per job   ({:.2}x with 100 waiting; host CPU {cpu_per_job:.2} ms per job)",
+            per_job / base
+        );
+        let cancelled = busy.cancel(&blocker).await.unwrap();
+        assert_eq!(cancelled.cancelled_dependants.len(), waiting);
+        busy.shutdown();
     }
 }

@@ -203,7 +203,7 @@ impl Store {
     pub fn unfinished(&self) -> Result<Vec<StoredJob>, StoreError> {
         let conn = self.conn.lock();
         let mut stmt = conn.prepare_cached(
-            "SELECT seq, spec, record FROM jobs WHERE status IN ('queued', 'running', 'retry_wait') ORDER BY seq",
+            "SELECT seq, spec, record FROM jobs WHERE status IN ('waiting', 'queued', 'running', 'retry_wait') ORDER BY seq",
         )?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
         let mut jobs = Vec::new();

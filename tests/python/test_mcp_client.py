@@ -177,6 +177,54 @@ async def test_a_paused_tag_holds_its_jobs_until_resumed(session_factory):
         assert waited.structured_content["jobs"][0]["status"] == "succeeded"
 
 
+async def test_a_pipeline_is_one_batch_and_cancelling_its_head_cancels_the_rest(session_factory):
+    async with session_factory() as session:
+        pipeline = await session.call_tool("job_submit_batch", {"jobs": [
+            {"prompt": "@sleep:30 tests"},
+            {"prompt": "fix {{after.0.result}}", "after": [0]},
+            {"prompt": "review {{after.0.result}}", "after": [1]},
+            {"prompt": "report {{after.0.status}}", "after": [0], "after_any_outcome": True},
+        ]})
+        assert not pipeline.is_error, pipeline.content
+        tests, fix, review, report = pipeline.structured_content["job_ids"]
+        status = await session.call_tool("job_status", {"job_id": review})
+        assert status.structured_content["status"] == "waiting"
+        assert status.structured_content["waiting_for"] == f"after job {fix} (waiting)"
+        listed = await session.call_tool("job_list", {"status": "waiting"})
+        assert {j["job_id"] for j in listed.structured_content["jobs"]} >= {fix, review, report}
+        cancelled = await session.call_tool("job_cancel", {"job_id": tests})
+        assert cancelled.structured_content["cancelled_dependants"] == [fix, review]
+        assert "also cancelled" in cancelled.content[0].text
+        waited = await session.call_tool("job_wait", {"job_ids": [report]})
+        assert waited.structured_content["jobs"][0]["status"] == "succeeded"
+        stats = await session.call_tool("engine_stats", {})
+        assert stats.structured_content["waiting"] == 0
+        cycle = await session.call_tool("job_submit_batch", {"jobs": [{"prompt": "a", "after": [1]}, {"prompt": "b"}]})
+        assert cycle.is_error and "cycle" in cycle.content[0].text
+        unknown = await session.call_tool("job_submit", {"prompt": "x", "after": ["no-such-job"]})
+        assert unknown.is_error and "does not exist" in unknown.content[0].text
+
+
+async def test_the_session_that_submitted_a_tree_is_told_when_it_finishes(session_factory):
+    trees = []
+    told = anyio.Event()
+
+    async def on_log(params):
+        if params.logger == "ringmaster" and "root_job_id" in params.data:
+            trees.append(params.data)
+            told.set()
+
+    async with session_factory() as other:
+        async with session_factory(logging_callback=on_log) as session:
+            job_id = (await session.call_tool("job_submit", {"prompt": "@cost:0.25 tree"})).structured_content["job_id"]
+            await other.call_tool("job_run", {"prompt": "someone else's"})
+            with anyio.fail_after(30):
+                await told.wait()
+    assert [tree["root_job_id"] for tree in trees] == [job_id], trees
+    assert trees[0]["jobs"] == 1 and trees[0]["by_status"] == {"succeeded": 1} and trees[0]["cost_usd"] == 0.25
+    assert trees[0]["message"].startswith(f"job tree {job_id} finished: 1 job (1 succeeded), $0.25")
+
+
 async def test_a_failed_job_is_retried_as_the_same_job(session_factory):
     async with session_factory() as session:
         job_id = (await session.call_tool("job_submit", {"prompt": "@fail once", "max_retries": 0})).structured_content["job_id"]

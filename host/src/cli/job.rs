@@ -49,7 +49,7 @@ pub enum JobCommand {
     },
     /// Print recent job records, newest first
     List {
-        /// Only jobs with this status (queued, running, retry_wait, succeeded, failed, timed_out, cancelled)
+        /// Only jobs with this status (waiting, queued, running, retry_wait, succeeded, failed, timed_out, cancelled)
         #[arg(long)]
         status: Option<String>,
         /// Only jobs with this tag
@@ -144,14 +144,7 @@ pub fn run(command: &JobCommand, state_dir: &Path, start: &EngineCommand) -> any
             Ok(ExitCode::SUCCESS)
         }
         JobCommand::List { status, tag, limit } => {
-            let status = match status {
-                None => None,
-                Some(text) => Some(serde_json::from_value(serde_json::Value::String(text.clone())).map_err(|_| {
-                    anyhow::anyhow!(
-                        "unknown status {text:?}; use one of queued, running, retry_wait, succeeded, failed, timed_out, cancelled"
-                    )
-                })?),
-            };
+            let status = status.as_deref().map(JobStatus::parse).transpose().map_err(anyhow::Error::msg)?;
             print_json(&engine.list(JobFilter { status, tag: tag.clone(), client: None }, *limit)?);
             Ok(ExitCode::SUCCESS)
         }

@@ -62,7 +62,7 @@ pub enum Command {
     /// Submit, run, wait for, inspect and cancel jobs of the project's engine, started when none runs
     /// (inside a job: sub-jobs, through the engine running the job)
     #[command(subcommand)]
-    Job(job::JobCommand),
+    Job(Box<job::JobCommand>),
     /// Hook command for agents: relays a Claude Code hook event (JSON on stdin) to ringmaster's hooks
     HookRelay {
         /// The event, e.g. PreToolUse

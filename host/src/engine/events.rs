@@ -16,13 +16,16 @@
 //!   `JobRetry` adds `delay_ms`.
 //! * `Notification`: `kind` (e.g. `rate_limited`) and `message`.
 //! * `Shutdown`: `reason`, `queued`, `running`, when ringmaster shuts down.
+//! * `TreeFinished`: a job tree's last job ended: `root_job_id`, `client`,
+//!   `status` (the root's), `jobs`, `by_status`, `cost_usd`,
+//!   `created_at_ms`, `finished_at_ms`.
 //!
 //! Matchers of job events see the job's agent and tags; `Notification`'s
-//! see its `kind`.
+//! see its `kind`; `TreeFinished`'s the root's status.
 
 use crate::contract::JobInfo;
 use crate::hooks::{Event, EventName};
-use crate::job::{JobRecord, JobSpec};
+use crate::job::{JobRecord, JobSpec, TreeSummary};
 use serde_json::{Map, Value, json};
 
 fn object(value: Value) -> Map<String, Value> {
@@ -71,6 +74,13 @@ pub fn about_job(name: EventName, spec: &JobSpec, record: &JobRecord, info: JobI
 pub fn notification(kind: &str, message: String) -> Event {
     let payload = object(json!({ "kind": kind, "message": message }));
     Event { name: EventName::Notification, subjects: vec![kind.to_string()], payload, job: None }
+}
+
+/// `TreeFinished`: the last live job of a tree ended.
+pub fn tree_finished(summary: &TreeSummary) -> Event {
+    let payload = object(serde_json::to_value(summary).expect("summaries serialise"));
+    let subjects = vec![summary.status.as_str().to_string()];
+    Event { name: EventName::TreeFinished, subjects, payload, job: None }
 }
 
 /// `Shutdown`: ringmaster is stopping. (Not `Stop`, which is Claude Code's

@@ -7,46 +7,33 @@
 use super::state::Live;
 use super::{Engine, EngineError, Inner, events, job_info};
 use crate::hooks::{EventName, HookOutcome};
-use crate::job::{JobRecord, JobStatus, now_ms};
+use crate::job::{Cancelled, JobRecord, JobStatus, now_ms};
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 impl Engine {
-    /// Cancels a queued, waiting or running job; returns its record once it
-    /// has stopped. Cancelling a finished job changes nothing.
-    pub async fn cancel(&self, id: &str) -> Result<JobRecord, EngineError> {
+    /// Cancels a queued, waiting or running job, and the waiting jobs that
+    /// would never run without it; returns its record once it has stopped.
+    /// Cancelling a finished job changes nothing.
+    pub async fn cancel(&self, id: &str) -> Result<Cancelled, EngineError> {
+        let cancelled_dependants = self.cancel_dependants(id).await;
         let running = {
-            let mut state = self.inner.state.lock();
-            match state.live.get(id).map(|l| l.record.status) {
-                None => None,
-                Some(JobStatus::Running) => {
-                    state.live[id].cancel.cancel();
-                    Some(())
-                }
-                Some(_) => {
-                    state.dequeue(id);
-                    let live = state.live.get_mut(id).expect("present");
-                    live.cancel.cancel();
-                    live.record.status = JobStatus::Cancelled;
-                    live.record.finished_at_ms = Some(now_ms());
-                    live.record.retry_at_ms = None;
-                    // Queued for the store before it leaves the live set, so
-                    // a reader always finds it somewhere.
-                    self.inner.writes.record(&live.record);
-                    let Live { spec, record, .. } = state.finish(id, Instant::now()).expect("present");
-                    self.inner.changed.send_modify(|n| *n += 1);
-                    self.inner.ended.send_modify(|n| *n += 1);
-                    self.inner.fire(|| events::about_job(EventName::PostJob, &spec, &record, job_info(&spec, &record)));
-                    None
-                }
+            let state = self.inner.state.lock();
+            let running = state.live.get(id).is_some_and(|l| l.record.status == JobStatus::Running);
+            if running {
+                state.live[id].cancel.cancel();
             }
+            running
         };
-        if running.is_some() {
-            return Ok(self.wait(&[id.to_string()], Duration::from_secs(3600)).await?.remove(0));
-        }
-        // What a client is told survives a crash (unless the store fails).
-        let _ = self.inner.writes.flush().await;
-        self.status(id).await
+        let record = if running {
+            self.wait(&[id.to_string()], Duration::from_secs(3600)).await?.remove(0)
+        } else {
+            self.inner.cancel_unstarted(id, None);
+            // What a client is told survives a crash (unless the store fails).
+            let _ = self.inner.writes.flush().await;
+            self.status(id).await?
+        };
+        Ok(Cancelled { record, cancelled_dependants })
     }
 
     /// Waits until every job in `ids` is finished, or `timeout`; returns their records.
@@ -96,6 +83,37 @@ impl Engine {
 }
 
 impl Inner {
+    /// Cancels job `id` if it is live and not running (queued, waiting, or
+    /// waiting for a retry), with `why` as its error.
+    pub(super) fn cancel_unstarted(&self, id: &str, why: Option<String>) {
+        let ended = {
+            let mut state = self.state.lock();
+            let Some(live) = state.live.get_mut(id).filter(|l| l.record.status != JobStatus::Running) else {
+                return;
+            };
+            live.cancel.cancel();
+            live.record.status = JobStatus::Cancelled;
+            live.record.finished_at_ms = Some(now_ms());
+            live.record.retry_at_ms = None;
+            live.record.error = why;
+            // Queued for the store before it leaves the live set, so a
+            // reader always finds it somewhere.
+            self.writes.record(&live.record);
+            state.dequeue(id);
+            state.finish(id, Instant::now()).expect("present")
+        };
+        self.ended_one();
+        let Live { spec, record, .. } = ended;
+        self.fire(|| events::about_job(EventName::PostJob, &spec, &record, job_info(&spec, &record)));
+    }
+
+    /// Tells who watches that a job ended (waiters, and the jobs waiting for it).
+    fn ended_one(&self) {
+        self.changed.send_modify(|n| *n += 1);
+        self.ended.send_modify(|n| *n += 1);
+        self.settled.notify_one();
+    }
+
     /// Ends a job with `status`. The store is updated (or the update kept,
     /// see [`persist`]) before the job leaves the live set, so a reader never
     /// finds it in neither.
@@ -110,8 +128,7 @@ impl Inner {
             self.writes.record(&live.record);
             state.finish(id, Instant::now());
         }
-        self.changed.send_modify(|n| *n += 1);
-        self.ended.send_modify(|n| *n += 1);
+        self.ended_one();
     }
 
     /// Ends a job with `status` once the `PostJob` hooks (and `JobFailed`

@@ -56,6 +56,8 @@ impl Engine {
             draining: Default::default(),
             admission: tokio::sync::Mutex::new(()),
             wake: Notify::new(),
+            settled: Notify::new(),
+            trees: tokio::sync::broadcast::Sender::new(super::endings::TREES_BACKLOG),
             changed: watch::Sender::new(0),
             ended: watch::Sender::new(0),
             activity: watch::Sender::new(0),
@@ -65,6 +67,7 @@ impl Engine {
         engine.recover(unfinished).await?;
         let inner = engine.inner.clone();
         tokio::spawn(async move { inner.scheduling_loop().await });
+        tokio::spawn(engine.inner.clone().endings_loop());
         engine.inner.rerank_on_scheduler_changes();
         let inner = engine.inner.clone();
         tokio::spawn(async move { inner.pruning_loop().await });
@@ -83,10 +86,24 @@ impl Engine {
                 Some(size) => *size,
                 None => *trees.entry(root.clone()).or_insert(self.inner.store.count_in_tree(root)? as u32),
             };
-            let rank = self.inner.rank(job_info(&stored.spec, &stored.record)).await;
-            let live = Live::new(stored.spec, stored.record, stored.seq, rank, self.inner.shutdown.child_token());
+            let mut spec = stored.spec;
+            if status != JobStatus::Waiting && !stored.record.after.is_empty() {
+                // Its prompt was rendered when it left `waiting`; not stored.
+                spec.prompt = self.inner.rendered_prompt(&spec, &stored.record);
+            }
+            let rank = self.inner.rank(job_info(&spec, &stored.record)).await;
+            let live = Live::new(spec, stored.record, stored.seq, rank, self.inner.shutdown.child_token());
             self.inner.state.lock().adopt(live, tree_size);
             match status {
+                JobStatus::Waiting => {
+                    // Its parents were adopted before it (they were submitted
+                    // first); the others have ended, in the store.
+                    let ended = self.inner.ended_parents(&id)?;
+                    let mut state = self.inner.state.lock();
+                    if let Some(settled) = state.wait_after(&id, &ended) {
+                        state.waits.push_settled(settled);
+                    }
+                }
                 JobStatus::Running => {
                     let killed = crate::executor::kill_leftovers(&id);
                     if killed > 0 {
@@ -104,6 +121,7 @@ impl Engine {
             }
         }
         self.inner.wake.notify_one();
+        self.inner.settled.notify_one();
         Ok(())
     }
 

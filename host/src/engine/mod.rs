@@ -29,6 +29,8 @@
 //! (`ringmaster simulate`).
 
 mod attempt;
+mod dependencies;
+mod endings;
 pub mod events;
 mod finish;
 pub mod history;
@@ -46,6 +48,7 @@ mod submit;
 mod testing;
 pub mod tokens;
 mod waiting;
+mod waits;
 
 pub use stats::{EngineStats, SlotStats};
 pub use submit::SubmitError;
@@ -119,6 +122,11 @@ struct Inner {
     /// (see [`Engine::submit`]).
     admission: tokio::sync::Mutex<()>,
     wake: Notify,
+    /// Wakes the task that acts on what became of waiting jobs when a job
+    /// ended (`dependencies.rs`).
+    settled: Notify,
+    /// Every job tree that finishes (see `endings.rs`).
+    trees: tokio::sync::broadcast::Sender<Arc<crate::job::TreeSummary>>,
     /// Bumped on every status change; waiters watch it.
     changed: watch::Sender<u64>,
     /// Bumped when a job finishes (after `changed`); [`Engine::wait`] watches it.

@@ -478,7 +478,7 @@ mod tests {
         until("the second job being queued, not started", queued).await;
         // A cancel meanwhile is kept too: the job reads as cancelled, and
         // never runs.
-        let cancelled = engine.cancel(&third).await.unwrap();
+        let cancelled = engine.cancel(&third).await.unwrap().record;
         assert_eq!(cancelled.status, JobStatus::Cancelled);
         assert_eq!(engine.status(&third).await.unwrap().status, JobStatus::Cancelled);
 
@@ -535,7 +535,7 @@ mod tests {
         let go = dir.path().join("go");
         let first = engine.submit(held_job("first", &go)).await.unwrap().job_id;
         let queued = engine.submit(JobSpec { prompt: "queued".into(), ..JobSpec::default() }).await.unwrap().job_id;
-        let cancelled = engine.cancel(&queued).await.unwrap();
+        let cancelled = engine.cancel(&queued).await.unwrap().record;
         assert_eq!(cancelled.status, JobStatus::Cancelled);
         assert_eq!(engine.inner.store.record(&queued).unwrap().unwrap().status, JobStatus::Cancelled);
         std::fs::write(&go, "").unwrap();

@@ -202,6 +202,8 @@ impl Replay {
 
     fn done(&mut self, id: &str, status: JobStatus, now: Instant) -> Next {
         self.state.finish(id, now);
+        // Nobody is told of a finished tree under virtual time.
+        self.state.take_finished_trees();
         Next::Done(status)
     }
 

@@ -3,12 +3,15 @@
 //! carry on (the next attempt is numbered after the last), its tree counts
 //! it once as before, and with `resume_session` the next attempt continues
 //! the agent session the last one left. The queue's size limit applies; the
-//! requeued record is stored before the answer, like a submission.
+//! requeued record is stored before the answer, like a submission. A job
+//! that runs after others waits for them again (`waiting`), and cannot be
+//! retried while one of them has ended without the success it needs.
 
 use super::state::Live;
 use super::submit::SubmitError;
 use super::{Engine, job_info};
 use crate::job::{JobRecord, JobStatus};
+use std::collections::HashMap;
 
 impl Engine {
     /// Queues finished job `id` again (see the module docs); its record.
@@ -27,8 +30,16 @@ impl Engine {
         if resume_session && record.session_id.is_none() {
             return Err(SubmitError::Invalid(format!("job {id} has no agent session to resume")));
         }
+        // A job that runs after others waits for them again (a cancelled
+        // one may have been cancelled while they ran), or is refused when
+        // one ended without the success it needs.
+        let waits = !record.after.is_empty();
+        let mut ended = match waits {
+            true => inner.judge_parents(&stored.spec)?,
+            false => HashMap::new(),
+        };
         let mut record = JobRecord {
-            status: JobStatus::Queued,
+            status: if waits { JobStatus::Waiting } else { JobStatus::Queued },
             finished_at_ms: None,
             retry_at_ms: None,
             waiting_for: None,
@@ -48,23 +59,30 @@ impl Engine {
         let generation = {
             let _admission = inner.admission.lock().await;
             let tree_size = inner.tree_size(&record.root_job_id)?;
-            let mut state = inner.state.lock();
+            let mut state = inner.lock_with_parents_judged(&stored.spec, &record.after, &mut ended)?;
             if state.live.contains_key(id) {
                 return Err(SubmitError::Invalid(format!("job {id} is queued or running already")));
             }
-            if state.queue.len() >= max_queue {
-                return Err(SubmitError::QueueFull { depth: state.queue.len(), max: max_queue });
+            let queued = state.queue.len() + state.waits.len();
+            if queued >= max_queue {
+                return Err(SubmitError::QueueFull { depth: queued, max: max_queue });
             }
             let live = Live::new(stored.spec, record.clone(), stored.seq, rank, inner.shutdown.child_token());
             state.adopt(live, tree_size);
+            if waits {
+                state.wait_after(id, &ended);
+            }
             inner.writes.record(&record)
         };
         inner.changed.send_modify(|n| *n += 1);
         if let Err(why) = inner.writes.wait_written(generation).await {
             tracing::warn!(job = %id, error = %why, "a retried job's record is not stored yet; it stays queued");
         }
-        inner.wake.notify_one();
         tracing::info!(job = %id, resume_session, "job queued again by hand");
+        if waits && inner.queue_if_ready(id) {
+            return self.status(id).await.map_err(|err| SubmitError::StoreUnwritable(err.to_string()));
+        }
+        inner.wake.notify_one();
         Ok(record)
     }
 }
@@ -82,7 +100,7 @@ mod tests {
         let engine = script_engine(dir.path(), EngineConfig::default()).await;
         let id = engine.submit(held_job("flaky", &go)).await.unwrap().job_id;
         until("it runs", || engine.stats().unwrap().running == 1).await;
-        let cancelled = engine.cancel(&id).await.unwrap();
+        let cancelled = engine.cancel(&id).await.unwrap().record;
         assert_eq!((cancelled.status, cancelled.attempts), (JobStatus::Cancelled, 1));
 
         let queued = engine.retry(&id, false).await.unwrap();
@@ -107,7 +125,7 @@ mod tests {
         let engine = script_engine(dir.path(), config).await;
         let first = engine.submit(held_job("first", &go)).await.unwrap().job_id;
         let second = engine.submit(held_job("second", &go)).await.unwrap().job_id;
-        let cancelled = engine.cancel(&second).await.unwrap();
+        let cancelled = engine.cancel(&second).await.unwrap().record;
         assert!(cancelled.session_id.is_none(), "never started");
         let err = engine.retry(&second, true).await.unwrap_err().to_string();
         assert!(err.contains("no agent session to resume"), "{err}");

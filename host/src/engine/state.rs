@@ -22,6 +22,7 @@
 
 use super::history::Durations;
 use super::tokens::{SlotOutcome, TokenPool};
+use super::waits::{Parent, Settled, Waits};
 use crate::credentials::Secret;
 use crate::job::{JobRecord, JobSpec, JobStatus, Pauses};
 use std::cmp::Reverse;
@@ -115,6 +116,10 @@ pub(super) struct State {
     /// What the queue holds back (`queue_pause`): held jobs are not offered
     /// to the scheduler, and [`State::start`] refuses them.
     pub paused: Pauses,
+    /// Jobs waiting for the jobs they run after (`waiting`, not queued).
+    pub waits: Waits,
+    /// Roots of trees whose last live job finished, to be announced.
+    finished_trees: Vec<String>,
     /// The jobs that finished most recently, oldest first.
     ended: VecDeque<String>,
     /// Jobs finished since the state was made; the last one in `ended` is number `ended_total`.
@@ -137,6 +142,8 @@ impl State {
             tokens,
             durations: Durations::default(),
             paused: Pauses::default(),
+            waits: Waits::default(),
+            finished_trees: Vec::new(),
             ended: VecDeque::new(),
             ended_total: 0,
         }
@@ -152,8 +159,10 @@ impl State {
         if submitted >= limits.max_per_tree {
             return Err(Refusal::TreeFull { count: submitted });
         }
-        if self.queue.len() >= limits.max_queue {
-            return Err(Refusal::QueueFull { queued: self.queue.len() });
+        // Waiting jobs count: they are queued work, only not yet in order.
+        let queued = self.queue.len() + self.waits.len();
+        if queued >= limits.max_queue {
+            return Err(Refusal::QueueFull { queued });
         }
         self.trees.entry(root.clone()).or_insert(Tree { submitted, live: 0 }).submitted += 1;
         self.insert(live);
@@ -178,6 +187,48 @@ impl State {
             self.keys.insert(key.clone(), live.record.job_id.clone());
         }
         self.live.insert(live.record.job_id.clone(), live);
+    }
+
+    /// A parent in `after` that is neither live nor judged in `ended`: one
+    /// that ended since the caller looked (it looks again).
+    pub fn unjudged_parent<'a>(&self, after: &'a [String], ended: &HashMap<String, Parent>) -> Option<&'a str> {
+        after.iter().map(String::as_str).find(|p| !self.live.contains_key(*p) && !ended.contains_key(*p))
+    }
+
+    /// Waiting job `id` (admitted or adopted) waits for the live jobs of its
+    /// `after`; `ended` judges the others (one in neither is unknown). What
+    /// it comes to now, if anything (see [`Waits::wait`]).
+    pub fn wait_after(&mut self, id: &str, ended: &HashMap<String, Parent>) -> Option<Settled> {
+        let live = self.live.get(id)?;
+        let parents = live
+            .record
+            .after
+            .iter()
+            .map(|p| {
+                let standing = match self.live.contains_key(p) {
+                    true => Parent::Live,
+                    false => ended.get(p).cloned().unwrap_or(Parent::Unknown),
+                };
+                (p.clone(), standing)
+            })
+            .collect();
+        self.waits.wait(id, live.record.after_any_outcome, parents)
+    }
+
+    /// Queues waiting job `id`, with its prompt as rendered from its
+    /// parents, if it is ready (see [`Waits::is_ready`]); its record.
+    pub fn queue_ready(&mut self, id: &str, prompt: String, now: Instant) -> Option<JobRecord> {
+        let live = self.live.get_mut(id).filter(|l| l.record.status == JobStatus::Waiting)?;
+        if !self.waits.is_ready(id) {
+            return None;
+        }
+        self.waits.forget(id);
+        live.spec.prompt = prompt;
+        live.queued_at = now;
+        live.record.status = JobStatus::Queued;
+        let (key, record) = (live.key(), live.record.clone());
+        self.queue.insert(key);
+        Some(record)
     }
 
     /// Takes back an admitted job that could not be stored, as if it had
@@ -295,12 +346,22 @@ impl State {
     pub fn finish(&mut self, id: &str, now: Instant) -> Option<Live> {
         self.release(id, SlotOutcome::Failed, now);
         let live = self.remove(id)?;
+        self.waits.ended(id, live.record.status);
+        let root = &live.record.root_job_id;
+        if !self.trees.contains_key(root) {
+            self.finished_trees.push(root.clone());
+        }
         if self.ended.len() == ENDED_KEPT {
             self.ended.pop_front();
         }
         self.ended.push_back(id.to_string());
         self.ended_total += 1;
         Some(live)
+    }
+
+    /// The roots of the trees that finished since the last call.
+    pub fn take_finished_trees(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.finished_trees)
     }
 
     /// How many jobs have finished so far: a mark for [`State::ended_since`].
@@ -319,6 +380,7 @@ impl State {
     fn remove(&mut self, id: &str) -> Option<Live> {
         self.dequeue(id);
         let live = self.live.remove(id)?;
+        self.waits.forget(id);
         if let Some(key) = &live.spec.idempotency_key {
             self.keys.remove(key);
         }
@@ -393,6 +455,8 @@ mod tests {
         for (root, tree) in &state.trees {
             assert_eq!(tree.live as usize, state.live.values().filter(|l| &l.record.root_job_id == root).count());
         }
+        let waiting = state.live.values().filter(|l| l.record.status == JobStatus::Waiting).count();
+        assert_eq!(state.waits.len(), waiting, "every waiting job, and only those, waits");
         for (key, id) in &state.keys {
             assert_eq!(state.live[id].spec.idempotency_key.as_deref(), Some(key.as_str()));
         }
@@ -416,6 +480,30 @@ mod tests {
         assert!(state.start("n", 0, WIDE, now, 0).is_none(), "the whole queue is held");
         state.paused.set(None, false);
         assert!(state.start("n", 0, WIDE, now, 0).is_some());
+        check(&state);
+    }
+
+    #[test]
+    fn a_waiting_job_counts_against_the_queue_and_is_queued_when_its_parent_succeeds() {
+        let mut state = state();
+        let limits = Admission { max_queue: 2, max_per_tree: 100 };
+        state.admit(live("a", "a", 0, 1, 0), limits, 0).unwrap();
+        let mut waiting = live("b", "b", 0, 2, 0);
+        waiting.record.status = JobStatus::Waiting;
+        waiting.record.after = vec!["a".into()];
+        state.admit(waiting, limits, 0).unwrap();
+        assert_eq!(state.wait_after("b", &HashMap::new()), None, "a is live");
+        assert_eq!(state.admit(live("c", "c", 0, 3, 0), limits, 0), Err(Refusal::QueueFull { queued: 2 }));
+        assert!(state.queue_ready("b", "rendered".into(), Instant::now()).is_none(), "a has not ended");
+        check(&state);
+        let now = Instant::now();
+        state.start("a", 0, WIDE, now, 0).unwrap();
+        state.live.get_mut("a").unwrap().record.status = JobStatus::Succeeded;
+        state.finish("a", now);
+        assert_eq!(state.waits.take_settled(), [Settled::Ready("b".into())]);
+        let queued = state.queue_ready("b", "rendered".into(), now).unwrap();
+        assert_eq!((queued.status, state.live["b"].spec.prompt.as_str()), (JobStatus::Queued, "rendered"));
+        assert!(state.queue.contains(&(Reverse(0), 2, "b".to_string())));
         check(&state);
     }
 
@@ -487,8 +575,10 @@ mod tests {
         state.admit(live("a1", "a", 1, 2, 0), ROOMY, 0).unwrap();
         state.finish("a", Instant::now());
         assert_eq!(state.tree_size("a"), Some(2), "a live job remains");
+        assert!(state.take_finished_trees().is_empty());
         state.finish("a1", Instant::now());
         assert_eq!(state.tree_size("a"), None, "counted in the store from now on");
+        assert_eq!(state.take_finished_trees(), ["a"], "its last job ended");
         check(&state);
     }
 

@@ -108,6 +108,8 @@ const STATS_WINDOW: usize = 10_000;
 /// What `engine_stats` reports.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct EngineStats {
+    /// Jobs waiting for the jobs they run after (`after`).
+    pub waiting: usize,
     pub queued: usize,
     pub running: u32,
     pub max_concurrent: u32,
@@ -162,6 +164,7 @@ impl super::Engine {
             })
             .collect();
         Ok(EngineStats {
+            waiting: state.waits.len(),
             queued: state.queue.len(),
             running: state.running,
             max_concurrent: settings.max_concurrent,
@@ -217,6 +220,8 @@ mod tests {
             idempotency_key: None,
             parent_job_id: None,
             root_job_id: "j".into(),
+            after: Vec::new(),
+            after_any_outcome: false,
             attempts,
             max_retries: 2,
             created_at_ms: created,

@@ -12,7 +12,7 @@ use super::state::{Admission, Live, Refusal};
 use super::{Engine, Inner, events, job_info};
 use crate::config::EngineConfig;
 use crate::contract::{ExtensionPoint, JobInfo};
-use crate::job::{JobRecord, JobSpec, JobStatus, now_ms, preview};
+use crate::job::{After, JobRecord, JobSpec, JobStatus, now_ms, preview};
 use crate::store::StoreError;
 use std::sync::atomic::Ordering;
 
@@ -55,7 +55,7 @@ pub(super) fn queued_record(
 ) -> JobRecord {
     JobRecord {
         job_id: id,
-        status: JobStatus::Queued,
+        status: if spec.after.is_empty() { JobStatus::Queued } else { JobStatus::Waiting },
         prompt: preview(&spec.prompt, 200),
         agent,
         model: spec.model.clone(),
@@ -66,6 +66,8 @@ pub(super) fn queued_record(
         client: spec.client.clone(),
         idempotency_key: spec.idempotency_key.clone(),
         root_job_id: root,
+        after: spec.after.iter().filter_map(After::job).map(str::to_string).collect(),
+        after_any_outcome: spec.after_any_outcome,
         attempts: 0,
         max_retries: spec.max_retries.unwrap_or(config.default_max_retries),
         created_at_ms: now_ms,
@@ -106,12 +108,25 @@ impl Engine {
     /// first refused; what was queued before it stays queued. The inserts
     /// go to the store together (one commit rather than one per job), and
     /// the answer comes once all are stored.
+    /// An entry may run after earlier entries, named by index (see
+    /// [`crate::job::after`]).
     pub async fn submit_all(&self, specs: Vec<JobSpec>) -> (Vec<JobRecord>, Option<SubmitError>) {
         let mut admitted = Vec::with_capacity(specs.len());
+        let mut ids: Vec<String> = Vec::with_capacity(specs.len());
         let mut refused = None;
-        for spec in specs {
+        for (index, mut spec) in specs.into_iter().enumerate() {
+            if let Err(err) = resolve_entries(&mut spec, index, &ids) {
+                refused = Some(err);
+                break;
+            }
             match self.admit(spec).await {
-                Ok(job) => admitted.push(job),
+                Ok(job) => {
+                    ids.push(match &job {
+                        Admitted::New { record, .. } => record.job_id.clone(),
+                        Admitted::Existing { id } => id.clone(),
+                    });
+                    admitted.push(job);
+                }
                 Err(err) => {
                     refused = Some(err);
                     break;
@@ -177,6 +192,7 @@ impl Engine {
                 known.join(", ")
             )));
         }
+        let mut ended = inner.judge_parents(&spec)?;
         let record = queued_record(id.clone(), &spec, agent, (depth, root), config, now_ms());
         let rank = inner.rank(job_info(&spec, &record)).await;
         let limits = Admission { max_queue: config.max_queue, max_per_tree: config.max_jobs_per_root };
@@ -195,10 +211,18 @@ impl Engine {
                 None => 0,
                 Some(_) => inner.tree_size(root)?,
             };
+            let mut state = inner.lock_with_parents_judged(&spec, &record.after, &mut ended)?;
             let seq = inner.last_seq.fetch_add(1, Ordering::Relaxed) + 1;
             let live = Live::new(spec.clone(), record.clone(), seq, rank, inner.shutdown.child_token());
-            match inner.state.lock().admit(live, limits, tree_size) {
-                Ok(()) => inner.writes.insert(crate::store::StoredJob { seq, spec, record: record.clone() }),
+            match state.admit(live, limits, tree_size) {
+                Ok(()) => {
+                    if record.status == JobStatus::Waiting {
+                        // Ready now or not, it is queued once it is stored (`confirm`).
+                        state.wait_after(&id, &ended);
+                    }
+                    drop(state);
+                    inner.writes.insert(crate::store::StoredJob { seq, spec, record: record.clone() })
+                }
                 Err(Refusal::TreeFull { count }) => {
                     return Err(SubmitError::TreeFull { root: record.root_job_id, count });
                 }
@@ -228,9 +252,31 @@ impl Engine {
             inner.writes.forget(&record.job_id);
             return Err(SubmitError::StoreUnwritable(why));
         }
+        if record.status == JobStatus::Waiting {
+            // Queued at once when what it runs after has already ended.
+            inner.queue_if_ready(&record.job_id);
+            return self.status(&record.job_id).await.map_err(|err| SubmitError::StoreUnwritable(err.to_string()));
+        }
         inner.wake.notify_one();
         Ok(record)
     }
+}
+
+/// Replaces the batch entries `spec.after` names by their ids (`ids`: of
+/// the entries before entry `index`).
+fn resolve_entries(spec: &mut JobSpec, index: usize, ids: &[String]) -> Result<(), SubmitError> {
+    for entry in &mut spec.after {
+        if let After::Entry(earlier) = *entry {
+            let Some(id) = ids.get(earlier).filter(|_| earlier < index) else {
+                return Err(SubmitError::Invalid(format!(
+                    "entry {index} runs after batch entry {earlier}, which is not before it: an entry can run only \
+                     after earlier ones (anything else would be a cycle)"
+                )));
+            };
+            *entry = After::Job(id.clone());
+        }
+    }
+    Ok(())
 }
 
 impl Inner {

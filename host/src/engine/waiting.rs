@@ -13,12 +13,32 @@
 
 use super::Settings;
 use super::state::State;
+use crate::job::JobStatus;
 use std::time::Instant;
 
 impl State {
-    /// Why queued job `id` waits; `None` when it is not queued.
+    /// What waiting job `id` waits for, e.g. `after job 1f… (running), job 2a… (queued)`.
+    fn waiting_after(&self, id: &str) -> String {
+        let on = self.waits.on(id).unwrap_or_default();
+        if on.is_empty() {
+            return "what it runs after has ended; it is being queued".into();
+        }
+        let parents: Vec<String> = on
+            .iter()
+            .map(|p| match self.live.get(p) {
+                Some(parent) => format!("job {p} ({})", parent.record.status.as_str()),
+                None => format!("job {p}"),
+            })
+            .collect();
+        format!("after {}", parents.join(", "))
+    }
+
+    /// Why queued or waiting job `id` waits; `None` when it is neither.
     pub(super) fn waiting_for(&mut self, id: &str, settings: &Settings, scheduler: &str) -> Option<String> {
         let live = self.live.get(id)?;
+        if live.record.status == JobStatus::Waiting {
+            return Some(self.waiting_after(id));
+        }
         let position = self.queue.iter().position(|(_, _, queued)| queued == id)? + 1;
         if let Some(held) = self.paused.holding(&live.spec.tags) {
             return Some(held.to_string());

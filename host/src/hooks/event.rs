@@ -16,6 +16,8 @@ pub enum EventName {
     Notification,
     /// ringmaster itself stops (an agent's end is `Stop`).
     Shutdown,
+    /// A job tree (a root and all its descendants) finished.
+    TreeFinished,
     Stop,
     PreToolUse,
     PostToolUse,
@@ -23,7 +25,7 @@ pub enum EventName {
 }
 
 impl EventName {
-    pub const ALL: [EventName; 11] = [
+    pub const ALL: [EventName; 12] = [
         EventName::JobSubmit,
         EventName::PreJobStart,
         EventName::PostJob,
@@ -31,6 +33,7 @@ impl EventName {
         EventName::JobRetry,
         EventName::Notification,
         EventName::Shutdown,
+        EventName::TreeFinished,
         EventName::Stop,
         EventName::PreToolUse,
         EventName::PostToolUse,
@@ -46,6 +49,7 @@ impl EventName {
             EventName::JobRetry => "JobRetry",
             EventName::Notification => "Notification",
             EventName::Shutdown => "Shutdown",
+            EventName::TreeFinished => "TreeFinished",
             EventName::Stop => "Stop",
             EventName::PreToolUse => "PreToolUse",
             EventName::PostToolUse => "PostToolUse",

@@ -6,14 +6,18 @@
 //! runner set the [`env`] variables, the engine moves jobs through their
 //! states, and the front-ends show them. It imports nothing of ringmaster's.
 
+pub mod after;
 pub mod env;
 mod pause;
 mod record;
 mod spec;
+mod tree;
 
+pub use after::After;
 pub use pause::{Held, Pauses};
-pub use record::{AttemptOutcome, AttemptRecord, JobFilter, JobRecord, JobStatus};
+pub use record::{AttemptOutcome, AttemptRecord, Cancelled, JobFilter, JobRecord, JobStatus};
 pub use spec::{JobSpec, bounds, check_tag};
+pub use tree::TreeSummary;
 
 /// The first `max` characters of `text`.
 pub fn preview(text: &str, max: usize) -> String {

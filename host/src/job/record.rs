@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
+    /// Waiting for the jobs it runs after to end.
+    Waiting,
     Queued,
     Running,
     RetryWait,
@@ -21,8 +23,29 @@ impl JobStatus {
         matches!(self, JobStatus::Succeeded | JobStatus::Failed | JobStatus::TimedOut | JobStatus::Cancelled)
     }
 
+    pub const ALL: [JobStatus; 8] = [
+        JobStatus::Waiting,
+        JobStatus::Queued,
+        JobStatus::Running,
+        JobStatus::RetryWait,
+        JobStatus::Succeeded,
+        JobStatus::Failed,
+        JobStatus::TimedOut,
+        JobStatus::Cancelled,
+    ];
+
+    /// The status named `text` (as [`JobStatus::as_str`] names it); an
+    /// error lists the names.
+    pub fn parse(text: &str) -> Result<JobStatus, String> {
+        JobStatus::ALL.into_iter().find(|s| s.as_str() == text).ok_or_else(|| {
+            let names: Vec<&str> = JobStatus::ALL.iter().map(|s| s.as_str()).collect();
+            format!("unknown status {text:?}; use one of {}", names.join(", "))
+        })
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
+            JobStatus::Waiting => "waiting",
             JobStatus::Queued => "queued",
             JobStatus::Running => "running",
             JobStatus::RetryWait => "retry_wait",
@@ -119,6 +142,12 @@ pub struct JobRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
     pub root_job_id: String,
+    /// The jobs it runs after (see [`super::after`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
+    /// Whether it runs after them whatever they ended with.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub after_any_outcome: bool,
     /// Attempts started so far.
     pub attempts: u32,
     pub max_retries: u32,
@@ -149,4 +178,15 @@ pub struct JobRecord {
     #[serde(default)]
     pub notes: Vec<String>,
     pub history: Vec<AttemptRecord>,
+}
+
+/// What cancelling a job did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cancelled {
+    /// The job's record, as it ended (or as it was, when it had ended before).
+    #[serde(flatten)]
+    pub record: JobRecord,
+    /// Waiting jobs that needed it to succeed, cancelled with it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cancelled_dependants: Vec<String>,
 }

@@ -1,8 +1,9 @@
 //! What is submitted: [`JobSpec`], and the checks it passes before anything
 //! else sees it.
 
+use super::after::{self, After, MAX_AFTER};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 
 /// A job to run, as submitted.
@@ -39,6 +40,13 @@ pub struct JobSpec {
     /// client that retries a submission whose answer it lost runs it once.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// Jobs this one runs after (see [`super::after`]): it waits until they
+    /// have ended, and runs if they all succeeded.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<After>,
+    /// Run after the jobs in `after` whatever they ended with.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub after_any_outcome: bool,
 }
 
 /// Ranges of a job's numbers and sizes, checked at submission (see [`JobSpec::validate`]).
@@ -124,6 +132,7 @@ impl JobSpec {
                 bounds::MAX_IDEMPOTENCY_KEY_CHARS
             ));
         }
+        self.validate_after()?;
         if self.tags.len() > bounds::MAX_TAGS {
             return Err(format!("{} tags; at most {} are allowed", self.tags.len(), bounds::MAX_TAGS));
         }
@@ -163,6 +172,30 @@ impl JobSpec {
             no_nul(name, value)?;
         }
         Ok(())
+    }
+
+    /// The `after` list: not too long, no job twice, and the prompt's
+    /// placeholders within it.
+    fn validate_after(&self) -> Result<(), String> {
+        if self.after.len() > MAX_AFTER {
+            return Err(format!("after lists {} jobs; at most {MAX_AFTER} are allowed", self.after.len()));
+        }
+        let mut seen = HashSet::with_capacity(self.after.len());
+        for entry in &self.after {
+            if let After::Job(id) = entry {
+                if id.trim().is_empty() {
+                    return Err("after lists an empty job id".into());
+                }
+                no_nul("after", id)?;
+            }
+            if !seen.insert(entry) {
+                return Err(format!("after lists {entry} twice"));
+            }
+        }
+        if self.after_any_outcome && self.after.is_empty() {
+            return Err("after_any_outcome is set but after lists no job".into());
+        }
+        after::check_placeholders(&self.prompt, self.after.len())
     }
 }
 

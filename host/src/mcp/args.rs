@@ -3,10 +3,9 @@
 //! [`SubmitArgs`] is also what `ringmaster job submit|run` takes: one shape,
 //! one conversion to a [`JobSpec`], documented once for both.
 
-use crate::job::{JobSpec, JobStatus};
+use crate::job::{After, JobSpec};
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::Value;
 use std::path::PathBuf;
 
 /// A job to submit.
@@ -53,6 +52,17 @@ pub struct SubmitArgs {
     /// of starting another, so a retried submission runs once.
     #[arg(long)]
     pub idempotency_key: Option<String>,
+    /// Jobs to run after: it waits (`waiting`) until they have all ended, and
+    /// runs if they all succeeded. Job ids; in `job_batch` also the index of
+    /// an earlier entry (0-based). The prompt may quote them:
+    /// `{{after.N.result}}` (also `.error`, `.status`, `.job_id`) is replaced
+    /// by that of the Nth job of this list.
+    #[arg(long = "after", value_name = "JOB_ID")]
+    pub after: Option<Vec<After>>,
+    /// Run after the `after` jobs whatever they end with (default: only if all succeed).
+    #[serde(default)]
+    #[arg(long)]
+    pub after_any_outcome: bool,
 }
 
 impl SubmitArgs {
@@ -73,6 +83,8 @@ impl SubmitArgs {
             parent_job_id: None,
             client: None,
             idempotency_key: self.idempotency_key,
+            after: self.after.unwrap_or_default(),
+            after_any_outcome: self.after_any_outcome,
         }
     }
 }
@@ -80,7 +92,8 @@ impl SubmitArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchArgs {
-    /// The jobs, each with the same fields as job_submit.
+    /// The jobs, each with the same fields as job_submit; `after` may also
+    /// name earlier entries of the batch by index (0-based).
     pub jobs: Vec<SubmitArgs>,
 }
 
@@ -130,7 +143,7 @@ pub struct OutputArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListArgs {
-    /// Only jobs with this status: queued, running, retry_wait, succeeded, failed, timed_out, cancelled.
+    /// Only jobs with this status: waiting, queued, running, retry_wait, succeeded, failed, timed_out, cancelled.
     pub status: Option<String>,
     /// Only jobs with this tag.
     pub tag: Option<String>,
@@ -153,8 +166,4 @@ pub struct CommandRunArgs {
     pub arguments: Option<String>,
     /// Wait for the job to finish and return its record (default: return the job id at once).
     pub wait: Option<bool>,
-}
-
-pub fn parse_status(text: &str) -> Option<JobStatus> {
-    serde_json::from_value(Value::String(text.to_string())).ok()
 }

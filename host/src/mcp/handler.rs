@@ -159,8 +159,9 @@ impl ServerHandler for Ringmaster {
         Ok(())
     }
 
-    /// From now on, tells the client when the prompt list changes, and
-    /// forwards plugin log lines at the level it asked for.
+    /// From now on, tells the client when the prompt list changes and when
+    /// a job tree it submitted finishes, and forwards plugin log lines at the
+    /// level it asked for.
     #[allow(deprecated)] // MCP logging: see `super::logs`.
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         let mut changes = self.prompts_changed.clone();
@@ -169,6 +170,8 @@ impl ServerHandler for Ringmaster {
         let mut store = self.engine.subscribe_store();
         store.mark_unchanged();
         let level = self.log_level.clone();
+        let mut trees = self.engine.finished_trees();
+        let label = self.client_label();
         tokio::spawn(async move {
             loop {
                 let sent = tokio::select! {
@@ -192,6 +195,19 @@ impl ServerHandler for Ringmaster {
                             ).await.is_ok()
                         }
                         Err(_) => return,
+                    },
+                    // A tree this session submitted finished: its counts and cost.
+                    tree = trees.recv() => match tree {
+                        Ok(tree) if tree.client.as_deref() == Some(label.as_str()) => {
+                            let wanted = level.lock().is_none_or(|t| logs::passes(LoggingLevel::Notice, t));
+                            let mut data = serde_json::to_value(&*tree).expect("summaries serialise");
+                            data["message"] = Value::String(tree.line());
+                            !wanted || context.peer.notify_logging_message(
+                                LoggingMessageNotificationParam::new(LoggingLevel::Notice, data).with_logger("ringmaster"),
+                            ).await.is_ok()
+                        }
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                     },
                     line = plugin_logs.recv() => match line {
                         Ok(line) => {

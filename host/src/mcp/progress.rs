@@ -135,6 +135,9 @@ impl Ringmaster {
                     }
                     message
                 }
+                JobStatus::Waiting => {
+                    format!("waiting — {}", record.waiting_for.as_deref().unwrap_or("for the jobs it runs after"))
+                }
                 JobStatus::Running => format!("running, attempt {}", record.attempts),
                 JobStatus::RetryWait => format!("attempt {} failed; retry scheduled", record.attempts),
                 status => status.as_str().to_string(),

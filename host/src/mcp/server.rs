@@ -7,7 +7,7 @@ use crate::commands::{CommandInfo, Commands};
 use crate::engine::Engine;
 use crate::engine::EngineError;
 use crate::hooks::Hooks;
-use crate::job::{JobFilter, JobRecord, JobSpec, JobStatus, Pauses};
+use crate::job::{After, Cancelled, JobFilter, JobRecord, JobSpec, JobStatus, Pauses};
 use crate::plugin::registry::PluginHost;
 use parking_lot::Mutex;
 use rmcp::ErrorData;
@@ -151,7 +151,7 @@ impl Ringmaster {
     }
 
     /// Cancels job `id`, when this session may see it.
-    pub(super) async fn cancel(&self, id: &str) -> Result<JobRecord, EngineError> {
+    pub(super) async fn cancel(&self, id: &str) -> Result<Cancelled, EngineError> {
         self.check(id).await?;
         self.engine.cancel(id).await
     }
@@ -213,7 +213,17 @@ impl Ringmaster {
 
     /// Queues `spec` (a sub-job, in a session inside a job).
     pub(super) async fn queue(&self, spec: JobSpec) -> Result<JobRecord, String> {
+        self.check_after(&spec).await?;
         self.engine.submit(self.stamped(spec)).await.map_err(|e| e.to_string())
+    }
+
+    /// Refuses a spec that runs after a job this session may not see (its
+    /// prompt could quote that job's result).
+    pub(super) async fn check_after(&self, spec: &JobSpec) -> Result<(), String> {
+        for parent in spec.after.iter().filter_map(After::job) {
+            self.check(parent).await.map_err(|e| format!("after: {e}"))?;
+        }
+        Ok(())
     }
 
     /// Queues `spec`; where it stands in the queue.

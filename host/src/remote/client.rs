@@ -13,7 +13,7 @@
 use super::launch::{self, EngineCommand, LaunchError};
 use super::{EngineStatus, Hello, HookVerdict, PluginState, Reply, Request, socket_path};
 use crate::job::env;
-use crate::job::{JobFilter, JobRecord, JobSpec, Pauses};
+use crate::job::{Cancelled, JobFilter, JobRecord, JobSpec, Pauses};
 use serde_json::{Map, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -114,7 +114,8 @@ impl Client {
         }
     }
 
-    pub fn cancel(&mut self, job_id: &str) -> Result<JobRecord, ClientError> {
+    /// Cancels a job (and the waiting jobs that need it); what that did.
+    pub fn cancel(&mut self, job_id: &str) -> Result<Cancelled, ClientError> {
         self.call(&Request::Cancel { job_id: job_id.into() })
     }
 

@@ -18,7 +18,7 @@
 
 use super::Request;
 use crate::engine::Engine;
-use crate::job::env;
+use crate::job::{After, env};
 
 /// Who a connection speaks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +98,10 @@ pub async fn scope(request: Request, peer: &Peer, engine: &Engine) -> Result<Req
                 Some(parent) => within(parent).await?,
                 None => job.clone(),
             });
+            // What it runs after is quoted into its prompt: only its own tree.
+            for parent in spec.after.iter().filter_map(After::job) {
+                within(parent.to_string()).await?;
+            }
             Request::Submit { spec }
         }
         Request::Status { job_id } => Request::Status { job_id: within(job_id).await? },

@@ -6,6 +6,7 @@
 //! | directive | behaviour |
 //! |---|---|
 //! | `@sleep:SECS` | work that long, printing an assistant line every 0.25 s |
+//! | `@wait-for:PATH` | work as `@sleep` until the file PATH exists |
 //! | `@lines:N` | print N assistant lines as fast as it can, then succeed |
 //! | `@fail` | error result (`error_during_execution`), exit 1 |
 //! | `@crash` | init, then exit 2 without a result |
@@ -257,17 +258,18 @@ fn main() -> ExitCode {
         "apiKeySource": "none", "slash_commands": [], "claude_code_version": "fake-claude",
     }));
 
-    let sleep_until_terminated = |duration: Option<Duration>, tick: &dyn Fn()| -> bool {
-        let end = duration.map(|d| Instant::now() + d);
+    // Waits until `done` (never, for `None`), ticking every 0.25 s
+    // meanwhile (not when waiting for ever); whether SIGTERM came first.
+    let sleep_until_terminated = |done: Option<&dyn Fn() -> bool>, tick: &dyn Fn()| -> bool {
         let mut next_tick = Instant::now();
         loop {
             if terminated.load(Ordering::Relaxed) {
                 return true;
             }
-            if end.is_some_and(|end| Instant::now() >= end) {
+            if done.is_some_and(|done| done()) {
                 return false;
             }
-            if duration.is_some() && Instant::now() >= next_tick {
+            if done.is_some() && Instant::now() >= next_tick {
                 tick();
                 next_tick += Duration::from_millis(250);
             }
@@ -283,13 +285,17 @@ fn main() -> ExitCode {
         sleep_until_terminated(None, &|| {});
         return ExitCode::from(143);
     }
+    let working = || out.line(assistant(&session, &model, "working..."));
     if let Some(secs) = directive(&prompt, "sleep").and_then(|s| s.parse::<f64>().ok()) {
-        let killed = sleep_until_terminated(Some(Duration::from_secs_f64(secs)), &|| {
-            out.line(assistant(&session, &model, "working..."));
-        });
-        if killed {
+        let end = Instant::now() + Duration::from_secs_f64(secs);
+        if sleep_until_terminated(Some(&|| Instant::now() >= end), &working) {
             return ExitCode::from(143);
         }
+    }
+    if let Some(path) = directive(&prompt, "wait-for")
+        && sleep_until_terminated(Some(&|| std::path::Path::new(path).exists()), &working)
+    {
+        return ExitCode::from(143);
     }
 
     if let Some(n) = directive(&prompt, "lines").and_then(|n| n.parse::<u32>().ok()) {

@@ -58,7 +58,7 @@ pub fn forge(parent: &str) -> String {
 /// `@cancel:JOB`: cancels JOB through the root engine.
 pub fn cancel(job: &str) -> String {
     match Client::from_env(None, None).and_then(|mut engine| engine.cancel(job)) {
-        Ok(record) => format!("cancelled {}", record.job_id),
+        Ok(cancelled) => format!("cancelled {}", cancelled.record.job_id),
         Err(err) => format!("refused: {err}"),
     }
 }

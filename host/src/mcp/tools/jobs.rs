@@ -1,8 +1,8 @@
 //! The job tools: submit (one, a batch, or run to the end), status, wait,
 //! result, transcript, list, cancel.
 
-use crate::job::JobFilter;
-use crate::mcp::args::{BatchArgs, JobIdArgs, ListArgs, OutputArgs, RetryArgs, SubmitArgs, WaitArgs, parse_status};
+use crate::job::{JobFilter, JobStatus};
+use crate::mcp::args::{BatchArgs, JobIdArgs, ListArgs, OutputArgs, RetryArgs, SubmitArgs, WaitArgs};
 use crate::mcp::server::{Ringmaster, failed, ok, summary};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
@@ -22,7 +22,9 @@ impl Ringmaster {
     #[tool(description = "Queue a job for a coding agent (claude -p) and return at once with its job_id, status, \
                           queue_position and estimated_start_s (seconds until it may start, from the queue ahead \
                           and how long jobs have been taking; null before any finished). Jobs over a concurrency \
-                          limit wait; they are never rejected for it.")]
+                          limit wait; they are never rejected for it. With `after`, it waits (status waiting) until \
+                          those jobs have ended and runs if they succeeded; its prompt may quote their results as \
+                          {{after.0.result}}.")]
     async fn job_submit(&self, Parameters(args): Parameters<SubmitArgs>) -> Result<CallToolResult, ErrorData> {
         match self.submit(args.into_spec()).await {
             Ok(queued) => ok(format!("queued job {}", queued.job_id), queued),
@@ -31,9 +33,17 @@ impl Ringmaster {
     }
 
     #[tool(description = "Queue several jobs at once; returns their job_ids in order. Stops at the first job that \
-                          is refused and says which.")]
+                          is refused and says which. An entry's `after` may name earlier entries by index (0-based), \
+                          so a whole pipeline is one call.")]
     async fn job_submit_batch(&self, Parameters(args): Parameters<BatchArgs>) -> Result<CallToolResult, ErrorData> {
-        let specs = args.jobs.into_iter().map(|job| self.stamped(job.into_spec())).collect();
+        let mut specs = Vec::with_capacity(args.jobs.len());
+        for (index, job) in args.jobs.into_iter().enumerate() {
+            let spec = job.into_spec();
+            if let Err(err) = self.check_after(&spec).await {
+                return failed(format!("job {index} of the batch was refused: {err}; no job was queued"));
+            }
+            specs.push(self.stamped(spec));
+        }
         let (queued, refused) = self.engine.submit_all(specs).await;
         let ids: Vec<&str> = queued.iter().map(|record| record.job_id.as_str()).collect();
         match refused {
@@ -123,14 +133,9 @@ impl Ringmaster {
     #[tool(description = "Job records, newest first, optionally filtered by status or tag, or to this session's own \
                           (`mine`). Every session of the project shares one queue.")]
     async fn job_list(&self, Parameters(args): Parameters<ListArgs>) -> Result<CallToolResult, ErrorData> {
-        let status = match args.status.as_deref().map(|s| (s, parse_status(s))) {
-            Some((text, None)) => {
-                return failed(format!(
-                    "unknown status {text:?}; use one of queued, running, retry_wait, succeeded, failed, timed_out, cancelled"
-                ));
-            }
-            Some((_, status)) => status,
-            None => None,
+        let status = match args.status.as_deref().map(JobStatus::parse).transpose() {
+            Ok(status) => status,
+            Err(message) => return failed(message),
         };
         let limit = args.limit.unwrap_or(50).min(500);
         let client = args.mine.unwrap_or(false).then(|| self.client_label());
@@ -150,10 +155,19 @@ impl Ringmaster {
         }
     }
 
-    #[tool(description = "Cancel a queued, waiting or running job (a running agent is stopped); returns its record.")]
+    #[tool(description = "Cancel a queued, waiting or running job (a running agent is stopped), and the waiting \
+                          jobs that would never run without it (those that run after it, unless after any \
+                          outcome); returns its record, with the ids of those in cancelled_dependants.")]
     async fn job_cancel(&self, Parameters(args): Parameters<JobIdArgs>) -> Result<CallToolResult, ErrorData> {
         match self.cancel(&args.job_id).await {
-            Ok(record) => ok(summary(&record), &record),
+            Ok(cancelled) => {
+                let mut text = summary(&cancelled.record);
+                if !cancelled.cancelled_dependants.is_empty() {
+                    let ids = cancelled.cancelled_dependants.join(", ");
+                    text.push_str(&format!("; also cancelled the jobs waiting to run after it: {ids}"));
+                }
+                ok(text, &cancelled)
+            }
             Err(err) => failed(err),
         }
     }
