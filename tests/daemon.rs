@@ -236,6 +236,21 @@ fn kill_9_of_the_engine_under_load_loses_no_job() {
 }
 
 #[test]
+fn an_engine_with_an_active_schedule_stays_up_until_it_is_paused() {
+    let project = Project::new(", idle-exit-s: 1");
+    let created = project.ringmaster(&["schedule", "create", "--cron", "0 2 1 1 *", "--name", "yearly", "x"]);
+    assert!(created.status.success(), "{created:?}");
+    let pid = project.status().expect("an engine runs").pid;
+    // Idle twice over, but for the schedule it must fire.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(project.status().map(|s| s.pid), Some(pid), "the engine stayed up");
+    assert!(project.ringmaster(&["schedule", "pause", "yearly"]).status.success());
+    let state = project.state();
+    let gone = std::thread::spawn(move || ringmaster::remote::lock::wait_until_gone(&state));
+    until(|| gone.is_finished());
+}
+
+#[test]
 fn a_client_of_another_protocol_is_told_what_to_run_and_nothing_else_happens() {
     let project = Project::new("");
     let mut a = project.client();
@@ -635,4 +650,110 @@ fn a_pipeline_in_one_batch_survives_kill_9_between_its_steps_and_quotes_each_res
     assert_eq!(cancelled["cancelled_dependants"], json!([next]), "{cancelled}");
     let refused = project.ringmaster(&["job", "submit", "--after", "no-such-job", "x"]);
     assert!(String::from_utf8_lossy(&refused.stderr).contains("which does not exist"), "{refused:?}");
+}
+
+#[test]
+fn a_schedule_survives_kill_9_and_catches_up_once_for_what_it_missed() {
+    let project = Project::new("");
+    let mut a = project.client();
+    let created = a.call(
+        "schedule_create",
+        json!({"name": "hourly", "cron": "0 * * * *", "timezone": "Europe/Berlin", "job": {"prompt": "triage"}}),
+    );
+    assert_eq!(created["structuredContent"]["schedule_id"], "hourly", "{created}");
+    let created_at = created["structuredContent"]["created_at_ms"].as_u64().unwrap();
+    assert!(created["structuredContent"]["next_at_ms"].as_u64().unwrap() > created_at);
+
+    // The engine dies, and stays down (as far as the schedule can tell) for
+    // five hours: its store says it was last armed then.
+    project.signal_engine(nix::sys::signal::Signal::SIGKILL);
+    let store = ringmaster::store::Store::open(&project.state().join("jobs.db")).unwrap();
+    let mut schedule = store.schedules().unwrap().remove(0);
+    schedule.armed_at_ms -= 5 * 3600 * 1000;
+    store.put_schedule(&schedule).unwrap();
+    drop(store);
+    let hour = 3600 * 1000;
+
+    // The next engine fires once, for the latest occurrence it missed (this
+    // hour's: the test may cross into the next one).
+    let mut listed = Value::Null;
+    until(|| {
+        listed = a.request("tools/call", json!({"name": "schedule_list", "arguments": {}}));
+        listed["result"]["structuredContent"]["schedules"][0]["last_fired_ms"].as_u64().is_some()
+    });
+    let latest = listed["result"]["structuredContent"]["schedules"][0]["last_fired_ms"].as_u64().unwrap();
+    let now = ringmaster::job::now_ms();
+    assert!(latest.is_multiple_of(hour) && latest / hour >= created_at / hour && latest <= now, "{listed}");
+    let runs = a.call("job_list", json!({"tag": "schedule:hourly"}));
+    let runs = runs["structuredContent"]["jobs"].as_array().unwrap().clone();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["idempotency_key"], format!("schedule:hourly:{latest}"));
+    let schedule = &listed["result"]["structuredContent"]["schedules"][0];
+    assert_eq!(schedule["last_job_id"], runs[0]["job_id"]);
+    assert_eq!(schedule["next_at_ms"].as_u64(), Some(latest + hour));
+
+    // From the CLI; a job may not touch schedules.
+    let paused = project.ringmaster(&["schedule", "pause", "hourly"]);
+    let paused: Value = serde_json::from_slice(&paused.stdout).unwrap();
+    assert_eq!((paused["paused"].as_bool(), paused.get("next_at_ms")), (Some(true), None), "{paused}");
+    let deleted = project.ringmaster(&["schedule", "delete", "hourly"]);
+    assert!(deleted.status.success(), "{deleted:?}");
+    let listed = project.ringmaster(&["schedule", "list"]);
+    assert_eq!(serde_json::from_slice::<Value>(&listed.stdout).unwrap(), json!([]));
+    let bad = project.ringmaster(&["schedule", "create", "--cron", "61 * * * *", "x"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("is not valid"), "{bad:?}");
+}
+
+#[test]
+fn a_token_resting_at_its_usage_limit_rests_on_through_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = ["sk-ant-oat01-daemon-first", "sk-ant-oat01-daemon-second"];
+    for (i, secret) in secrets.iter().enumerate() {
+        std::fs::write(dir.path().join(format!("token{i}")), secret).unwrap();
+    }
+    let project = Project::with("per-token-concurrency: 1", "");
+    let tokens = format!(
+        "tokens:\n  - file: {}\n  - file: {}\n",
+        dir.path().join("token0").display(),
+        dir.path().join("token1").display()
+    );
+    let config = std::fs::read_to_string(project.path().join("ringmaster.yaml")).unwrap();
+    std::fs::write(project.path().join("ringmaster.yaml"), format!("{config}{tokens}")).unwrap();
+    let fingerprint = |token: &str| -> String {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(token.as_bytes()).iter().take(6).map(|b| format!("{b:02x}")).collect()
+    };
+    let limits = dir.path().join("limits");
+    std::fs::create_dir(&limits).unwrap();
+    let reset_s = ringmaster::job::now_ms() / 1000 + 3600;
+    std::fs::write(limits.join(fingerprint(secrets[0])), reset_s.to_string()).unwrap();
+
+    // Jobs until one meets the limit of the first token.
+    let mut a = project.client();
+    let prompt = format!("@limits:{}:result @whoami", limits.display());
+    let batch =
+        a.call("job_submit_batch", json!({"jobs": [{"prompt": prompt}, {"prompt": prompt}, {"prompt": prompt}]}));
+    let ids = batch["structuredContent"]["job_ids"].clone();
+    let waited = a.call("job_wait", json!({"job_ids": ids, "timeout_s": 60}));
+    let records = jobs(&waited);
+    assert!(records.iter().all(|r| r["status"] == "succeeded"), "{waited}");
+    assert!(records.iter().any(|r| r["limited_attempts"] == 1), "{waited}");
+    let stats = a.call("engine_stats", json!({}));
+    assert!(stats["structuredContent"]["slots"][0]["cooling_for_s"].as_u64().unwrap() > 3000, "{stats}");
+
+    // The next engine lets it rest until the reset: every job runs on the other.
+    project.signal_engine(nix::sys::signal::Signal::SIGKILL);
+    let mut stats = Value::Null;
+    until(|| {
+        stats = a.request("tools/call", json!({"name": "engine_stats", "arguments": {}}));
+        stats["result"].is_object()
+    });
+    let resting = stats["result"]["structuredContent"]["slots"][0]["cooling_for_s"].as_u64();
+    assert!(resting.is_some_and(|s| s > 3000), "{stats}");
+    let batch = a.call("job_submit_batch", json!({"jobs": [{"prompt": "@whoami"}, {"prompt": "@whoami"}]}));
+    let waited = a.call("job_wait", json!({"job_ids": batch["structuredContent"]["job_ids"], "timeout_s": 60}));
+    for record in jobs(&waited) {
+        assert_eq!(record["token_slot"], 1, "{record}");
+        assert!(record["result"].as_str().unwrap().contains(&fingerprint(secrets[1])), "{record}");
+    }
 }

@@ -2,7 +2,7 @@
 
 use crate::support;
 
-use ringmaster::config::{EngineConfig, PluginsConfig};
+use ringmaster::config::{BudgetConfig, EngineConfig, PluginsConfig};
 use ringmaster::credentials::Secret;
 use ringmaster::engine::{Engine, EngineOptions};
 use ringmaster::executor::agent::AgentProfile;
@@ -345,26 +345,34 @@ async fn unfinished_jobs_survive_a_restart() {
 }
 
 #[tokio::test]
-async fn a_rate_limited_token_cools_down_while_the_others_keep_working() {
-    // A rejected rate_limit_event, and the API's 429s reported as api_retry.
-    for directive in ["@ratelimit", "@ratelimit:429"] {
+async fn a_token_at_its_usage_limit_rests_until_the_reset_while_its_jobs_go_on_elsewhere_spending_no_retry() {
+    // Each way an agent says it: Claude Code's result text (with a Unix time,
+    // or a wall-clock time), a rejected rate_limit_event, the API's 429s.
+    for form in ["result", "wall", "event", "429"] {
         let tokens = vec!["sk-ant-oat01-first-secret", "sk-ant-oat01-second-secret"];
-        let config = EngineConfig { per_token_concurrency: 1, ..Default::default() };
+        let config = EngineConfig { per_token_concurrency: 1, default_max_retries: 0, ..Default::default() };
         let engine = engine(Setup { config, tokens: tokens.clone(), ..Default::default() }).await;
-        let limited = run_all(&engine, vec![job(directive)]).await.remove(0);
-        assert_eq!(limited.status, JobStatus::Failed);
-        assert_eq!(limited.history[0].outcome, Some(AttemptOutcome::RateLimited), "{directive}");
-        let cooling = limited.token_slot.unwrap() as usize;
-        let stats = engine.stats().unwrap();
-        assert!(stats.slots[cooling].cooling_for_s.is_some_and(|s| s > 0), "{directive}: {stats:?}");
+        // The first token is at its limit for the next hour.
+        let limits = tempfile::tempdir().unwrap();
+        let reset_s = ringmaster::job::now_ms() / 1000 + 3600;
+        std::fs::write(limits.path().join(fingerprint(tokens[0])), reset_s.to_string()).unwrap();
+        let prompt = format!("@limits:{}:{form} @whoami", limits.path().display());
+        let records = run_all(&engine, (0..4).map(|_| job(&prompt)).collect()).await;
 
-        // Every later job runs on the other token until the reset.
-        let records = run_all(&engine, (0..3).map(|_| job("@whoami")).collect()).await;
-        for record in records {
-            let result = record.result.unwrap();
-            assert_eq!(record.token_slot, Some(1 - cooling as u32));
-            assert!(result.contains(&fingerprint(tokens[1 - cooling])), "{result}");
+        for record in &records {
+            assert_eq!(record.status, JobStatus::Succeeded, "{form}: {record:#?}");
+            assert!(record.result.as_ref().unwrap().contains(&fingerprint(tokens[1])), "{form}");
         }
+        let limited: Vec<_> = records.iter().filter(|r| r.limited_attempts > 0).collect();
+        assert!(!limited.is_empty(), "{form}: some job started on the limited token");
+        for record in limited {
+            assert_eq!(record.history[0].outcome, Some(AttemptOutcome::RateLimited), "{form}");
+            assert_eq!((record.history[0].token_slot, record.max_retries), (Some(0), 0), "{form}");
+        }
+        let stats = engine.stats().unwrap();
+        let resting = stats.slots[0].cooling_for_s.unwrap_or(0);
+        assert!((3000..=3600).contains(&resting), "{form}: rests until the reset: {stats:?}");
+        engine.shutdown();
     }
 }
 
@@ -483,4 +491,94 @@ async fn a_prompt_past_the_kernels_argument_limit_reaches_the_agent() {
     assert!(records[0].result.as_deref().unwrap().starts_with("Done: -p --dangerously-skip-permissions yyy"));
     assert_eq!(records[1].status, JobStatus::Succeeded, "{:?}", records[1]);
     assert!(records[1].result.as_deref().unwrap().starts_with("Done: €€€"));
+}
+
+/// The arguments fake-claude was started with, as `@argv` reports them.
+fn argv(record: &JobRecord) -> Vec<String> {
+    serde_json::from_str(record.result.as_deref().unwrap_or("[]")).unwrap()
+}
+
+/// The value of `--max-budget-usd` an agent was given.
+fn max_budget(record: &JobRecord) -> Option<String> {
+    let args = argv(record);
+    args.iter().position(|a| a == "--max-budget-usd").map(|i| args[i + 1].clone())
+}
+
+#[tokio::test]
+async fn a_budgeted_batch_of_twenty_stops_starting_when_its_budget_is_spent_and_goes_on_when_raised() {
+    let budget = |usd: f64| BudgetConfig {
+        name: "batch".into(),
+        tag: Some("batch".into()),
+        usd: Some(usd),
+        tokens: None,
+        window: None,
+    };
+    let config = EngineConfig { max_concurrent: Some(1), budgets: vec![budget(1.0)], ..Default::default() };
+    let engine = engine(Setup { config: config.clone(), ..Default::default() }).await;
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        let spec = JobSpec { tags: vec!["batch".into()], ..job("@cost:0.25 @argv") };
+        ids.push(engine.submit(spec).await.unwrap().job_id);
+    }
+    // One at a time, each given what remains of the budget.
+    let first = engine.wait(&ids[..4], support::WAIT).await.unwrap();
+    let given: Vec<Option<String>> = first.iter().map(max_budget).collect();
+    assert_eq!(given, ["1.0000", "0.7500", "0.5000", "0.2500"].map(|s| Some(s.to_string())));
+    let held = engine.status(&ids[4]).await.unwrap();
+    assert_eq!(held.status, JobStatus::Queued);
+    assert_eq!(held.waiting_for.as_deref(), Some("budget batch is spent ($1.00 of $1.00)"));
+    let stats = engine.stats().unwrap();
+    assert_eq!((stats.budgets[0].spent, stats.budgets[0].spent_usd, stats.running), (true, 1.0, 0));
+
+    // Raised, it lets four more start; an untagged job never waited.
+    engine.reconfigure(EngineConfig { budgets: vec![budget(2.0)], ..config }, agents(fake_claude()));
+    engine.wait(&ids[4..8], support::WAIT).await.unwrap();
+    assert_eq!(engine.status(&ids[8]).await.unwrap().status, JobStatus::Queued);
+    let free = run_all(&engine, vec![job("@argv")]).await.remove(0);
+    assert_eq!((free.status, max_budget(&free)), (JobStatus::Succeeded, None));
+    for id in &ids[8..] {
+        engine.cancel(id).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_tree_budget_holds_back_the_trees_sub_jobs_once_spent() {
+    let dir = tempfile::tempdir().unwrap();
+    let go = dir.path().join("go");
+    let engine = engine(Setup::default()).await;
+    let root_spec = JobSpec { budget_usd: Some(0.5), ..job(&format!("@wait-for:{} @cost:0.25 @argv", go.display())) };
+    let root = engine.submit(root_spec).await.unwrap().job_id;
+    let child = || JobSpec { parent_job_id: Some(root.clone()), ..job("@cost:0.25 @argv") };
+    let children = run_all(&engine, vec![child(), child()]).await;
+    assert!(children.iter().all(|c| c.status == JobStatus::Succeeded));
+    let third = engine.submit(child()).await.unwrap().job_id;
+    let held = engine.status(&third).await.unwrap();
+    assert_eq!(held.waiting_for, Some(format!("budget tree {root} is spent ($0.50 of $0.50)")));
+    std::fs::write(&go, "").unwrap();
+    let root = engine.wait(&[root], support::WAIT).await.unwrap().remove(0);
+    assert_eq!(max_budget(&root).as_deref(), Some("0.5000"), "started with all of it");
+    let refused = engine.submit(JobSpec { budget_usd: Some(-1.0), ..job("x") }).await.unwrap_err().to_string();
+    assert!(refused.contains("budget_usd is -1"), "{refused}");
+    engine.cancel(&third).await.unwrap();
+}
+
+#[tokio::test]
+async fn what_a_budget_spent_is_still_spent_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let budget =
+        BudgetConfig { name: "all".into(), tag: None, usd: Some(0.5), tokens: None, window: Some("5h".into()) };
+    let setup = || Setup {
+        config: EngineConfig { budgets: vec![budget.clone()], ..Default::default() },
+        store: Some(dir.path().join("jobs.db")),
+        ..Default::default()
+    };
+    let first = engine(setup()).await;
+    run_all(&first, vec![job("@cost:0.25"), job("@cost:0.25")]).await;
+    first.shutdown();
+    let second = engine(setup()).await;
+    let held = second.submit(job("more")).await.unwrap().job_id;
+    let held = second.status(&held).await.unwrap();
+    assert_eq!(held.waiting_for.as_deref(), Some("budget all is spent ($0.50 of $0.50 in the last 5h)"));
+    assert_eq!(second.stats().unwrap().budgets[0].remaining_usd, Some(0.0));
+    second.cancel(&held.job_id).await.unwrap();
 }

@@ -7,6 +7,7 @@
 //! [`executor`], and records everything in the store.
 //!
 //! * [`job`] — the job model: specs, records, statuses, the environment contract with agents.
+//! * [`schedule`] — jobs submitted when a cron pattern comes round.
 //! * [`contract`] — the extension points and the types plugins see and answer, on the host's side.
 //! * [`config`] — `ringmaster.yaml`.
 //! * [`credentials`] — where tokens come from; the variables no child inherits.
@@ -45,6 +46,7 @@ pub mod panic;
 pub mod plugin;
 pub mod policy;
 pub mod remote;
+pub mod schedule;
 pub mod simulate;
 pub mod store;
 pub mod untrusted;

@@ -2,8 +2,12 @@
 //! directory. It holds every job's spec and record, and every transcript
 //! line, so results survive restarts and a crash loses nothing that was
 //! written. Tokens are never stored: records name token slots by index.
+//! Beside the jobs: the queue's pauses and the schedules.
+//!
+//! Length: 360 lines of queries, 160 of their tests.
 
 use crate::job::{JobFilter, JobRecord, JobSpec, JobStatus, Pauses};
+use crate::schedule::Schedule;
 use parking_lot::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
@@ -90,6 +94,15 @@ impl Store {
              );
              CREATE TABLE IF NOT EXISTS queue_pauses (
                  tag TEXT PRIMARY KEY  -- '' for the whole queue
+             );
+             CREATE TABLE IF NOT EXISTS slot_rests (
+                 slot INTEGER PRIMARY KEY,
+                 token TEXT NOT NULL,  -- the slot's token's fingerprint ('' for none)
+                 until_ms INTEGER NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS schedules (
+                 id TEXT PRIMARY KEY,
+                 body TEXT NOT NULL
              );",
         )?;
         Ok(Store {
@@ -166,6 +179,53 @@ impl Store {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// Token slots resting after a usage limit: (slot, its token's
+    /// fingerprint, until when, Unix ms).
+    pub fn rests(&self) -> Result<Vec<(usize, String, u64)>, StoreError> {
+        let conn = self.conn.lock();
+        let mut stmt = conn.prepare_cached("SELECT slot, token, until_ms FROM slot_rests")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)? as usize, r.get(1)?, r.get::<_, i64>(2)? as u64)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Slot `slot` (holding the token of fingerprint `token`) rests until `until_ms`.
+    pub fn set_rest(&self, slot: usize, token: &str, until_ms: u64) -> Result<(), StoreError> {
+        let conn = self.conn.lock();
+        self.check_writable()?;
+        conn.prepare_cached("INSERT OR REPLACE INTO slot_rests (slot, token, until_ms) VALUES (?1, ?2, ?3)")?
+            .execute(params![slot as i64, token, until_ms as i64])?;
+        Ok(())
+    }
+
+    /// Every schedule, by id.
+    pub fn schedules(&self) -> Result<Vec<Schedule>, StoreError> {
+        let conn = self.conn.lock();
+        let mut stmt = conn.prepare_cached("SELECT body FROM schedules ORDER BY id")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        let mut schedules = Vec::new();
+        for row in rows {
+            schedules.push(serde_json::from_str(&row?)?);
+        }
+        Ok(schedules)
+    }
+
+    /// Stores `schedule` (in place of the one with its id).
+    pub fn put_schedule(&self, schedule: &Schedule) -> Result<(), StoreError> {
+        let conn = self.conn.lock();
+        self.check_writable()?;
+        let body = serde_json::to_string(schedule)?;
+        conn.prepare_cached("INSERT OR REPLACE INTO schedules (id, body) VALUES (?1, ?2)")?
+            .execute(params![schedule.schedule_id, body])?;
+        Ok(())
+    }
+
+    /// Deletes schedule `id`; whether there was one.
+    pub fn delete_schedule(&self, id: &str) -> Result<bool, StoreError> {
+        let conn = self.conn.lock();
+        self.check_writable()?;
+        Ok(conn.prepare_cached("DELETE FROM schedules WHERE id = ?1")?.execute([id])? > 0)
     }
 
     /// The newest stored job submitted with idempotency key `key`.
@@ -337,6 +397,24 @@ mod tests {
             "exit_code": null, "cost_usd": 0.0, "usage": null, "history": [],
         });
         serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn schedules_are_stored_replaced_and_deleted_by_id() {
+        let store = Store::in_memory().unwrap();
+        let schedule: Schedule = serde_json::from_value(serde_json::json!({
+            "schedule_id": "nightly", "cron": "0 2 * * *", "timezone": "UTC", "job": {"prompt": "triage"},
+            "paused": false, "created_at_ms": 1, "armed_at_ms": 1, "last_fired_ms": null, "last_job_id": null,
+            "last_error": null
+        }))
+        .unwrap();
+        store.put_schedule(&schedule).unwrap();
+        let fired = Schedule { last_fired_ms: Some(7), ..schedule.clone() };
+        store.put_schedule(&fired).unwrap();
+        assert_eq!(store.schedules().unwrap(), [fired]);
+        assert!(store.delete_schedule("nightly").unwrap());
+        assert!(!store.delete_schedule("nightly").unwrap());
+        assert!(store.schedules().unwrap().is_empty());
     }
 
     fn insert(store: &Store, record: JobRecord) {

@@ -9,7 +9,8 @@ pytestmark = pytest.mark.anyio
 
 TOOLS = {
     "job_submit", "job_submit_batch", "job_run", "job_status", "job_wait", "job_result",
-    "job_output", "job_list", "job_cancel", "job_retry", "queue_pause", "queue_resume", "engine_stats", "plugin_list",
+    "job_output", "job_list", "job_cancel", "job_retry", "queue_pause", "queue_resume", "schedule_create",
+    "schedule_list", "schedule_delete", "schedule_pause", "schedule_resume", "engine_stats", "plugin_list",
     "command_list", "command_run", "hook_list",
 }
 
@@ -223,6 +224,48 @@ async def test_the_session_that_submitted_a_tree_is_told_when_it_finishes(sessio
     assert [tree["root_job_id"] for tree in trees] == [job_id], trees
     assert trees[0]["jobs"] == 1 and trees[0]["by_status"] == {"succeeded": 1} and trees[0]["cost_usd"] == 0.25
     assert trees[0]["message"].startswith(f"job tree {job_id} finished: 1 job (1 succeeded), $0.25")
+
+
+async def test_a_schedule_runs_its_job_and_is_paused_listed_and_deleted(session_factory):
+    async with session_factory() as session:
+        created = await session.call_tool("schedule_create", {
+            "name": "py-every-second", "cron": "* * * * * *", "job": {"prompt": "tick", "tags": ["py"]},
+        })
+        assert not created.is_error, created.content
+        assert created.structured_content["next_at_ms"] % 1000 == 0
+        with anyio.fail_after(30):
+            while True:
+                runs = await session.call_tool("job_list", {"tag": "schedule:py-every-second"})
+                if runs.structured_content["jobs"]:
+                    break
+                await anyio.sleep(0.05)
+        assert "py" in runs.structured_content["jobs"][0]["tags"]
+        paused = await session.call_tool("schedule_pause", {"schedule_id": "py-every-second"})
+        assert paused.structured_content["paused"] is True
+        listed = await session.call_tool("schedule_list", {})
+        assert [s["schedule_id"] for s in listed.structured_content["schedules"]] == ["py-every-second"]
+        stats = await session.call_tool("engine_stats", {})
+        assert stats.structured_content["schedules"] == 1
+        deleted = await session.call_tool("schedule_delete", {"schedule_id": "py-every-second"})
+        assert not deleted.is_error
+        bad = await session.call_tool("schedule_create", {"cron": "0 2 * * *", "timezone": "Nowhere", "job": {"prompt": "x"}})
+        assert bad.is_error and "IANA" in bad.content[0].text
+        missing = await session.call_tool("schedule_create", {"cron": "0 2 * * *"})
+        assert missing.is_error and "needs `job`" in missing.content[0].text
+
+
+async def test_a_tree_budget_is_shown_while_its_tree_runs_and_bad_ones_are_refused(session_factory):
+    async with session_factory() as session:
+        root = await session.call_tool("job_submit", {"prompt": "@sleep:1 @cost:0.25", "budget_usd": 1.5})
+        job_id = root.structured_content["job_id"]
+        stats = await session.call_tool("engine_stats", {})
+        budgets = {b["name"]: b for b in stats.structured_content["budgets"]}
+        assert budgets[f"tree {job_id}"]["usd"] == 1.5 and budgets[f"tree {job_id}"]["spent"] is False
+        waited = await session.call_tool("job_wait", {"job_ids": [job_id]})
+        attempt = waited.structured_content["jobs"][0]["history"][0]
+        assert attempt["cost_usd"] == 0.25 and attempt["tokens"] > 0
+        bad = await session.call_tool("job_submit", {"prompt": "x", "budget_usd": 0})
+        assert bad.is_error and "budget_usd is 0" in bad.content[0].text
 
 
 async def test_a_failed_job_is_retried_as_the_same_job(session_factory):

@@ -19,7 +19,7 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 /// Every tool `ringmaster serve` offers.
-pub const TOOLS: [&str; 17] = [
+pub const TOOLS: [&str; 22] = [
     "job_submit",
     "job_submit_batch",
     "job_run",
@@ -32,6 +32,11 @@ pub const TOOLS: [&str; 17] = [
     "job_retry",
     "queue_pause",
     "queue_resume",
+    "schedule_create",
+    "schedule_list",
+    "schedule_delete",
+    "schedule_pause",
+    "schedule_resume",
     "engine_stats",
     "plugin_list",
     "command_list",

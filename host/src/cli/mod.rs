@@ -7,6 +7,7 @@ mod engine;
 mod hook_relay;
 mod job;
 mod plugin;
+mod schedule;
 mod serve;
 mod simulate;
 
@@ -63,6 +64,10 @@ pub enum Command {
     /// (inside a job: sub-jobs, through the engine running the job)
     #[command(subcommand)]
     Job(Box<job::JobCommand>),
+    /// Create, list, pause, resume and delete the project's schedules (jobs run when a cron pattern
+    /// comes round)
+    #[command(subcommand)]
+    Schedule(schedule::ScheduleCommand),
     /// Hook command for agents: relays a Claude Code hook event (JSON on stdin) to ringmaster's hooks
     HookRelay {
         /// The event, e.g. PreToolUse
@@ -194,7 +199,7 @@ fn init_logging(command: &Command, to: LogTo) {
     use tracing_subscriber::prelude::*;
     let default = match command {
         Command::Plugin(_) | Command::Simulate { .. } => "warn,ringmaster::plugin::registry=off",
-        Command::Demo { .. } | Command::Job(_) | Command::HookRelay { .. } => "warn",
+        Command::Demo { .. } | Command::Job(_) | Command::Schedule(_) | Command::HookRelay { .. } => "warn",
         Command::Serve { .. } | Command::Engine { .. } => "info",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -298,6 +303,12 @@ impl Setup {
     }
 }
 
+/// `ringmaster engine` for the CLI calls (`job`, `schedule`), which start
+/// it with the configured directories only.
+fn engine_command(cli: &Cli) -> anyhow::Result<EngineCommand> {
+    Setup::new(cli, &Dirs { plugins: vec![], commands: vec![], hooks: vec![] })?.engine_command()
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Engine { action: None, dirs, foreground } = &cli.command {
         // Logging starts once it is known where to.
@@ -346,11 +357,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             simulate::run(&config, cache_dir, &state_dir, source, policies, (*json, html.as_deref()))
         }
-        Command::Job(command) => {
-            let start =
-                Setup::new(&cli, &Dirs { plugins: vec![], commands: vec![], hooks: vec![] })?.engine_command()?;
-            job::run(command, &state_dir, &start)
-        }
+        Command::Job(command) => job::run(command, &state_dir, &engine_command(&cli)?),
+        Command::Schedule(command) => schedule::run(command, &state_dir, &engine_command(&cli)?),
         Command::HookRelay { event } => hook_relay::run(event, &state_dir),
         Command::Engine { action: Some(action), .. } => engine::act(action, &state_dir),
         Command::Engine { action: None, .. } => unreachable!("run above"),

@@ -27,6 +27,7 @@ pub mod ranges;
 pub use plugins::{Capabilities, CircuitConfig, ConfigValue, Limits, PluginsConfig, PolicySelection};
 
 use crate::executor::agent::AgentProfile;
+use crate::job::budget::{Budget, Scope};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
@@ -144,6 +145,56 @@ pub struct EngineConfig {
     /// Seconds the engine process (`ringmaster engine`) stays up with no
     /// client connected and no job unfinished; 0: until stopped.
     pub idle_exit_s: u64,
+    /// What jobs may spend (see [`crate::job::budget`]).
+    pub budgets: Vec<BudgetConfig>,
+}
+
+/// One of `engine.budgets`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct BudgetConfig {
+    pub name: String,
+    /// Only the jobs with this tag (default: every job).
+    pub tag: Option<String>,
+    pub usd: Option<f64>,
+    pub tokens: Option<u64>,
+    /// A rolling window, e.g. `5h` (default: all the spending the engine knows of).
+    pub window: Option<String>,
+}
+
+impl BudgetConfig {
+    /// The budget it describes; an error says what is wrong.
+    pub fn budget(&self) -> Result<Budget, String> {
+        let name = &self.name;
+        if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+            return Err(format!("budget name {name:?}: 1 to 64 characters, no control characters"));
+        }
+        if let Some(tag) = &self.tag {
+            crate::job::check_tag(tag).map_err(|e| format!("budget {name}: {e}"))?;
+        }
+        if self.usd.is_none() && self.tokens.is_none() {
+            return Err(format!("budget {name} sets neither `usd` nor `tokens`"));
+        }
+        if let Some(usd) = self.usd.filter(|usd| !(usd.is_finite() && *usd > 0.0)) {
+            return Err(format!("budget {name}: usd is {usd}; it must be more than 0"));
+        }
+        if self.tokens == Some(0) {
+            return Err(format!("budget {name}: tokens must be more than 0"));
+        }
+        let window_s = match &self.window {
+            None => None,
+            Some(text) => {
+                let window = humantime::parse_duration(text)
+                    .map_err(|e| format!("budget {name}: window {text:?} is not a duration such as `5h` ({e})"))?;
+                if !(1..=366 * 86_400).contains(&window.as_secs()) {
+                    return Err(format!("budget {name}: window {text:?} must be between 1 s and 366 days"));
+                }
+                Some(window.as_secs())
+            }
+        };
+        let scope = self.tag.clone().map_or(Scope::Global, Scope::Tag);
+        Ok(Budget { name: name.clone(), scope, usd: self.usd, tokens: self.tokens, window_s })
+    }
 }
 
 impl Default for EngineConfig {
@@ -164,6 +215,7 @@ impl Default for EngineConfig {
             keep_days: 30,
             keep_jobs: 100_000,
             idle_exit_s: 600,
+            budgets: Vec::new(),
         }
     }
 }
@@ -298,6 +350,12 @@ impl Config {
             }
         }
         checks.into_iter().try_for_each(|(key, value, range)| check(key, value, range))?;
+        for (i, budget) in e.budgets.iter().enumerate() {
+            budget.budget().map_err(|e| format!("engine.budgets[{i}]: {e}"))?;
+            if e.budgets[..i].iter().any(|b| b.name == budget.name) {
+                return Err(format!("engine.budgets[{i}]: another budget is named {}", budget.name));
+            }
+        }
         let credentials = crate::credentials::credential_vars(&self.tokens);
         if let Some(name) = self.shell.pass_env.iter().find(|name| credentials.contains(name)) {
             return Err(format!("shell.pass-env names {name}, a credential; hook commands and snippets never get one"));
@@ -369,6 +427,33 @@ mod tests {
         let config: Config = parse_yaml(Path::new("r.yaml"), "  \n").unwrap();
         assert_eq!(config.plugins.limits, Limits::default());
         assert_eq!(config.plugins.policies, PolicySelection::default());
+    }
+
+    #[test]
+    fn budgets_are_read_and_bad_ones_refused_saying_which() {
+        let yaml = "engine:\n  budgets:\n    - { name: nightly, tag: nightly, usd: 20, window: 5h }\n    - { name: all, tokens: 1000000 }\n";
+        let config: Config = parse_yaml(Path::new("r.yaml"), yaml).unwrap();
+        config.validate().unwrap();
+        let nightly = config.engine.budgets[0].budget().unwrap();
+        assert_eq!(
+            (nightly.scope, nightly.usd, nightly.window_s),
+            (Scope::Tag("nightly".into()), Some(20.0), Some(18_000))
+        );
+        assert_eq!(config.engine.budgets[1].budget().unwrap().scope, Scope::Global);
+        for (bad, says) in [
+            ("{ name: x }", "neither `usd` nor `tokens`"),
+            ("{ name: x, usd: -1 }", "usd is -1"),
+            ("{ name: x, usd: 1, window: soon }", "not a duration"),
+            ("{ name: x, tokens: 0 }", "more than 0"),
+        ] {
+            let yaml = format!("engine:\n  budgets:\n    - {bad}\n");
+            let config: Config = parse_yaml(Path::new("r.yaml"), &yaml).unwrap();
+            let err = config.validate().unwrap_err();
+            assert!(err.starts_with("engine.budgets[0]: budget x") && err.contains(says), "{bad}: {err}");
+        }
+        let twice = "engine:\n  budgets:\n    - { name: x, usd: 1 }\n    - { name: x, usd: 2 }\n";
+        let config: Config = parse_yaml(Path::new("r.yaml"), twice).unwrap();
+        assert!(config.validate().unwrap_err().contains("another budget is named x"));
     }
 
     #[test]

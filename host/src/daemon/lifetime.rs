@@ -1,6 +1,7 @@
-//! When the engine process ends. It stays up while any client is connected
-//! or any job is unfinished (queued, running, waiting to retry); after
-//! `engine.idle-exit-s` with neither, it exits. Besides that:
+//! When the engine process ends. It stays up while any client is connected,
+//! any job is unfinished (waiting, queued, running, waiting to retry) or any
+//! schedule is active (not paused: it must be up to fire); after
+//! `engine.idle-exit-s` with none of these, it exits. Besides that:
 //! `engine stop` (now: agents ended, their jobs recovered at the next
 //! start, as after a crash), `engine stop --drain` (no new starts; exits
 //! when the running jobs have ended, leaving the queue for the next
@@ -138,7 +139,10 @@ impl Lifetime {
                 _ => {}
             }
             let idle_for = *idle_exit.borrow_and_update();
-            let idle = *clients.borrow_and_update() == 0 && unfinished == 0 && !idle_for.is_zero();
+            let idle = *clients.borrow_and_update() == 0
+                && unfinished == 0
+                && self.engine.active_schedules() == 0
+                && !idle_for.is_zero();
             let timer = async {
                 match idle {
                     true => tokio::time::sleep(idle_for).await,
@@ -155,7 +159,7 @@ impl Lifetime {
                     Signal::Reload => self.reload(),
                 },
                 () = timer => {
-                    tracing::info!(idle_s = idle_for.as_secs(), "no clients and no jobs: exiting (engine.idle-exit-s)");
+                    tracing::info!(idle_s = idle_for.as_secs(), "no clients, jobs or schedules: exiting (engine.idle-exit-s)");
                     return;
                 }
             }

@@ -12,7 +12,7 @@ use crate::executor::stream::AgentEvent;
 use crate::executor::{AttemptReport, AttemptSpec, run_attempt};
 use crate::hooks::EventName;
 use crate::job;
-use crate::job::{AttemptRecord, JobRecord, JobSpec, JobStatus, now_ms};
+use crate::job::{AttemptRecord, JobRecord, JobSpec, JobStatus, budget, now_ms};
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -91,6 +91,7 @@ impl Inner {
             session_id: None,
             token_slot: Some(slot as u32),
             cost_usd: None,
+            tokens: None,
         };
         let report = match profile.find_binary(&record.agent) {
             Err(message) => AttemptReport::could_not_start(message),
@@ -109,6 +110,7 @@ impl Inner {
                         .mcp_config
                         .as_deref()
                         .filter(|_| profile.mcp && record.depth < settings.config.max_depth),
+                    max_budget_usd: self.state.lock().remaining_usd(&record.root_job_id, &record.tags, now_ms()),
                 };
                 let attempt_spec = AttemptSpec {
                     program,
@@ -151,6 +153,7 @@ impl Inner {
         history.exit_code = report.exit_code;
         history.session_id = report.session_id.clone();
         history.cost_usd = report.result.as_ref().and_then(|r| r.total_cost_usd);
+        history.tokens = report.result.as_ref().and_then(|r| r.usage.as_ref()).map(budget::tokens_in);
         self.settle(id, slot, report, history).await;
     }
 

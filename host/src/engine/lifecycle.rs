@@ -21,6 +21,21 @@ use tokio_util::sync::CancellationToken;
 /// How often old jobs are pruned from the store.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
+/// Lets the slots that were resting when the engine stopped rest on, as
+/// stored: a rest is kept while the slot holds the same token.
+fn rest_slots(tokens: &mut TokenPool, rests: Vec<(usize, String, u64)>) {
+    let (now, now_ms) = (std::time::Instant::now(), now_ms());
+    for (slot, token, until_ms) in rests {
+        let same = tokens
+            .slots
+            .get(slot)
+            .is_some_and(|s| s.token.as_ref().map(|t| t.fingerprint()).unwrap_or_default() == token);
+        if same && until_ms > now_ms {
+            tokens.cool_down(slot, now + Duration::from_millis(until_ms - now_ms));
+        }
+    }
+}
+
 impl Engine {
     /// Opens the engine on its store: unfinished jobs from a previous run are
     /// queued again (those that were running are handed to the retry policy
@@ -34,10 +49,21 @@ impl Engine {
             config.token_starts_per_minute,
             Duration::from_secs(60),
         );
+        let mut tokens = tokens;
+        rest_slots(&mut tokens, store.rests()?);
         let token_capacity = tokens.capacity();
         let unfinished = store.unfinished()?;
         let mut state = State::new(tokens);
         state.paused = store.pauses()?;
+        state.budgets = super::config_budgets(&config);
+        // What the jobs the store still has spent, for the budgets.
+        let now = now_ms();
+        for record in store.list(&crate::job::JobFilter::default(), crate::store::MAX_ROWS)? {
+            for spend in crate::job::budget::Spend::of(&record) {
+                state.spend(spend, now);
+            }
+        }
+        let schedules = super::schedules::Schedules::load(store.schedules()?);
         let last_seq = AtomicI64::new(store.last_seq()?);
         let store = Arc::new(store);
         let writes = Writes::start(store.clone()).map_err(|err| StoreError::Writer(err.to_string()))?;
@@ -57,6 +83,8 @@ impl Engine {
             admission: tokio::sync::Mutex::new(()),
             wake: Notify::new(),
             settled: Notify::new(),
+            schedules: Mutex::new(schedules),
+            schedules_changed: Notify::new(),
             trees: tokio::sync::broadcast::Sender::new(super::endings::TREES_BACKLOG),
             changed: watch::Sender::new(0),
             ended: watch::Sender::new(0),
@@ -68,6 +96,8 @@ impl Engine {
         let inner = engine.inner.clone();
         tokio::spawn(async move { inner.scheduling_loop().await });
         tokio::spawn(engine.inner.clone().endings_loop());
+        // After the recovery: a run caught up joins the recovered queue.
+        tokio::spawn(engine.inner.clone().schedules_loop());
         engine.inner.rerank_on_scheduler_changes();
         let inner = engine.inner.clone();
         tokio::spawn(async move { inner.pruning_loop().await });
@@ -118,6 +148,20 @@ impl Engine {
                     self.inner.clone().requeue_after(id, delay);
                 }
                 _ => {}
+            }
+        }
+        // A tree whose budgeted root has ended keeps its budget while it lives.
+        let roots: Vec<String> = {
+            let state = self.inner.state.lock();
+            let mut roots: Vec<String> = state.live.values().map(|l| l.record.root_job_id.clone()).collect();
+            roots.sort();
+            roots.dedup();
+            roots.retain(|root| !state.live.contains_key(root));
+            roots
+        };
+        for root in roots {
+            if let Some(usd) = self.inner.store.get(&root)?.and_then(|stored| stored.spec.budget_usd) {
+                self.inner.state.lock().tree_budgets.insert(root, usd);
             }
         }
         self.inner.wake.notify_one();

@@ -29,6 +29,7 @@
 //! (`ringmaster simulate`).
 
 mod attempt;
+mod budgets;
 mod dependencies;
 mod endings;
 pub mod events;
@@ -40,6 +41,7 @@ mod persist;
 pub mod replay;
 mod retry;
 mod schedule;
+mod schedules;
 mod settle;
 mod state;
 pub mod stats;
@@ -125,6 +127,10 @@ struct Inner {
     /// Wakes the task that acts on what became of waiting jobs when a job
     /// ended (`dependencies.rs`).
     settled: Notify,
+    /// The schedules (`schedules.rs`); locked only to read or change them.
+    schedules: Mutex<schedules::Schedules>,
+    /// Wakes the task firing schedules: one was created, changed or deleted.
+    schedules_changed: Notify,
     /// Every job tree that finishes (see `endings.rs`).
     trees: tokio::sync::broadcast::Sender<Arc<crate::job::TreeSummary>>,
     /// Bumped on every status change; waiters watch it.
@@ -170,6 +176,11 @@ pub struct Wiring {
 #[derive(Clone)]
 pub struct Engine {
     inner: Arc<Inner>,
+}
+
+/// The configured budgets (checked when the configuration was read).
+fn config_budgets(config: &EngineConfig) -> Vec<crate::job::budget::Budget> {
+    config.budgets.iter().filter_map(|b| b.budget().ok()).collect()
 }
 
 fn job_info(spec: &JobSpec, record: &JobRecord) -> JobInfo {
@@ -260,6 +271,7 @@ impl Engine {
     /// The token pool is fixed at start.
     pub fn reconfigure(&self, config: EngineConfig, agents: BTreeMap<String, AgentProfile>) {
         let inner = &self.inner;
+        inner.state.lock().budgets = config_budgets(&config);
         inner.settings.store(Arc::new(Settings::new(config, agents, inner.token_capacity)));
         // Raised limits may let queued jobs start now.
         inner.wake.notify_one();
@@ -349,6 +361,12 @@ impl Engine {
     /// Jobs queued, running or waiting to retry.
     pub fn unfinished(&self) -> usize {
         self.inner.state.lock().live.len()
+    }
+
+    /// Schedules that are not paused: what the engine stays up for, as for
+    /// unfinished jobs.
+    pub fn active_schedules(&self) -> usize {
+        self.inner.schedules.lock().active()
     }
 
     /// Jobs running now.

@@ -42,13 +42,15 @@ pub(super) fn offer(
         return None;
     }
     let window = if plugin { WINDOW } else { (capacity as usize).min(WINDOW) };
+    let spent = state.spent_budgets(now_ms);
     let candidates: Vec<Candidate> = state
         .queue
         .iter()
         .filter_map(|(Reverse(rank), _, id)| {
             let live = &state.live[id];
             let busy = state.running_by_depth.get(&live.record.depth).copied().unwrap_or(0);
-            let held = state.paused.holding(&live.spec.tags).is_some();
+            let held = state.paused.holding(&live.spec.tags).is_some()
+                || spent.iter().any(|b| b.budget.covers(&live.record.root_job_id, &live.record.tags));
             (busy < limits.per_depth && !held).then(|| Candidate {
                 job: job_info(&live.spec, &live.record),
                 rank: *rank,

@@ -1,6 +1,8 @@
 //! What follows an attempt: settling it (the token slot and counters given
-//! back, a rate-limited slot rested), then the job finished or handed to the
-//! retry policy, which may queue it again after a delay.
+//! back, a rate-limited slot rested, and the rest stored), then the job
+//! finished, queued again at once after a usage limit that names its reset
+//! (without spending a retry), or handed to the retry policy, which may
+//! queue it again after a delay.
 
 use super::history::Finished;
 use super::state::Live;
@@ -9,10 +11,17 @@ use super::{Inner, events, job_info};
 use crate::contract::{Decision, ExtensionPoint, Failure, FailureKind, Retry};
 use crate::executor::AttemptReport;
 use crate::hooks::EventName;
+use crate::job::budget::Spend;
 use crate::job::{AttemptOutcome, AttemptRecord, JobStatus, now_ms};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Usage-limited attempts a job may have before the retry policy decides
+/// on the next as on any failure.
+const MAX_LIMITED_ATTEMPTS: u32 = 20;
+/// The shortest a slot rests after a limit (a reset reported in the past,
+/// or a 429's short retry delay).
+const MIN_COOLDOWN: Duration = Duration::from_secs(5);
 /// How long a slot rests after a rate limit that names no reset time.
 const DEFAULT_COOLDOWN: Duration = Duration::from_secs(60);
 /// The longest a slot rests, whatever reset time the agent reported (usage
@@ -36,7 +45,9 @@ pub fn failure_kind(outcome: AttemptOutcome) -> FailureKind {
 /// How long a rate-limited slot rests: until the reset the agent reported,
 /// within reason.
 pub(super) fn cooldown(resets_at_ms: Option<u64>, now_ms: u64) -> Duration {
-    resets_at_ms.map_or(DEFAULT_COOLDOWN, |at| Duration::from_millis(at.saturating_sub(now_ms))).min(MAX_COOLDOWN)
+    resets_at_ms
+        .map_or(DEFAULT_COOLDOWN, |at| Duration::from_millis(at.saturating_sub(now_ms)))
+        .clamp(MIN_COOLDOWN, MAX_COOLDOWN)
 }
 
 /// Job `live`, whose attempt failed, waiting for the retry the policy chose.
@@ -81,6 +92,14 @@ impl Inner {
             let mut guard = self.state.lock();
             let state = &mut *guard;
             let live = state.live.get_mut(&id).expect("a running job is live");
+            // What it spent counts against the budgets over it from now on.
+            let spend = (history.cost_usd.is_some() || history.tokens.is_some()).then(|| Spend {
+                at_ms: history.finished_at_ms.unwrap_or_else(now_ms),
+                usd: history.cost_usd.unwrap_or(0.0),
+                tokens: history.tokens.unwrap_or(0),
+                root: live.record.root_job_id.clone(),
+                tags: live.record.tags.clone(),
+            });
             live.record.history.push(history);
             live.record.exit_code = report.exit_code;
             if let Some(session) = &report.session_id {
@@ -107,10 +126,21 @@ impl Inner {
                 _ => SlotOutcome::Failed,
             };
             state.release(&id, slot_outcome, now);
+            if let Some(spend) = spend {
+                state.spend(spend, now_ms());
+            }
             if report.outcome == AttemptOutcome::RateLimited {
                 let wait = cooldown(report.resets_at_ms, now_ms());
                 tracing::warn!(slot, cooldown_s = wait.as_secs(), "token slot rate limited; cooling down");
                 state.tokens.cool_down(slot, now + wait);
+                // Stored, so that a restarted engine lets it rest too.
+                let token = state.tokens.slots[slot].token.as_ref().map(|t| t.fingerprint()).unwrap_or_default();
+                let (store, until_ms) = (self.store.clone(), now_ms().saturating_add(wait.as_millis() as u64));
+                tokio::task::spawn_blocking(move || {
+                    if let Err(err) = store.set_rest(slot, &token, until_ms) {
+                        tracing::warn!(slot, error = %err, "a token slot's rest is not stored");
+                    }
+                });
                 self.fire(|| {
                     let message =
                         format!("token slot {slot} hit its rate limit; cooling down for {} s", wait.as_secs());
@@ -130,12 +160,42 @@ impl Inner {
             AttemptOutcome::Cancelled => {
                 self.conclude(&id, JobStatus::Cancelled, |record| record.error = Some("cancelled".into())).await
             }
+            AttemptOutcome::RateLimited
+                if report.resets_at_ms.is_some_and(|reset| self.wait_out_limit(&id, slot, reset)) => {}
             outcome => {
                 let failure = (failure_kind(outcome), report.message.clone(), report.exit_code, report.signal);
                 self.fail_attempt_with(&id, failure, report.stderr_tail, report.resets_at_ms).await;
             }
         }
         self.wake.notify_one();
+    }
+
+    /// Job `id`, stopped by a usage limit of slot `slot` that resets at
+    /// `resets_at_ms`, is not failing: it is queued again at once (resuming
+    /// its session) to start on the next free slot (not this one, which
+    /// rests until the reset), and the attempt does not count against its
+    /// retries. Past [`MAX_LIMITED_ATTEMPTS`] it goes to the retry policy
+    /// as any failure (an agent that always says so). Whether it was queued.
+    fn wait_out_limit(&self, id: &str, slot: usize, resets_at_ms: u64) -> bool {
+        let record = {
+            let mut state = self.state.lock();
+            let Some(live) = state.live.get_mut(id).filter(|l| l.record.limited_attempts < MAX_LIMITED_ATTEMPTS) else {
+                return false;
+            };
+            live.record.limited_attempts += 1;
+            live.record.status = JobStatus::RetryWait;
+            live.record.error = Some(format!(
+                "token slot {slot} reached its usage limit (it resets at {resets_at_ms}, Unix ms); queued again, \
+                 not counted as a retry"
+            ));
+            live.resume = live.record.session_id.is_some();
+            let rank = live.rank;
+            state.requeue(id, rank, Instant::now())
+        };
+        let Some(record) = record else { return false };
+        tracing::info!(job = %id, slot, "usage limit: queued again for another slot");
+        self.persist(&record);
+        true
     }
 
     /// A failed attempt without a report (interrupted by a restart).
@@ -159,6 +219,7 @@ impl Inner {
                     session_id: live.record.session_id.clone(),
                     token_slot: live.record.token_slot,
                     cost_usd: None,
+                    tokens: None,
                 });
             }
         }
@@ -175,7 +236,9 @@ impl Inner {
         let Some((info, attempt, max_retries, has_session)) = ({
             let state = self.state.lock();
             state.live.get(id).map(|l| {
-                (job_info(&l.spec, &l.record), l.record.attempts, l.record.max_retries, l.record.session_id.is_some())
+                // Attempts a usage limit stopped spent no retry.
+                let attempt = l.record.attempts.saturating_sub(l.record.limited_attempts);
+                (job_info(&l.spec, &l.record), attempt, l.record.max_retries, l.record.session_id.is_some())
             })
         }) else {
             return;

@@ -17,13 +17,14 @@
 //! `Inner` holds it behind one mutex that is never held across an await, a
 //! plugin call or a store write.
 //!
-//! Length: 320 lines of transitions, 200 of their tests; they belong beside
+//! Length: 370 lines of transitions, 300 of their tests; they belong beside
 //! the code whose invariants they check.
 
 use super::history::Durations;
 use super::tokens::{SlotOutcome, TokenPool};
 use super::waits::{Parent, Settled, Waits};
 use crate::credentials::Secret;
+use crate::job::budget::{Budget, Ledger};
 use crate::job::{JobRecord, JobSpec, JobStatus, Pauses};
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -118,6 +119,12 @@ pub(super) struct State {
     pub paused: Pauses,
     /// Jobs waiting for the jobs they run after (`waiting`, not queued).
     pub waits: Waits,
+    /// The configured budgets (`budgets.rs`).
+    pub budgets: Vec<Budget>,
+    /// Budgets of job trees submitted with `budget_usd`, by root, while the tree lives.
+    pub tree_budgets: HashMap<String, f64>,
+    /// What attempts spent, as far back as the budgets look.
+    pub ledger: Ledger,
     /// Roots of trees whose last live job finished, to be announced.
     finished_trees: Vec<String>,
     /// The jobs that finished most recently, oldest first.
@@ -143,6 +150,9 @@ impl State {
             durations: Durations::default(),
             paused: Pauses::default(),
             waits: Waits::default(),
+            budgets: Vec::new(),
+            tree_budgets: HashMap::new(),
+            ledger: Ledger::default(),
             finished_trees: Vec::new(),
             ended: VecDeque::new(),
             ended_total: 0,
@@ -179,6 +189,9 @@ impl State {
     fn insert(&mut self, live: Live) {
         if live.record.status == JobStatus::Queued {
             self.queue.insert(live.key());
+        }
+        if let (Some(usd), None) = (live.spec.budget_usd, &live.record.parent_job_id) {
+            self.tree_budgets.insert(live.record.root_job_id.clone(), usd);
         }
         if let Some(tree) = self.trees.get_mut(&live.record.root_job_id) {
             tree.live += 1;
@@ -249,6 +262,7 @@ impl State {
         let depth = live.record.depth;
         let fits = self.queue.contains(&live.key())
             && self.paused.holding(&live.spec.tags).is_none()
+            && self.budget_holding(&live.record.root_job_id, &live.record.tags, now_ms).is_none()
             && slot < self.tokens.slots.len()
             && self.running < limits.max_concurrent
             && self.running_by_depth.get(&depth).copied().unwrap_or(0) < limits.per_depth
@@ -349,6 +363,7 @@ impl State {
         self.waits.ended(id, live.record.status);
         let root = &live.record.root_job_id;
         if !self.trees.contains_key(root) {
+            self.tree_budgets.remove(root);
             self.finished_trees.push(root.clone());
         }
         if self.ended.len() == ENDED_KEPT {
@@ -406,7 +421,7 @@ impl State {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::credentials::Secret;
     use std::time::Duration;
@@ -422,18 +437,18 @@ mod tests {
         .unwrap()
     }
 
-    fn live(id: &str, root: &str, depth: u32, seq: i64, rank: i64) -> Live {
+    pub fn live(id: &str, root: &str, depth: u32, seq: i64, rank: i64) -> Live {
         Live::new(JobSpec::default(), record(id, root, depth), seq, rank, CancellationToken::new())
     }
 
     /// Two slots of concurrency 2 each.
-    fn state() -> State {
+    pub fn state() -> State {
         let tokens = vec![Secret::new("a".into()).into(), Secret::new("b".into()).into()];
         State::new(TokenPool::new(tokens, 2, 0, Duration::from_secs(60)))
     }
 
-    const ROOMY: Admission = Admission { max_queue: 100, max_per_tree: 100 };
-    const WIDE: Limits = Limits { max_concurrent: 10, per_depth: 10 };
+    pub const ROOMY: Admission = Admission { max_queue: 100, max_per_tree: 100 };
+    pub const WIDE: Limits = Limits { max_concurrent: 10, per_depth: 10 };
 
     /// The counts the state keeps agree with its live jobs.
     fn check(state: &State) {

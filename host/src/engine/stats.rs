@@ -128,6 +128,11 @@ pub struct EngineStats {
     pub store: super::persist::StoreHealth,
     /// What the queue holds back (`queue_pause`).
     pub paused: crate::job::Pauses,
+    /// Every budget in force: spent and remaining.
+    pub budgets: Vec<crate::job::budget::BudgetState>,
+    /// Schedules kept, and when the next one fires (Unix ms).
+    pub schedules: usize,
+    pub next_schedule_at_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -147,6 +152,7 @@ impl super::Engine {
         let settings = self.inner.settings.load();
         let by_status = self.inner.store.count_by_status()?;
         let recent = Breakdown::of(&self.inner.store.list(&JobFilter::default(), STATS_WINDOW)?);
+        let (schedules, next_schedule_at_ms) = self.inner.schedules.lock().summary();
         let mut state = self.inner.state.lock();
         let now = Instant::now();
         let slots = (0..state.tokens.slots.len())
@@ -186,6 +192,9 @@ impl super::Engine {
             recent,
             store: self.inner.writes.health(),
             paused: state.paused.clone(),
+            budgets: state.budget_states(crate::job::now_ms()),
+            schedules,
+            next_schedule_at_ms,
         })
     }
 }
@@ -206,6 +215,7 @@ mod tests {
             session_id: None,
             token_slot: Some(0),
             cost_usd: None,
+            tokens: None,
         };
         JobRecord {
             job_id: "j".into(),
@@ -223,6 +233,7 @@ mod tests {
             after: Vec::new(),
             after_any_outcome: false,
             attempts,
+            limited_attempts: 0,
             max_retries: 2,
             created_at_ms: created,
             started_at_ms: Some(started),

@@ -69,6 +69,7 @@ pub(super) fn queued_record(
         after: spec.after.iter().filter_map(After::job).map(str::to_string).collect(),
         after_any_outcome: spec.after_any_outcome,
         attempts: 0,
+        limited_attempts: 0,
         max_retries: spec.max_retries.unwrap_or(config.default_max_retries),
         created_at_ms: now_ms,
         started_at_ms: None,

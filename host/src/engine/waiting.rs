@@ -10,6 +10,8 @@
 //! 4. the jobs ranked ahead of it, when they fill the free places;
 //! 5. the scheduler, which may hold a job back by its own rules (a plugin's
 //!    cap per tree, say).
+//!
+//! Before those: a pause of the queue or a tag, and a spent budget.
 
 use super::Settings;
 use super::state::State;
@@ -42,6 +44,9 @@ impl State {
         let position = self.queue.iter().position(|(_, _, queued)| queued == id)? + 1;
         if let Some(held) = self.paused.holding(&live.spec.tags) {
             return Some(held.to_string());
+        }
+        if let Some(why) = self.budget_holding(&live.record.root_job_id, &live.record.tags, crate::job::now_ms()) {
+            return Some(why);
         }
         let depth = live.record.depth;
         if self.running >= settings.max_concurrent {

@@ -83,6 +83,8 @@ pub struct Invocation<'a> {
     pub settings: Option<&'a str>,
     /// `--mcp-config` (JSON), e.g. ringmaster itself for sub-jobs.
     pub mcp_config: Option<&'a str>,
+    /// `--max-budget-usd`: what remains of the budgets the job is under.
+    pub max_budget_usd: Option<f64>,
 }
 
 impl AgentProfile {
@@ -111,6 +113,9 @@ impl AgentProfile {
         }
         if let Some(config) = call.mcp_config {
             args.extend(["--mcp-config".into(), config.into()]);
+        }
+        if let Some(usd) = call.max_budget_usd {
+            args.extend(["--max-budget-usd".into(), format!("{usd:.4}")]);
         }
         args.extend(self.args.iter().cloned());
         if self.prompt == PromptVia::Argument {

@@ -10,6 +10,7 @@
 //! together are all gone in about one grace period.
 
 pub mod agent;
+mod limits;
 pub mod shell;
 pub mod stream;
 pub mod sweep;
@@ -148,7 +149,11 @@ pub async fn run_attempt(
         match &event {
             AgentEvent::Init { session_id } => report.session_id = Some(session_id.clone()),
             AgentEvent::RateLimit { rejected: true, resets_at_ms } => rate_limited = Some(*resets_at_ms),
-            AgentEvent::ApiRetry { status: Some(429) } => rate_limited = rate_limited.or(Some(None)),
+            AgentEvent::ApiRetry { status: Some(429), retry_delay_ms } => {
+                // The API's `retry-after`, unless the stream named the reset.
+                let after = retry_delay_ms.map(|ms| crate::job::now_ms().saturating_add(ms));
+                rate_limited = Some(rate_limited.flatten().or(after));
+            }
             AgentEvent::Result(result) => {
                 if let Some(id) = &result.session_id {
                     report.session_id = Some(id.clone());
@@ -217,7 +222,14 @@ pub async fn run_attempt(
         }
         Err((Stop::Cancel, _)) => (AttemptOutcome::Cancelled, "cancelled".into()),
         Err((Stop::Lost(err), _)) => (AttemptOutcome::Crashed, format!("ringmaster lost track of the agent: {err}")),
-        Ok(_) => classify(&report, rate_limited),
+        Ok(_) => {
+            // A usage limit said in words, in the result text.
+            let said = report.result.as_ref().filter(|r| r.is_error).and_then(|r| r.result.as_deref());
+            if let Some(reset) = said.and_then(|text| limits::usage_limit_reset(text, crate::job::now_ms())) {
+                rate_limited = Some(rate_limited.flatten().or(Some(reset)));
+            }
+            classify(&report, rate_limited)
+        }
     };
     if report.outcome == AttemptOutcome::RateLimited {
         report.resets_at_ms = rate_limited.flatten();

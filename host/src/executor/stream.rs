@@ -14,8 +14,9 @@ pub enum AgentEvent {
     Activity,
     /// A rate limit report; `rejected` means this token is blocked until `resets_at`.
     RateLimit { rejected: bool, resets_at_ms: Option<u64> },
-    /// The API answered 429 and the agent is retrying.
-    ApiRetry { status: Option<u16> },
+    /// The API answered an error (429: a rate limit) and the agent retries
+    /// after `retry_delay_ms` (the API's `retry-after`, when it gave one).
+    ApiRetry { status: Option<u16>, retry_delay_ms: Option<u64> },
     /// The final line: the outcome of the run.
     Result(ResultLine),
     /// Anything else (other system lines, hook output, text that is not JSON).
@@ -70,6 +71,7 @@ pub fn parse_line(line: &str) -> AgentEvent {
         },
         (Some("system"), Some("api_retry")) => AgentEvent::ApiRetry {
             status: value.get("error_status").and_then(Value::as_u64).and_then(|s| u16::try_from(s).ok()),
+            retry_delay_ms: value.get("retry_delay_ms").and_then(Value::as_u64),
         },
         (Some("assistant" | "user"), _) => AgentEvent::Activity,
         (Some("rate_limit_event"), _) => {
@@ -120,7 +122,9 @@ mod tests {
         let line = r#"{"type":"rate_limit_event","rate_limit_info":{"status":"allowed_warning","utilization":0.9}}"#;
         assert_eq!(parse_line(line), AgentEvent::RateLimit { rejected: false, resets_at_ms: None });
         let line = r#"{"type":"system","subtype":"api_retry","attempt":1,"error_status":429}"#;
-        assert_eq!(parse_line(line), AgentEvent::ApiRetry { status: Some(429) });
+        assert_eq!(parse_line(line), AgentEvent::ApiRetry { status: Some(429), retry_delay_ms: None });
+        let line = r#"{"type":"system","subtype":"api_retry","attempt":2,"error_status":429,"retry_delay_ms":30000}"#;
+        assert_eq!(parse_line(line), AgentEvent::ApiRetry { status: Some(429), retry_delay_ms: Some(30_000) });
     }
 
     #[test]

@@ -184,14 +184,7 @@ mod tests {
     use super::*;
 
     fn parent(id: &str, status: JobStatus, result: &str) -> Option<JobRecord> {
-        let mut record: JobRecord = serde_json::from_value(serde_json::json!({
-            "job_id": id, "status": "queued", "prompt": "p", "agent": "claude", "model": null, "priority": 0,
-            "tags": [], "depth": 0, "parent_job_id": null, "root_job_id": id, "attempts": 1,
-            "max_retries": 0, "created_at_ms": 0, "started_at_ms": null, "finished_at_ms": null,
-            "retry_at_ms": null, "timeout_s": null, "token_slot": null, "session_id": null, "result": null,
-            "error": null, "exit_code": null, "cost_usd": 0.0, "usage": null, "history": []
-        }))
-        .unwrap();
+        let mut record = JobRecord::for_tests(id);
         record.status = status;
         match status {
             JobStatus::Succeeded => record.result = Some(result.into()),

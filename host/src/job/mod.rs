@@ -7,6 +7,7 @@
 //! states, and the front-ends show them. It imports nothing of ringmaster's.
 
 pub mod after;
+pub mod budget;
 pub mod env;
 mod pause;
 mod record;

@@ -57,6 +57,10 @@ impl JobStatus {
     }
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 /// Which jobs a listing shows; the default shows all.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -120,6 +124,9 @@ pub struct AttemptRecord {
     pub session_id: Option<String>,
     pub token_slot: Option<u32>,
     pub cost_usd: Option<f64>,
+    /// Tokens the agent reported using (input, output and cache).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<u64>,
 }
 
 /// A job's state as reported to callers. Times are Unix milliseconds.
@@ -150,6 +157,10 @@ pub struct JobRecord {
     pub after_any_outcome: bool,
     /// Attempts started so far.
     pub attempts: u32,
+    /// Attempts stopped by a usage limit with a reset time: the job was
+    /// queued again, and they do not count against `max_retries`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub limited_attempts: u32,
     pub max_retries: u32,
     pub created_at_ms: u64,
     pub started_at_ms: Option<u64>,
@@ -178,6 +189,21 @@ pub struct JobRecord {
     #[serde(default)]
     pub notes: Vec<String>,
     pub history: Vec<AttemptRecord>,
+}
+
+#[cfg(test)]
+impl JobRecord {
+    /// A queued job of its own tree, with nothing else set (unit tests).
+    pub(crate) fn for_tests(id: &str) -> JobRecord {
+        serde_json::from_value(serde_json::json!({
+            "job_id": id, "status": "queued", "prompt": "p", "agent": "claude", "model": null, "priority": 0,
+            "tags": [], "depth": 0, "parent_job_id": null, "root_job_id": id, "attempts": 0,
+            "max_retries": 0, "created_at_ms": 0, "started_at_ms": null, "finished_at_ms": null,
+            "retry_at_ms": null, "timeout_s": null, "token_slot": null, "session_id": null, "result": null,
+            "error": null, "exit_code": null, "cost_usd": 0.0, "usage": null, "history": []
+        }))
+        .expect("a valid record")
+    }
 }
 
 /// What cancelling a job did.

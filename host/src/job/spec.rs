@@ -47,6 +47,9 @@ pub struct JobSpec {
     /// Run after the jobs in `after` whatever they ended with.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub after_any_outcome: bool,
+    /// A budget for the tree this root job starts (see [`super::budget`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget_usd: Option<f64>,
 }
 
 /// Ranges of a job's numbers and sizes, checked at submission (see [`JobSpec::validate`]).
@@ -66,6 +69,7 @@ pub mod bounds {
     /// Names in the job's `env` that only ringmaster sets.
     pub const RESERVED_ENV_PREFIX: &str = "RINGMASTER_";
     pub const MAX_CLIENT_CHARS: usize = 256;
+    pub const MAX_BUDGET_USD: f64 = 1_000_000.0;
 }
 
 impl JobSpec {
@@ -133,6 +137,17 @@ impl JobSpec {
             ));
         }
         self.validate_after()?;
+        if let Some(usd) = self.budget_usd {
+            if !(usd.is_finite() && usd > 0.0 && usd <= bounds::MAX_BUDGET_USD) {
+                return Err(format!(
+                    "budget_usd is {usd}; it must be more than 0 and at most {}",
+                    bounds::MAX_BUDGET_USD
+                ));
+            }
+            if self.parent_job_id.is_some() {
+                return Err("budget_usd is for a root job: a sub-job spends its tree's budget".into());
+            }
+        }
         if self.tags.len() > bounds::MAX_TAGS {
             return Err(format!("{} tags; at most {} are allowed", self.tags.len(), bounds::MAX_TAGS));
         }

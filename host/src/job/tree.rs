@@ -67,14 +67,8 @@ mod tests {
     use super::*;
 
     fn record(id: &str, status: JobStatus, cost: f64, finished: u64) -> JobRecord {
-        let mut record: JobRecord = serde_json::from_value(serde_json::json!({
-            "job_id": id, "status": "queued", "prompt": "p", "agent": "claude", "model": null, "priority": 0,
-            "tags": [], "depth": 0, "parent_job_id": null, "root_job_id": "r", "attempts": 1,
-            "max_retries": 0, "created_at_ms": 10, "started_at_ms": null, "finished_at_ms": null,
-            "retry_at_ms": null, "timeout_s": null, "token_slot": null, "session_id": null, "result": null,
-            "error": null, "exit_code": null, "cost_usd": 0.0, "usage": null, "history": []
-        }))
-        .unwrap();
+        let mut record = JobRecord::for_tests(id);
+        (record.root_job_id, record.created_at_ms) = ("r".into(), 10);
         (record.status, record.cost_usd, record.finished_at_ms) = (status, cost, Some(finished));
         record
     }

@@ -63,6 +63,10 @@ pub struct SubmitArgs {
     #[serde(default)]
     #[arg(long)]
     pub after_any_outcome: bool,
+    /// Dollars this job and every job it spawns may spend together; once spent, the
+    /// tree's jobs wait instead of starting.
+    #[arg(long)]
+    pub budget_usd: Option<f64>,
 }
 
 impl SubmitArgs {
@@ -85,6 +89,7 @@ impl SubmitArgs {
             idempotency_key: self.idempotency_key,
             after: self.after.unwrap_or_default(),
             after_any_outcome: self.after_any_outcome,
+            budget_usd: self.budget_usd,
         }
     }
 }
@@ -112,6 +117,33 @@ pub struct RetryArgs {
 pub struct PauseArgs {
     /// Only jobs with this tag (default: the whole queue).
     pub tag: Option<String>,
+}
+
+/// A schedule to create (`schedule_create`, `ringmaster schedule create`).
+#[derive(Debug, Clone, Deserialize, JsonSchema, clap::Args)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleArgs {
+    /// When to run: cron's five fields (minute hour day-of-month month day-of-week), e.g.
+    /// `0 2 * * *` for 2:00 every day, or six with seconds first.
+    #[arg(long)]
+    pub cron: String,
+    /// IANA time zone the pattern is read in, e.g. `Europe/Berlin` (default `UTC`).
+    #[arg(long)]
+    pub timezone: Option<String>,
+    /// A name for it (letters, digits, `-`, `_`, `.`); default: a short id.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The job each run submits, as job_submit takes it (without `after` and `idempotency_key`).
+    #[arg(skip)]
+    #[serde(default)]
+    pub job: Option<SubmitArgs>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleIdArgs {
+    /// The schedule's id (its name), as schedule_create returned it.
+    pub schedule_id: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -8,7 +8,9 @@ use crate::engine::Engine;
 use crate::engine::EngineError;
 use crate::hooks::Hooks;
 use crate::job::{After, Cancelled, JobFilter, JobRecord, JobSpec, JobStatus, Pauses};
+use crate::mcp::args::ScheduleArgs;
 use crate::plugin::registry::PluginHost;
+use crate::schedule::Schedule;
 use parking_lot::Mutex;
 use rmcp::ErrorData;
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -171,6 +173,34 @@ impl Ringmaster {
             )));
         }
         self.engine.set_paused(tag, paused).await
+    }
+
+    /// Creates a schedule: the project's, so a session inside a job may not.
+    pub(super) async fn create_schedule(&self, args: ScheduleArgs) -> Result<Schedule, EngineError> {
+        self.outside_jobs("create schedules")?;
+        let Some(job) = args.job else {
+            return Err(EngineError::Invalid("schedule_create needs `job`: the job each run submits".into()));
+        };
+        self.engine.schedule_create(args.name, args.cron, args.timezone, job.into_spec()).await
+    }
+
+    /// Deletes (`paused` none), pauses or resumes schedule `id`.
+    pub(super) async fn change_schedule(&self, id: &str, paused: Option<bool>) -> Result<Schedule, EngineError> {
+        self.outside_jobs("change schedules")?;
+        match paused {
+            None => self.engine.schedule_delete(id).await,
+            Some(paused) => self.engine.schedule_pause(id, paused).await,
+        }
+    }
+
+    /// Refuses what only a session outside ringmaster's jobs may do.
+    fn outside_jobs(&self, what: &str) -> Result<(), EngineError> {
+        match &self.parent {
+            Some(job) => {
+                Err(EngineError::Invalid(format!("a session inside job {job} cannot {what}: they are the project's")))
+            }
+            None => Ok(()),
+        }
     }
 
     /// A page of job `id`'s transcript, when this session may see it.

@@ -14,6 +14,7 @@ use super::launch::{self, EngineCommand, LaunchError};
 use super::{EngineStatus, Hello, HookVerdict, PluginState, Reply, Request, socket_path};
 use crate::job::env;
 use crate::job::{Cancelled, JobFilter, JobRecord, JobSpec, Pauses};
+use crate::schedule::Schedule;
 use serde_json::{Map, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -127,6 +128,26 @@ impl Client {
     /// Pauses (`paused`) or resumes the queue, or the jobs with `tag`; the pauses in force.
     pub fn set_paused(&mut self, tag: Option<String>, paused: bool) -> Result<Pauses, ClientError> {
         self.call(&Request::Pause { tag, paused })
+    }
+
+    /// Creates a schedule; it, with when it fires next.
+    pub fn schedule_create(
+        &mut self,
+        name: Option<String>,
+        cron: String,
+        timezone: Option<String>,
+        job: JobSpec,
+    ) -> Result<Schedule, ClientError> {
+        self.call(&Request::ScheduleCreate { name, cron, timezone, job: Box::new(job) })
+    }
+
+    pub fn schedules(&mut self) -> Result<Vec<Schedule>, ClientError> {
+        self.call(&Request::Schedules)
+    }
+
+    /// Deletes (`paused` none), pauses or resumes a schedule; it.
+    pub fn schedule_change(&mut self, schedule_id: &str, paused: Option<bool>) -> Result<Schedule, ClientError> {
+        self.call(&Request::ScheduleChange { schedule_id: schedule_id.into(), paused })
     }
 
     pub fn list(&mut self, filter: JobFilter, limit: usize) -> Result<Vec<JobRecord>, ClientError> {

@@ -211,6 +211,13 @@ pub enum Request {
     /// Pause (`paused`) or resume the queue, or the jobs with `tag`;
     /// replies with the pauses in force.
     Pause { tag: Option<String>, paused: bool },
+    /// Create a schedule; replies with it.
+    ScheduleCreate { name: Option<String>, cron: String, timezone: Option<String>, job: Box<JobSpec> },
+    /// Every schedule.
+    Schedules,
+    /// Delete schedule `schedule_id` (`paused` none), or pause or resume it;
+    /// replies with it.
+    ScheduleChange { schedule_id: String, paused: Option<bool> },
     /// The engine process: pid, build, uptime, clients, jobs, settings.
     Engine,
     /// Stop the engine: at once (running agents are ended, their jobs

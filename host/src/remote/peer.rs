@@ -123,6 +123,9 @@ pub async fn scope(request: Request, peer: &Peer, engine: &Engine) -> Result<Req
         Request::Pause { .. } => {
             return Err("a job cannot pause or resume the project's queue; ask from outside ringmaster's jobs".into());
         }
+        Request::ScheduleCreate { .. } | Request::Schedules | Request::ScheduleChange { .. } => {
+            return Err("a job cannot see or change the project's schedules; ask from outside ringmaster's jobs".into());
+        }
     })
 }
 

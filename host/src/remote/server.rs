@@ -286,6 +286,16 @@ async fn answer(request: Request, services: &Services, clients: usize, peer: &Pe
             engine.retry(&job_id, resume_session).await.map(json).map_err(|e| e.to_string())
         }
         Request::Pause { tag, paused } => engine.set_paused(tag, paused).await.map(json).map_err(|e| e.to_string()),
+        Request::ScheduleCreate { name, cron, timezone, job } => {
+            engine.schedule_create(name, cron, timezone, *job).await.map(json).map_err(|e| e.to_string())
+        }
+        Request::Schedules => Ok(json(engine.schedules())),
+        Request::ScheduleChange { schedule_id, paused } => match paused {
+            None => engine.schedule_delete(&schedule_id).await,
+            Some(paused) => engine.schedule_pause(&schedule_id, paused).await,
+        }
+        .map(json)
+        .map_err(|e| e.to_string()),
         Request::Mcp { .. } => Err("an MCP session must be the first request of its connection".into()),
         Request::Engine => match &services.control {
             Some(control) => Ok(json(control.status(clients))),

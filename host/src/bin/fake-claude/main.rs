@@ -12,6 +12,7 @@
 //! | `@crash` | init, then exit 2 without a result |
 //! | `@hang` | init, then silence until killed; `@hang:stubborn` also ignores SIGTERM |
 //! | `@ratelimit` | a rejected `rate_limit_event` (with `resetsAt`) and an error result, exit 1; `@ratelimit:429`: `api_retry` lines with status 429 instead |
+//! | `@limits:DIR:FORM` | when the file DIR/FINGERPRINT (of this run's token, `none` without one) holds a Unix time still to come, stop at the usage limit resetting then, said as FORM: `result` (`Claude AI usage limit reached\|RESET`), `wall` (`You've hit your limit · resets 3:30pm (UTC)`), `event` (a rejected `rate_limit_event`) or `429` (`api_retry` with `retry_delay_ms` until the reset); otherwise go on |
 //! | `@flaky:N` | crash (after init) on the first N attempts of this prompt, counted in `$FAKE_CLAUDE_STATE_DIR` |
 //! | `@whoami` | report job id, depth and a SHA-256 fingerprint of the token (never the token) |
 //! | `@cost:X` | report `total_cost_usd` X |
@@ -158,6 +159,18 @@ fn assistant(session: &str, model: &str, text: &str) -> Value {
 
 fn short_sha256(text: &str) -> String {
     Sha256::digest(text.as_bytes()).iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// For `@limits:DIR:FORM`: the reset (Unix s) of the usage limit the token
+/// of fingerprint `token` is at, if DIR says it is.
+fn limited_until(how: &str, token: &str) -> Option<u64> {
+    let (dir, _form) = how.rsplit_once(':')?;
+    let reset: u64 = std::fs::read_to_string(std::path::Path::new(dir).join(token)).ok()?.trim().parse().ok()?;
+    (reset > unix_now()).then_some(reset)
 }
 
 /// Counts attempts of a prompt across processes, for `@flaky`.
@@ -317,6 +330,31 @@ fn main() -> ExitCode {
         })
     };
 
+    let token_fingerprint =
+        std::env::var("CLAUDE_CODE_OAUTH_TOKEN").ok().as_deref().map_or_else(|| "none".into(), short_sha256);
+    if let Some(reset) = directive(&prompt, "limits").and_then(|how| limited_until(how, &token_fingerprint)) {
+        let (dir_and_form, now) = (directive(&prompt, "limits").unwrap_or_default(), unix_now());
+        let text = match dir_and_form.rsplit_once(':').map_or("", |(_, form)| form) {
+            "event" => {
+                out.line(json!({"type": "rate_limit_event", "rate_limit_info": {"status": "rejected", "resetsAt": reset, "utilization": 1.0}}));
+                "API Error: usage limit".to_string()
+            }
+            "429" => {
+                let delay_ms = reset.saturating_sub(now) * 1000;
+                out.line(json!({"type": "system", "subtype": "api_retry", "session_id": session, "attempt": 1,
+                    "max_retries": 1, "retry_delay_ms": delay_ms, "error_status": 429, "error": "rate_limit"}));
+                "API Error: 429 rate limit exceeded".to_string()
+            }
+            "wall" => {
+                let (h, m) = ((reset / 3600) % 24, (reset / 60) % 60);
+                let (h12, half) = (if h % 12 == 0 { 12 } else { h % 12 }, if h < 12 { "am" } else { "pm" });
+                format!("You've hit your limit · resets {h12}:{m:02}{half} (UTC)")
+            }
+            _ => format!("Claude AI usage limit reached|{reset}"),
+        };
+        out.result(result("error_during_execution", true, &text));
+        return ExitCode::from(1);
+    }
     if let Some(how) = directive(&prompt, "ratelimit") {
         if how == "429" {
             // The API's 429s, as the CLI reports them while it retries.
@@ -387,12 +425,10 @@ fn main() -> ExitCode {
     let text = if directive(&prompt, "argv").is_some() {
         json!(std::env::args().skip(1).collect::<Vec<_>>()).to_string()
     } else if directive(&prompt, "whoami").is_some() {
-        let token = std::env::var("CLAUDE_CODE_OAUTH_TOKEN").ok();
         format!(
-            "job={} depth={} token={}",
+            "job={} depth={} token={token_fingerprint}",
             std::env::var("RINGMASTER_JOB_ID").unwrap_or_else(|_| "-".into()),
             std::env::var("RINGMASTER_DEPTH").unwrap_or_else(|_| "-".into()),
-            token.as_deref().map_or_else(|| "none".into(), short_sha256),
         )
     } else if !notes.is_empty() {
         notes.join("; ")
