@@ -400,11 +400,14 @@ JobSubmit hooks, 300 submissions each (the job only queues)"
 /// one) against the same batch without `after`, submitted into a paused
 /// queue; a chain of 100 run through against the same 100 jobs submitted
 /// one after another by a client waiting for each; and the engine's cost per
-/// job while 100, 1,000 and 10,000 jobs wait.
+/// job while 100, 1,000 and 10,000 jobs wait. Each in [`ROUNDS`] alternating
+/// rounds; medians.
 async fn dependencies() {
     use ringmaster::job::After;
     const BATCH: usize = 1000;
-    println!("\ndependencies (after)");
+    const CHAIN: usize = 100;
+    const QUICK: usize = 300;
+    const WAITING: [usize; 3] = [100, 1_000, 10_000];
     let pipeline = |with_after: bool| -> Vec<JobSpec> {
         (0..BATCH)
             .map(|i| {
@@ -422,80 +425,93 @@ async fn dependencies() {
             })
             .collect()
     };
-    for (what, with_after) in [("1,000 independent jobs (baseline)", false), ("chain of 500 + fan-in of 499", true)] {
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let (mut submit, mut submit_rss) = ([Vec::new(), Vec::new()], [Vec::new(), Vec::new()]);
+    let (mut sequential, mut chained) = (Vec::new(), Vec::new());
+    let (mut per_job, mut cpu_per_job) = ([Vec::new(), Vec::new(), Vec::new()], [Vec::new(), Vec::new(), Vec::new()]);
+    for _ in 0..ROUNDS {
+        for (side, with_after) in [false, true].into_iter().enumerate() {
+            let dir = tempfile::tempdir().unwrap();
+            let paused = engine(EngineConfig { max_queue: 20_000, ..Default::default() }, dir.path()).await;
+            paused.set_paused(None, true).await.unwrap();
+            let rss = rss_kib();
+            let started = Instant::now();
+            let (queued, refused) = paused.submit_all(pipeline(with_after)).await;
+            submit[side].push(ms(started.elapsed()));
+            submit_rss[side].push(rss_kib().saturating_sub(rss) as f64 / 1024.0);
+            assert!(refused.is_none() && queued.len() == BATCH, "{refused:?}");
+            paused.shutdown();
+        }
+
+        // Hand-over from step to step.
         let dir = tempfile::tempdir().unwrap();
-        let paused = engine(EngineConfig { max_queue: 20_000, ..Default::default() }, dir.path()).await;
-        paused.set_paused(None, true).await.unwrap();
-        let rss = rss_kib();
+        let steps = engine(EngineConfig::default(), dir.path()).await;
         let started = Instant::now();
-        let (queued, refused) = paused.submit_all(pipeline(with_after)).await;
-        let took = started.elapsed();
-        assert!(refused.is_none() && queued.len() == BATCH, "{refused:?}");
-        println!(
-            "  submit {what:<36} {:>8.1} ms   RSS +{:.1} MiB",
-            took.as_secs_f64() * 1e3,
-            rss_kib().saturating_sub(rss) as f64 / 1024.0
-        );
-        paused.shutdown();
-    }
-
-    // Hand-over from step to step.
-    const CHAIN: usize = 100;
-    let dir = tempfile::tempdir().unwrap();
-    let steps = engine(EngineConfig::default(), dir.path()).await;
-    let started = Instant::now();
-    for i in 0..CHAIN {
-        let id = steps.submit(job(&format!("sequential {i}"))).await.unwrap().job_id;
-        steps.wait(&[id], Duration::from_secs(60)).await.unwrap();
-    }
-    let sequential = started.elapsed();
-    let started = Instant::now();
-    let chain = (0..CHAIN)
-        .map(|i| JobSpec {
-            after: if i == 0 { vec![] } else { vec![After::Entry(i - 1)] },
-            ..job(&format!("chained {i}"))
-        })
-        .collect();
-    let (queued, _) = steps.submit_all(chain).await;
-    let last = queued.last().unwrap().job_id.clone();
-    let record = steps.wait(&[last], Duration::from_secs(600)).await.unwrap().remove(0);
-    assert_eq!(record.status, JobStatus::Succeeded);
-    let chained = started.elapsed();
-    println!(
-        "  chain of {CHAIN}, run through            {:>8.1} ms per step   ({:.2}x a client submitting each after the last: {:.1} ms)",
-        chained.as_secs_f64() * 1e3 / CHAIN as f64,
-        chained.as_secs_f64() / sequential.as_secs_f64(),
-        sequential.as_secs_f64() * 1e3 / CHAIN as f64
-    );
-    steps.shutdown();
-
-    // Waiting jobs beside a busy queue: 300 quick jobs, 7 at a time, while
-    // N jobs wait for one that never ends.
-    let mut baseline = None;
-    for waiting in [100, 1_000, 10_000] {
-        let dir = tempfile::tempdir().unwrap();
-        let config = EngineConfig { max_concurrent: Some(CONCURRENCY), max_queue: 20_000, ..Default::default() };
-        let busy = engine(config, dir.path()).await;
-        let blocker = busy.submit(job("@hang")).await.unwrap().job_id;
-        let specs = (0..waiting)
-            .map(|i| JobSpec { after: vec![After::Job(blocker.clone())], ..job(&format!("waits {i}")) })
+        for i in 0..CHAIN {
+            let id = steps.submit(job(&format!("sequential {i}"))).await.unwrap().job_id;
+            steps.wait(&[id], Duration::from_secs(60)).await.unwrap();
+        }
+        sequential.push(ms(started.elapsed()) / CHAIN as f64);
+        let started = Instant::now();
+        let chain = (0..CHAIN)
+            .map(|i| JobSpec {
+                after: if i == 0 { vec![] } else { vec![After::Entry(i - 1)] },
+                ..job(&format!("chained {i}"))
+            })
             .collect();
-        let (queued, refused) = busy.submit_all(specs).await;
-        assert!(refused.is_none() && queued.len() == waiting, "{refused:?}");
-        let cpu = host_cpu();
-        let started = Instant::now();
-        let (queued, _) = busy.submit_all((0..300).map(|i| job(&format!("quick {i}"))).collect()).await;
-        let ids: Vec<String> = queued.into_iter().map(|r| r.job_id).collect();
-        busy.wait(&ids, Duration::from_secs(600)).await.unwrap();
-        let per_job = started.elapsed().as_secs_f64() * 1e3 / 300.0;
-        let cpu_per_job = (host_cpu() - cpu).as_secs_f64() * 1e3 / 300.0;
-        let base = *baseline.get_or_insert(per_job);
+        let (queued, _) = steps.submit_all(chain).await;
+        let last = queued.last().unwrap().job_id.clone();
+        let record = steps.wait(&[last], Duration::from_secs(600)).await.unwrap().remove(0);
+        assert_eq!(record.status, JobStatus::Succeeded);
+        chained.push(ms(started.elapsed()) / CHAIN as f64);
+        steps.shutdown();
+
+        // Waiting jobs beside a busy queue: quick jobs, 7 at a time, while
+        // N jobs wait for one that never ends.
+        for (at, waiting) in WAITING.into_iter().enumerate() {
+            let dir = tempfile::tempdir().unwrap();
+            let config = EngineConfig { max_concurrent: Some(CONCURRENCY), max_queue: 20_000, ..Default::default() };
+            let busy = engine(config, dir.path()).await;
+            let blocker = busy.submit(job("@hang")).await.unwrap().job_id;
+            let specs = (0..waiting)
+                .map(|i| JobSpec { after: vec![After::Job(blocker.clone())], ..job(&format!("waits {i}")) })
+                .collect();
+            let (queued, refused) = busy.submit_all(specs).await;
+            assert!(refused.is_none() && queued.len() == waiting, "{refused:?}");
+            let cpu = host_cpu();
+            let started = Instant::now();
+            let (queued, _) = busy.submit_all((0..QUICK).map(|i| job(&format!("quick {i}"))).collect()).await;
+            let ids: Vec<String> = queued.into_iter().map(|r| r.job_id).collect();
+            busy.wait(&ids, Duration::from_secs(600)).await.unwrap();
+            per_job[at].push(ms(started.elapsed()) / QUICK as f64);
+            cpu_per_job[at].push(ms(host_cpu() - cpu) / QUICK as f64);
+            let cancelled = busy.cancel(&blocker).await.unwrap();
+            assert_eq!(cancelled.cancelled_dependants.len(), waiting);
+            busy.shutdown();
+        }
+    }
+    println!("\ndependencies (after), medians of {ROUNDS} rounds");
+    for (side, what) in ["1,000 independent jobs (baseline)", "chain of 500 + fan-in of 499"].iter().enumerate() {
+        // The most RSS grew by: later rounds reuse what the first freed.
+        let rss = submit_rss[side].iter().copied().fold(0.0, f64::max);
         println!(
-            "  300 jobs beside {waiting:>6} waiting        {per_job:>8.2} ms per job   ({:.2}x with 100 waiting; host CPU {cpu_per_job:.2} ms per job)",
-            per_job / base
+            "  submit {what:<36} {:>8.1} ms   ({:.2}x the baseline; RSS +{rss:.1} MiB at most)",
+            median(&submit[side]),
+            median(&submit[side]) / median(&submit[0]),
         );
-        let cancelled = busy.cancel(&blocker).await.unwrap();
-        assert_eq!(cancelled.cancelled_dependants.len(), waiting);
-        busy.shutdown();
+    }
+    println!(
+        "  chain of {CHAIN}, run through           {:>8.2} ms per step   ({:.2}x a client submitting each after the last: {:.2} ms)",
+        median(&chained),
+        median(&chained) / median(&sequential),
+        median(&sequential)
+    );
+    for (at, waiting) in WAITING.into_iter().enumerate() {
+        println!(
+            "  {QUICK} jobs beside {waiting:>6} waiting      {:>8.2} ms per job   ({:.2}x with 100 waiting; host CPU {:.2} ms per job)",
+            median(&per_job[at]),
+            median(&per_job[at]) / median(&per_job[0]),
+            median(&cpu_per_job[at])
+        );
     }
 }
