@@ -381,3 +381,33 @@ async fn tree_finished_fires_once_when_the_last_job_of_a_tree_ends_with_its_coun
     assert_eq!((alone.jobs, alone.status), (1, JobStatus::Failed));
     assert_eq!(std::fs::read_to_string(project.path().join("trees.jsonl")).unwrap().lines().count(), 1);
 }
+
+#[tokio::test]
+async fn a_budget_that_runs_out_is_told_to_notification_hooks_once() {
+    let command =
+        r#"python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)))' >> "$CLAUDE_PROJECT_DIR/spent.jsonl""#;
+    let hook = serde_json::json!({ "hooks": { "Notification": [{ "matcher": "budget_spent",
+        "hooks": [{ "type": "command", "command": command }] }] } });
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = PluginHost::new(PluginsConfig::default(), None).unwrap();
+    let hooks = support::hooks_in(dir.path(), &[("spent.json", &hook.to_string())], plugins.clone());
+    let budget = ringmaster::config::BudgetConfig {
+        name: "small".into(),
+        tag: None,
+        usd: Some(0.3),
+        tokens: None,
+        window: None,
+    };
+    let config = EngineConfig { max_concurrent: Some(1), budgets: vec![budget], ..EngineConfig::default() };
+    let engine = support::fake_engine(dir.path(), config, plugins, Some(hooks), Default::default()).await;
+    support::run_job(&engine, job("@cost:0.25 one")).await;
+    support::run_job(&engine, job("@cost:0.25 two")).await;
+    let line = written(&dir.path().join("spent.jsonl")).await;
+    let event: serde_json::Value = serde_json::from_str(line.trim_end()).unwrap();
+    assert_eq!(event["kind"], "budget_spent");
+    assert!(event["message"].as_str().unwrap().starts_with("budget small is spent ($0.50 of $0.30)"), "{event}");
+    let held = engine.submit(job("three")).await.unwrap().job_id;
+    assert!(engine.status(&held).await.unwrap().waiting_for.unwrap().contains("budget small is spent"));
+    engine.cancel(&held).await.unwrap();
+    assert_eq!(std::fs::read_to_string(dir.path().join("spent.jsonl")).unwrap().lines().count(), 1, "told once");
+}

@@ -127,7 +127,20 @@ impl Inner {
             };
             state.release(&id, slot_outcome, now);
             if let Some(spend) = spend {
+                let spent_before: Vec<String> =
+                    state.spent_budgets(now_ms()).into_iter().map(|b| b.budget.name).collect();
                 state.spend(spend, now_ms());
+                for budget in
+                    state.spent_budgets(now_ms()).into_iter().filter(|b| !spent_before.contains(&b.budget.name))
+                {
+                    tracing::warn!(budget = %budget.budget.name, "{}", budget.why());
+                    self.fire(|| {
+                        events::notification(
+                            "budget_spent",
+                            format!("{}: its jobs wait until it frees up", budget.why()),
+                        )
+                    });
+                }
             }
             if report.outcome == AttemptOutcome::RateLimited {
                 let wait = cooldown(report.resets_at_ms, now_ms());
