@@ -124,6 +124,8 @@ mod tests {
         let config = EngineConfig { max_concurrent: Some(1), max_queue: 1, ..EngineConfig::default() };
         let engine = script_engine(dir.path(), config).await;
         let first = engine.submit(held_job("first", &go)).await.unwrap().job_id;
+        // Running, it leaves the one place in the queue free.
+        until("the first runs", || engine.stats().unwrap().running == 1).await;
         let second = engine.submit(held_job("second", &go)).await.unwrap().job_id;
         let cancelled = engine.cancel(&second).await.unwrap().record;
         assert!(cancelled.session_id.is_none(), "never started");
