@@ -10,7 +10,7 @@
 
 use crate::job::JobStatus;
 use crate::job::after::satisfied;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// A job a waiting job runs after, as its dependant is admitted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,8 +43,9 @@ struct Waiting {
 #[derive(Debug, Default)]
 pub(super) struct Waits {
     waiting: HashMap<String, Waiting>,
-    /// Live parent -> the jobs waiting for it.
-    dependants: HashMap<String, Vec<String>>,
+    /// Live parent -> the jobs waiting for it (a set: a parent of thousands
+    /// loses each as it is cancelled in constant time).
+    dependants: HashMap<String, HashSet<String>>,
     settled: Vec<Settled>,
 }
 
@@ -68,7 +69,7 @@ impl Waits {
             return Some(Settled::Doomed { id: id.to_string(), parent, status });
         }
         for parent in &on {
-            self.dependants.entry(parent.clone()).or_default().push(id.to_string());
+            self.dependants.entry(parent.clone()).or_default().insert(id.to_string());
         }
         let ready = on.is_empty();
         self.waiting.insert(id.to_string(), Waiting { on, any_outcome, doomed: false });
@@ -104,9 +105,9 @@ impl Waits {
 
     fn unlink(&mut self, id: &str, parents: &[String]) {
         for parent in parents {
-            if let Some(list) = self.dependants.get_mut(parent) {
-                list.retain(|d| d != id);
-                if list.is_empty() {
+            if let Some(dependants) = self.dependants.get_mut(parent) {
+                dependants.remove(id);
+                if dependants.is_empty() {
                     self.dependants.remove(parent);
                 }
             }
@@ -125,15 +126,17 @@ impl Waits {
 
     /// The waiting jobs that need `id` to succeed, directly or through one
     /// another (those that run after any outcome, and theirs, excepted).
+    /// (Nearest first; in no particular order among equals.)
     pub fn needing_success(&self, id: &str) -> Vec<String> {
         let mut found = Vec::new();
-        let mut next = vec![id.to_string()];
-        while let Some(parent) = next.pop() {
+        let mut seen = HashSet::new();
+        let mut next = std::collections::VecDeque::from([id.to_string()]);
+        while let Some(parent) = next.pop_front() {
             for dependant in self.dependants.get(&parent).into_iter().flatten() {
                 let needs = self.waiting.get(dependant).is_some_and(|w| !w.any_outcome && !w.doomed);
-                if needs && !found.contains(dependant) {
+                if needs && seen.insert(dependant.clone()) {
                     found.push(dependant.clone());
-                    next.push(dependant.clone());
+                    next.push_back(dependant.clone());
                 }
             }
         }
@@ -225,6 +228,6 @@ mod tests {
         assert_eq!(found, ["b", "c"]);
         waits.forget("b");
         assert_eq!(waits.needing_success("a"), Vec::<String>::new());
-        assert_eq!(waits.dependants.get("a").unwrap(), &["cleanup"]);
+        assert_eq!(waits.dependants.get("a").unwrap(), &HashSet::from(["cleanup".to_string()]));
     }
 }
