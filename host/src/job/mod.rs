@@ -1,6 +1,8 @@
 //! The job model: what is submitted ([`JobSpec`]), what is reported
 //! ([`JobRecord`]), and the environment contract between ringmaster and the
-//! agents it starts ([`env`]). Plain data, serialisable, no secrets.
+//! agents it starts ([`env`]); with what jobs run after ([`after`]), what
+//! they may spend ([`budget`]) and what a finished tree comes to
+//! ([`TreeSummary`]). Plain data, serialisable, no secrets.
 //!
 //! A leaf module: the store persists these types, the executor and the hook
 //! runner set the [`env`] variables, the engine moves jobs through their
