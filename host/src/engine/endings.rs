@@ -28,11 +28,9 @@ impl Inner {
                 (state.waits.take_settled(), state.take_finished_trees())
             };
             self.act_on_waits(settled);
-            // Announced to whoever may listen: hooks, front-ends.
-            if self.hooks.is_some() || self.trees.receiver_count() > 0 {
-                for root in trees {
-                    tokio::spawn(self.clone().announce_tree(root));
-                }
+            // Noted only while someone may listen (`Inner::follow_up`).
+            for root in trees {
+                tokio::spawn(self.clone().announce_tree(root));
             }
         }
     }

@@ -4,7 +4,7 @@
 //! queued for the store before it leaves the live set, so a reader always
 //! finds it somewhere. [`Engine::wait`] sleeps until its jobs have ended.
 
-use super::state::Live;
+use super::state::{Live, State};
 use super::{Engine, EngineError, Inner, events, job_info};
 use crate::hooks::{EventName, HookOutcome};
 use crate::job::{Cancelled, JobRecord, JobStatus, now_ms};
@@ -100,25 +100,43 @@ impl Inner {
             // reader always finds it somewhere.
             self.writes.record(&live.record);
             state.dequeue(id);
-            state.finish(id, Instant::now()).expect("present")
+            let ended = state.finish(id, Instant::now()).expect("present");
+            (ended, self.follow_up(&mut state))
         };
-        self.ended_one();
+        let (ended, follow_up) = ended;
+        self.ended_one(follow_up);
         let Live { spec, record, .. } = ended;
         self.fire(|| events::about_job(EventName::PostJob, &spec, &record, job_info(&spec, &record)));
     }
 
-    /// Tells who watches that a job ended (waiters, and the jobs waiting for it).
-    fn ended_one(&self) {
+    /// Whether a job's end left work for the task that follows ends up
+    /// (`endings.rs`): dependants settled, or a finished tree someone
+    /// listens for (when nobody does, the trees are dropped here, and the
+    /// task is not woken for nothing at every end).
+    fn follow_up(&self, state: &mut State) -> bool {
+        let trees = state.has_finished_trees();
+        if trees && self.hooks.is_none() && self.trees.receiver_count() == 0 {
+            state.take_finished_trees();
+            return state.waits.has_settled();
+        }
+        trees || state.waits.has_settled()
+    }
+
+    /// Tells who watches that a job ended: waiters, and (`follow_up`) the
+    /// task acting on what the end settled.
+    fn ended_one(&self, follow_up: bool) {
         self.changed.send_modify(|n| *n += 1);
         self.ended.send_modify(|n| *n += 1);
-        self.settled.notify_one();
+        if follow_up {
+            self.settled.notify_one();
+        }
     }
 
     /// Ends a job with `status`. The store is updated (or the update kept,
     /// see [`persist`]) before the job leaves the live set, so a reader never
     /// finds it in neither.
     pub(super) fn finish(&self, id: &str, status: JobStatus, update: impl FnOnce(&mut JobRecord)) {
-        {
+        let follow_up = {
             let mut state = self.state.lock();
             let Some(live) = state.live.get_mut(id) else { return };
             live.record.status = status;
@@ -127,8 +145,9 @@ impl Inner {
             update(&mut live.record);
             self.writes.record(&live.record);
             state.finish(id, Instant::now());
-        }
-        self.ended_one();
+            self.follow_up(&mut state)
+        };
+        self.ended_one(follow_up);
     }
 
     /// Ends a job with `status` once the `PostJob` hooks (and `JobFailed`

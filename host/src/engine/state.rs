@@ -374,6 +374,10 @@ impl State {
         Some(live)
     }
 
+    pub fn has_finished_trees(&self) -> bool {
+        !self.finished_trees.is_empty()
+    }
+
     /// The roots of the trees that finished since the last call.
     pub fn take_finished_trees(&mut self) -> Vec<String> {
         std::mem::take(&mut self.finished_trees)

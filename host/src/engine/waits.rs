@@ -148,6 +148,11 @@ impl Waits {
         self.waiting.len()
     }
 
+    /// Whether something became of a waiting job since the last take.
+    pub fn has_settled(&self) -> bool {
+        !self.settled.is_empty()
+    }
+
     /// What became of waiting jobs since the last call.
     pub fn take_settled(&mut self) -> Vec<Settled> {
         std::mem::take(&mut self.settled)
