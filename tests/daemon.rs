@@ -757,3 +757,50 @@ fn a_token_resting_at_its_usage_limit_rests_on_through_kill_9() {
         assert!(record["result"].as_str().unwrap().contains(&fingerprint(secrets[1])), "{record}");
     }
 }
+
+#[test]
+fn a_worktree_job_keeps_its_worktree_through_kill_9_and_is_reviewed_from_the_cli() {
+    let project = Project::new("");
+    crate::isolation::init_repo(project.path(), &[("a.txt", "one\n")]);
+    let go = tempfile::tempdir().unwrap();
+    let go = go.path().join("go");
+    let mut a = project.client();
+    let prompt = format!("@wait-for:{} @write:a.txt=two edit a", go.display());
+    let id = job_id(&a.call("job_submit", json!({"prompt": prompt, "isolation": "worktree", "max_retries": 2})));
+    let worktree = project.state().join("worktrees").join(&id);
+    // Made when the job starts, before its agent runs.
+    until(|| a.call("job_status", json!({"job_id": id}))["structuredContent"]["workspace"]["state"] == "ready");
+    assert!(worktree.join("a.txt").is_file());
+    let running = a.call("job_status", json!({"job_id": id}));
+    let branch = running["structuredContent"]["workspace"]["branch"].as_str().unwrap().to_string();
+
+    // Killed mid-job: the job runs again, in the same worktree.
+    let killed = project.signal_engine(nix::sys::signal::Signal::SIGKILL);
+    until(|| {
+        let status = a.request("tools/call", json!({"name": "job_status", "arguments": {"job_id": id}}));
+        let record = &status["result"]["structuredContent"];
+        record["status"] == "running" && record["attempts"] == 2
+    });
+    assert_ne!(project.status().expect("a new engine").pid, killed);
+    std::fs::write(&go, "").unwrap();
+    let waited = a.call("job_wait", json!({"job_ids": [id], "timeout_s": 60}));
+    let record = &jobs(&waited)[0];
+    assert_eq!(record["status"], "succeeded", "{waited}");
+    assert_eq!(record["workspace"]["path"], json!(worktree), "{record}");
+    assert_eq!(record["workspace"]["branch"], json!(branch));
+    assert_eq!(record["workspace"].get("project_had_changes"), None, "the state directory is no change: {record}");
+    assert_eq!(record["workspace"]["files"], json!([{"path": "a.txt", "added": 1, "deleted": 1}]), "{record}");
+    assert_eq!(std::fs::read_to_string(project.path().join("a.txt")).unwrap(), "one\n");
+
+    // Reviewed from the CLI: the diff, then a squash into the project.
+    let diff = project.ringmaster(&["job", "diff", &id]);
+    assert!(String::from_utf8_lossy(&diff.stdout).contains("-one\n+two\n"), "{diff:?}");
+    let merged = project.ringmaster(&["job", "merge", &id, "--strategy", "squash"]);
+    assert!(merged.status.success(), "{merged:?}");
+    let merged: Value = serde_json::from_slice(&merged.stdout).unwrap();
+    assert_eq!(merged["workspace"]["merged"]["strategy"], "squash", "{merged}");
+    assert_eq!(std::fs::read_to_string(project.path().join("a.txt")).unwrap(), "two\n");
+    assert!(!worktree.exists());
+    let refused = project.ringmaster(&["job", "discard", "no-such-job"]);
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("no job no-such-job"));
+}

@@ -52,6 +52,7 @@ async fn engine(setup: Setup) -> Engine {
         hooks: None,
         store,
         wiring: Default::default(),
+        state_dir: std::env::temp_dir().join("ringmaster-tests-unused-state"),
     })
     .await
     .unwrap()

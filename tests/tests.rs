@@ -15,5 +15,6 @@ mod extension_points;
 mod guests;
 mod hooks;
 mod hot_reload;
+mod isolation;
 mod mcp;
 mod recursion;

@@ -54,6 +54,7 @@ async fn engine_with(
         hooks,
         store: Store::open(&dir.join("jobs.db")).unwrap(),
         wiring: Default::default(),
+        state_dir: dir.to_path_buf(),
     })
     .await
     .unwrap()

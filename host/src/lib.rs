@@ -17,6 +17,7 @@
 //! * [`hooks`] — hook configs (Claude Code format) and their command and WASM handlers.
 //! * [`engine`] — the job queue, limits, token pool, retries.
 //! * [`executor`] — one attempt of a job as a child process group.
+//! * [`git`] — worktrees, checkpoints, diffs and merges, through the `git` command line.
 //! * [`daemon`] — the engine process: one per state directory, shared by every front-end.
 //! * [`remote`] — the engine's local socket: the protocol, clients, starting an engine on demand.
 //! * [`store`] — the SQLite job store.
@@ -39,6 +40,7 @@ pub mod daemon;
 pub mod engine;
 pub mod executor;
 pub mod fileset;
+pub mod git;
 pub mod hooks;
 pub mod job;
 pub mod mcp;

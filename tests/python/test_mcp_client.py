@@ -11,7 +11,7 @@ TOOLS = {
     "job_submit", "job_submit_batch", "job_run", "job_status", "job_wait", "job_result",
     "job_output", "job_list", "job_cancel", "job_retry", "queue_pause", "queue_resume", "schedule_create",
     "schedule_list", "schedule_delete", "schedule_pause", "schedule_resume", "engine_stats", "plugin_list",
-    "command_list", "command_run", "hook_list",
+    "command_list", "command_run", "hook_list", "job_diff", "job_merge", "job_discard", "checkpoint_restore",
 }
 
 

@@ -19,7 +19,7 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 /// Every tool `ringmaster serve` offers.
-pub const TOOLS: [&str; 22] = [
+pub const TOOLS: [&str; 26] = [
     "job_submit",
     "job_submit_batch",
     "job_run",
@@ -30,6 +30,10 @@ pub const TOOLS: [&str; 22] = [
     "job_list",
     "job_cancel",
     "job_retry",
+    "job_diff",
+    "job_merge",
+    "job_discard",
+    "checkpoint_restore",
     "queue_pause",
     "queue_resume",
     "schedule_create",
@@ -178,6 +182,7 @@ pub async fn fake_engine(
         hooks,
         store: Store::in_memory().unwrap(),
         wiring,
+        state_dir: project.join(".ringmaster"),
     })
     .await
     .unwrap()

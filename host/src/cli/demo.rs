@@ -103,6 +103,7 @@ async fn batch(
         hooks: None,
         store: Store::open(&state.path().join("jobs.db"))?,
         wiring: Default::default(),
+        state_dir: state.path().to_path_buf(),
     })
     .await?;
 

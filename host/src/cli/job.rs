@@ -4,6 +4,7 @@
 //! hold; outside, it reaches the engine of the state directory, starting it
 //! when none runs.
 
+use crate::job::workspace::{DiffRequest, MergeStrategy, Which};
 use crate::job::{JobFilter, JobRecord, JobSpec, JobStatus};
 use crate::mcp::args::SubmitArgs;
 use crate::remote::client::Client;
@@ -36,6 +37,38 @@ pub enum JobCommand {
         /// Continue the agent session its last attempt left
         #[arg(long)]
         resume_session: bool,
+    },
+    /// Print the diff of what a job changed (isolation: worktree, or checkpoint: true)
+    Diff {
+        job_id: String,
+        /// Only this file or directory, relative to the repository's top
+        #[arg(long)]
+        path: Option<String>,
+        /// Lines of context around each change
+        #[arg(long, short = 'U')]
+        context: Option<u32>,
+    },
+    /// Merge a finished worktree job's branch into the project and print its record
+    Merge {
+        job_id: String,
+        /// merge (a merge commit), squash (one commit) or rebase (its commits on top)
+        #[arg(long, default_value = "merge", value_parser = parse_strategy)]
+        strategy: MergeStrategy,
+        /// The branch to merge into (default: the project's current branch)
+        #[arg(long)]
+        into: Option<String>,
+    },
+    /// Delete a finished worktree job's worktree and branch, and print its record
+    Discard { job_id: String },
+    /// Put the project's files back as they were before (or after) a checkpoint: true job
+    Restore {
+        job_id: String,
+        /// before or after
+        #[arg(value_parser = parse_which)]
+        which: Which,
+        /// Even though the files changed since the job's checkpoints (those changes are lost)
+        #[arg(long)]
+        force: bool,
     },
     /// Stop starting queued jobs (all, or those with --tag) until `job resume`; running jobs finish
     Pause {
@@ -79,6 +112,15 @@ impl Submit {
         spec.client = Some("cli".into());
         spec
     }
+}
+
+fn parse_strategy(text: &str) -> Result<MergeStrategy, String> {
+    serde_json::from_value(serde_json::Value::String(text.into()))
+        .map_err(|_| format!("{text:?}: use merge, squash or rebase"))
+}
+
+fn parse_which(text: &str) -> Result<Which, String> {
+    serde_json::from_value(serde_json::Value::String(text.into())).map_err(|_| format!("{text:?}: use before or after"))
 }
 
 fn print_json(value: &impl serde::Serialize) {
@@ -136,6 +178,31 @@ pub fn run(command: &JobCommand, state_dir: &Path, start: &EngineCommand) -> any
         }
         JobCommand::Retry { job_id, resume_session } => {
             print_json(&engine.retry(job_id, *resume_session)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        JobCommand::Diff { job_id, path, context } => {
+            // Page by page, printed as it comes.
+            let mut offset = 0;
+            loop {
+                let request = DiffRequest { path: path.clone(), context: *context, offset, max_bytes: None };
+                let page = engine.diff(job_id, request)?;
+                print!("{}", page.text);
+                match page.next_offset {
+                    Some(next) => offset = next,
+                    None => return Ok(ExitCode::SUCCESS),
+                }
+            }
+        }
+        JobCommand::Merge { job_id, strategy, into } => {
+            print_json(&engine.merge(job_id, *strategy, into.clone())?);
+            Ok(ExitCode::SUCCESS)
+        }
+        JobCommand::Discard { job_id } => {
+            print_json(&engine.discard(job_id)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        JobCommand::Restore { job_id, which, force } => {
+            print_json(&engine.restore(job_id, *which, *force)?);
             Ok(ExitCode::SUCCESS)
         }
         JobCommand::Pause { tag } | JobCommand::Resume { tag } => {

@@ -124,6 +124,7 @@ impl Daemon {
             store: Store::open(&store_path)
                 .with_context(|| format!("cannot open the job store {}", store_path.display()))?,
             wiring: remote::wiring(&std::env::current_exe()?, &socket, config.hooks.in_agents),
+            state_dir: state_dir.clone(),
         })
         .await?;
         let idle_exit = Duration::from_secs(if idle_exit { config.engine.idle_exit_s } else { 0 });

@@ -44,7 +44,7 @@ impl Inner {
 
     /// Runs one attempt of a started job and settles the job afterwards.
     pub(super) async fn run_attempt(self: Arc<Self>, id: String, slot: usize) {
-        let (spec, record, cancel, token, resume, key) = {
+        let (mut spec, record, cancel, token, resume, key) = {
             let state = self.state.lock();
             let live = &state.live[&id];
             let token = state.tokens.slots[slot].token.clone();
@@ -55,7 +55,9 @@ impl Inner {
             panic!("a bug, injected by a test");
         }
         let info = job_info(&spec, &record);
-        if self.hooks.is_some() && !self.clone().pre_job_start(&id, &spec, &record, &info).await {
+        // Its worktree or checkpoint first: the hooks see where it will run.
+        let prepared = self.prepare_workspace(&id, &mut spec).await;
+        if prepared.is_ok() && self.hooks.is_some() && !self.clone().pre_job_start(&id, &spec, &record, &info).await {
             return;
         }
         let requested_ms = record.timeout_s.map(|s| s.saturating_mul(1000));
@@ -93,7 +95,7 @@ impl Inner {
             cost_usd: None,
             tokens: None,
         };
-        let report = match profile.find_binary(&record.agent) {
+        let report = match prepared.and_then(|()| profile.find_binary(&record.agent)) {
             Err(message) => AttemptReport::could_not_start(message),
             Ok(program) => {
                 let (env, env_remove) = self.agent_env(&id, &record, &spec, profile, token.as_ref(), &key);

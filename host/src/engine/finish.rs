@@ -9,6 +9,7 @@ use super::{Engine, EngineError, Inner, events, job_info};
 use crate::hooks::{EventName, HookOutcome};
 use crate::job::{Cancelled, JobRecord, JobStatus, now_ms};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 impl Engine {
@@ -85,7 +86,7 @@ impl Engine {
 impl Inner {
     /// Cancels job `id` if it is live and not running (queued, waiting, or
     /// waiting for a retry), with `why` as its error.
-    pub(super) fn cancel_unstarted(&self, id: &str, why: Option<String>) {
+    pub(super) fn cancel_unstarted(self: &Arc<Self>, id: &str, why: Option<String>) {
         let ended = {
             let mut state = self.state.lock();
             let Some(live) = state.live.get_mut(id).filter(|l| l.record.status != JobStatus::Running) else {
@@ -106,6 +107,8 @@ impl Inner {
         let (ended, follow_up) = ended;
         self.ended_one(follow_up);
         let Live { spec, record, .. } = ended;
+        // Cancelled between attempts, it may have left work in its place.
+        self.seal_later(&record);
         self.fire(|| events::about_job(EventName::PostJob, &spec, &record, job_info(&spec, &record)));
     }
 
@@ -162,6 +165,8 @@ impl Inner {
         record.finished_at_ms = Some(now_ms());
         record.retry_at_ms = None;
         update(&mut record);
+        // What it changed is on its record before anyone sees it ended.
+        self.seal_workspace(&mut record).await;
         if self.hooks.is_some() {
             let info = job_info(&spec, &record);
             let post = self.hook(|| events::about_job(EventName::PostJob, &spec, &record, info.clone()));

@@ -41,8 +41,18 @@ impl Engine {
     /// queued again (those that were running are handed to the retry policy
     /// as interrupted), and the scheduling loop starts.
     pub async fn start(options: EngineOptions) -> Result<Engine, StoreError> {
-        let EngineOptions { config, agents, project_dir, tokens, credential_vars, policies, hooks, store, wiring } =
-            options;
+        let EngineOptions {
+            config,
+            agents,
+            project_dir,
+            tokens,
+            credential_vars,
+            policies,
+            hooks,
+            store,
+            wiring,
+            state_dir,
+        } = options;
         let tokens = TokenPool::new(
             tokens,
             config.per_token_concurrency,
@@ -67,6 +77,10 @@ impl Engine {
         let last_seq = AtomicI64::new(store.last_seq()?);
         let store = Arc::new(store);
         let writes = Writes::start(store.clone()).map_err(|err| StoreError::Writer(err.to_string()))?;
+        let git = crate::git::Git::new(std::env::vars(), |name| {
+            crate::executor::shell::BASE_ENV.contains(&name) || name.starts_with("LC_")
+        });
+        let workspaces = super::isolation::Workspaces::new(&state_dir, &project_dir, git);
         let inner = Arc::new(Inner {
             settings: ArcSwap::from_pointee(Settings::new(config, agents, token_capacity)),
             token_capacity,
@@ -85,6 +99,7 @@ impl Engine {
             settled: Notify::new(),
             schedules: Mutex::new(schedules),
             schedules_changed: Notify::new(),
+            workspaces,
             trees: tokio::sync::broadcast::Sender::new(super::endings::TREES_BACKLOG),
             changed: watch::Sender::new(0),
             ended: watch::Sender::new(0),
@@ -102,6 +117,7 @@ impl Engine {
         let inner = engine.inner.clone();
         tokio::spawn(async move { inner.pruning_loop().await });
         tokio::spawn(engine.inner.clone().resume_when_store_repaired());
+        tokio::spawn(engine.inner.clone().workspaces_loop());
         Ok(engine)
     }
 

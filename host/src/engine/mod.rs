@@ -35,11 +35,13 @@ mod endings;
 pub mod events;
 mod finish;
 pub mod history;
+mod isolation;
 mod lifecycle;
 mod pause;
 mod persist;
 pub mod replay;
 mod retry;
+mod review;
 mod schedule;
 mod schedules;
 mod settle;
@@ -52,6 +54,7 @@ pub mod tokens;
 mod waiting;
 mod waits;
 
+pub use isolation::WorktreeStats;
 pub use stats::{EngineStats, SlotStats};
 pub use submit::SubmitError;
 
@@ -131,6 +134,8 @@ struct Inner {
     schedules: Mutex<schedules::Schedules>,
     /// Wakes the task firing schedules: one was created, changed or deleted.
     schedules_changed: Notify,
+    /// Jobs' worktrees and checkpoints (`isolation.rs`).
+    workspaces: isolation::Workspaces,
     /// Every job tree that finishes (see `endings.rs`).
     trees: tokio::sync::broadcast::Sender<Arc<crate::job::TreeSummary>>,
     /// Bumped on every status change; waiters watch it.
@@ -158,6 +163,8 @@ pub struct EngineOptions {
     pub store: Store,
     /// How agents reach back to this engine.
     pub wiring: Wiring,
+    /// The state directory: jobs' worktrees go in `worktrees/` there.
+    pub state_dir: PathBuf,
 }
 
 /// How agents reach back to the engine that runs them (built by

@@ -133,6 +133,8 @@ pub struct EngineStats {
     /// Schedules kept, and when the next one fires (Unix ms).
     pub schedules: usize,
     pub next_schedule_at_ms: Option<u64>,
+    /// Jobs' worktrees on disk.
+    pub worktrees: super::WorktreeStats,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -195,6 +197,7 @@ impl super::Engine {
             budgets: state.budget_states(crate::job::now_ms()),
             schedules,
             next_schedule_at_ms,
+            worktrees: self.inner.workspaces.stats(),
         })
     }
 }
@@ -254,6 +257,8 @@ mod tests {
             } else {
                 vec![attempt(AttemptOutcome::Succeeded)]
             },
+            workspace: None,
+            checkpoints: None,
         }
     }
 

@@ -86,6 +86,8 @@ pub(super) fn queued_record(
         usage: None,
         notes: Vec::new(),
         history: Vec::new(),
+        workspace: None,
+        checkpoints: None,
     }
 }
 
@@ -156,12 +158,13 @@ impl Engine {
             return Ok(Admitted::Existing { id });
         }
         let id = uuid::Uuid::new_v4().to_string();
-        let (depth, root) = match &spec.parent_job_id {
+        let parent = match &spec.parent_job_id {
+            None => None,
+            Some(parent) => Some(self.status(parent).await.map_err(|_| SubmitError::UnknownParent(parent.clone()))?),
+        };
+        let (depth, root) = match &parent {
             None => (0, id.clone()),
-            Some(parent) => {
-                let parent = self.status(parent).await.map_err(|_| SubmitError::UnknownParent(parent.clone()))?;
-                (parent.depth + 1, parent.root_job_id)
-            }
+            Some(parent) => (parent.depth + 1, parent.root_job_id.clone()),
         };
         if depth > config.max_depth {
             return Err(SubmitError::TooDeep { depth, max: config.max_depth });
@@ -194,7 +197,9 @@ impl Engine {
             )));
         }
         let mut ended = inner.judge_parents(&spec)?;
-        let record = queued_record(id.clone(), &spec, agent, (depth, root), config, now_ms());
+        let (workspace, checkpoints) = inner.plan_workspace(&id, &spec, agents.get(&agent), parent.as_ref()).await?;
+        let mut record = queued_record(id.clone(), &spec, agent, (depth, root), config, now_ms());
+        (record.workspace, record.checkpoints) = (workspace, checkpoints);
         let rank = inner.rank(job_info(&spec, &record)).await;
         let limits = Admission { max_queue: config.max_queue, max_per_tree: config.max_jobs_per_root };
         let stored = {

@@ -43,6 +43,7 @@ pub async fn script_engine(dir: &Path, config: EngineConfig) -> Engine {
         hooks: None,
         store: Store::in_memory().unwrap(),
         wiring: Wiring::default(),
+        state_dir: dir.join(".ringmaster"),
     })
     .await
     .unwrap()

@@ -47,6 +47,10 @@ pub struct AgentProfile {
     pub prompt: PromptVia,
     /// Which credentials the agent runs with.
     pub auth: Auth,
+    /// Where its jobs run when they do not say (`none` or `worktree`).
+    pub isolation: crate::job::workspace::Isolation,
+    /// Whether its jobs record checkpoints when they do not say.
+    pub checkpoint: bool,
 }
 
 /// How an agent is given its prompt.

@@ -15,6 +15,7 @@ mod pause;
 mod record;
 mod spec;
 mod tree;
+pub mod workspace;
 
 pub use after::After;
 pub use pause::{Held, Pauses};

@@ -1,6 +1,7 @@
 //! What is reported: a job's [`JobRecord`] with its [`JobStatus`] and the
 //! history of its attempts.
 
+use super::workspace::{Checkpoints, Workspace};
 use serde::{Deserialize, Serialize};
 
 /// Where a job is in its life.
@@ -189,6 +190,12 @@ pub struct JobRecord {
     #[serde(default)]
     pub notes: Vec<String>,
     pub history: Vec<AttemptRecord>,
+    /// Its git worktree, with `isolation: worktree`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<Workspace>,
+    /// The project before and after it, with `checkpoint: true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoints: Option<Checkpoints>,
 }
 
 #[cfg(test)]

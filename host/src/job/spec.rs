@@ -2,6 +2,7 @@
 //! else sees it.
 
 use super::after::{self, After, MAX_AFTER};
+use super::workspace::Isolation;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
@@ -50,6 +51,18 @@ pub struct JobSpec {
     /// A budget for the tree this root job starts (see [`super::budget`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub budget_usd: Option<f64>,
+    /// Where the agent works (see [`super::workspace`]); default: the
+    /// agent profile's, else in the project as it is. A sub-job works in its
+    /// parent's worktree unless it asks for one of its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<Isolation>,
+    /// The commit (any ref) a worktree starts from; default: the project's `HEAD`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+    /// Record the project's files before and after the job (without
+    /// isolation); default: the agent profile's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<bool>,
 }
 
 /// Ranges of a job's numbers and sizes, checked at submission (see [`JobSpec::validate`]).
@@ -125,6 +138,10 @@ impl JobSpec {
         }
         if let Some(parent) = &self.parent_job_id {
             no_nul("parent_job_id", parent)?;
+        }
+        if let Some(base) = &self.base {
+            // Refs, commits, `HEAD~2`, `main@{1}`: never an option, no spaces.
+            word("base", base, 256, |c| !c.is_whitespace() && !c.is_control())?;
         }
         if let Some(key) = &self.idempotency_key
             && (key.trim().is_empty()

@@ -3,6 +3,7 @@
 //! [`SubmitArgs`] is also what `ringmaster job submit|run` takes: one shape,
 //! one conversion to a [`JobSpec`], documented once for both.
 
+use crate::job::workspace::Isolation;
 use crate::job::{After, JobSpec};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -67,6 +68,27 @@ pub struct SubmitArgs {
     /// tree's jobs wait instead of starting.
     #[arg(long)]
     pub budget_usd: Option<f64>,
+    /// `worktree`: the agent works in a git worktree of its own, on a new branch
+    /// `ringmaster/<id>-<slug>` from `base`, leaving the project untouched; review
+    /// with job_diff, then job_merge or job_discard. `none`: in the project as it is.
+    /// Default: the agent profile's (`none`); a sub-job works in its parent's worktree.
+    #[arg(long, value_parser = parse_isolation)]
+    pub isolation: Option<Isolation>,
+    /// The commit or branch a worktree starts from (default: the project's HEAD).
+    #[arg(long)]
+    pub base: Option<String>,
+    /// Record the project's files (tracked and untracked) before and after the job,
+    /// for job_diff and checkpoint_restore (jobs without isolation; needs git).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub checkpoint: Option<bool>,
+}
+
+fn parse_isolation(text: &str) -> Result<Isolation, String> {
+    match text {
+        "none" => Ok(Isolation::None),
+        "worktree" => Ok(Isolation::Worktree),
+        _ => Err(format!("{text:?}: use none or worktree")),
+    }
 }
 
 impl SubmitArgs {
@@ -90,6 +112,9 @@ impl SubmitArgs {
             after: self.after.unwrap_or_default(),
             after_any_outcome: self.after_any_outcome,
             budget_usd: self.budget_usd,
+            isolation: self.isolation,
+            base: self.base,
+            checkpoint: self.checkpoint,
         }
     }
 }
@@ -198,4 +223,46 @@ pub struct CommandRunArgs {
     pub arguments: Option<String>,
     /// Wait for the job to finish and return its record (default: return the job id at once).
     pub wait: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DiffArgs {
+    /// A job run with isolation: worktree (or checkpoint: true).
+    pub job_id: String,
+    /// Only this file or directory, relative to the repository's top.
+    pub path: Option<String>,
+    /// Lines of context around each change (default 3).
+    #[schemars(range(max = 1000))]
+    pub context: Option<u32>,
+    /// Byte of the whole diff to start at: the next_offset of the previous page (default 0).
+    #[serde(default)]
+    pub offset: u64,
+    /// Bytes in the page (default 65536, at most 1048576).
+    #[schemars(range(min = 1, max = 1048576))]
+    pub max_bytes: Option<usize>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeArgs {
+    /// A finished job run with isolation: worktree.
+    pub job_id: String,
+    /// `merge` (a merge commit, default), `squash` (one commit) or `rebase` (its commits replayed on top).
+    #[serde(default)]
+    pub strategy: crate::job::workspace::MergeStrategy,
+    /// The project's branch to merge into (default: its current branch).
+    pub into: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreArgs {
+    /// A finished job run with checkpoint: true.
+    pub job_id: String,
+    /// `before` (undo the job) or `after` (its result again).
+    pub which: crate::job::workspace::Which,
+    /// Restore even though the files changed since the job's checkpoints (those changes are lost).
+    #[serde(default)]
+    pub force: bool,
 }

@@ -7,6 +7,7 @@ use crate::commands::{CommandInfo, Commands};
 use crate::engine::Engine;
 use crate::engine::EngineError;
 use crate::hooks::Hooks;
+use crate::job::workspace::{Diff, DiffRequest, MergeStrategy, Restored, Which};
 use crate::job::{After, Cancelled, JobFilter, JobRecord, JobSpec, JobStatus, Pauses};
 use crate::mcp::args::ScheduleArgs;
 use crate::plugin::registry::PluginHost;
@@ -162,6 +163,36 @@ impl Ringmaster {
     pub(super) async fn retry(&self, id: &str, resume_session: bool) -> Result<JobRecord, String> {
         self.check(id).await.map_err(|e| e.to_string())?;
         self.engine.retry(id, resume_session).await.map_err(|e| e.to_string())
+    }
+
+    /// A page of what job `id` changed, when this session may see it.
+    pub(super) async fn diff(&self, id: &str, request: DiffRequest) -> Result<Diff, EngineError> {
+        self.check(id).await?;
+        self.engine.diff(id, request).await
+    }
+
+    /// Merges job `id`'s branch into the project: the project's, so a
+    /// session inside a job may not.
+    pub(super) async fn merge(
+        &self,
+        id: &str,
+        strategy: MergeStrategy,
+        into: Option<String>,
+    ) -> Result<JobRecord, EngineError> {
+        self.outside_jobs("merge into the project")?;
+        self.engine.merge(id, strategy, into).await
+    }
+
+    /// Discards job `id`'s worktree and branch (outside jobs only).
+    pub(super) async fn discard(&self, id: &str) -> Result<JobRecord, EngineError> {
+        self.outside_jobs("discard a job's work")?;
+        self.engine.discard(id).await
+    }
+
+    /// Restores the project to a checkpoint of job `id` (outside jobs only).
+    pub(super) async fn restore(&self, id: &str, which: Which, force: bool) -> Result<Restored, EngineError> {
+        self.outside_jobs("restore the project's files")?;
+        self.engine.restore(id, which, force).await
     }
 
     /// Pauses or resumes the queue (or a tag's jobs): the project's, so a

@@ -13,6 +13,7 @@
 use super::launch::{self, EngineCommand, LaunchError};
 use super::{EngineStatus, Hello, HookVerdict, PluginState, Reply, Request, socket_path};
 use crate::job::env;
+use crate::job::workspace::{Diff, DiffRequest, MergeStrategy, Restored, Which};
 use crate::job::{Cancelled, JobFilter, JobRecord, JobSpec, Pauses};
 use crate::schedule::Schedule;
 use serde_json::{Map, Value};
@@ -123,6 +124,31 @@ impl Client {
     /// Queues a failed, timed-out or cancelled job again; its record.
     pub fn retry(&mut self, job_id: &str, resume_session: bool) -> Result<JobRecord, ClientError> {
         self.call(&Request::Retry { job_id: job_id.into(), resume_session })
+    }
+
+    /// A page of the diff of what a job changed.
+    pub fn diff(&mut self, job_id: &str, request: DiffRequest) -> Result<Diff, ClientError> {
+        self.call(&Request::Diff { job_id: job_id.into(), request })
+    }
+
+    /// Merges a finished worktree job's branch into the project; its record.
+    pub fn merge(
+        &mut self,
+        job_id: &str,
+        strategy: MergeStrategy,
+        into: Option<String>,
+    ) -> Result<JobRecord, ClientError> {
+        self.call(&Request::Merge { job_id: job_id.into(), strategy, into })
+    }
+
+    /// Removes a finished worktree job's worktree and branch; its record.
+    pub fn discard(&mut self, job_id: &str) -> Result<JobRecord, ClientError> {
+        self.call(&Request::Discard { job_id: job_id.into() })
+    }
+
+    /// Restores the project's files to a job's checkpoint.
+    pub fn restore(&mut self, job_id: &str, which: Which, force: bool) -> Result<Restored, ClientError> {
+        self.call(&Request::Restore { job_id: job_id.into(), which, force })
     }
 
     /// Pauses (`paused`) or resumes the queue, or the jobs with `tag`; the pauses in force.

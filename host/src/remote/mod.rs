@@ -208,6 +208,18 @@ pub enum Request {
     Hook { event: String, job_id: Option<String>, payload: Map<String, Value> },
     /// Queue a failed, timed-out or cancelled job again; replies with its record.
     Retry { job_id: String, resume_session: bool },
+    /// A page of the diff of what a job changed.
+    Diff {
+        job_id: String,
+        #[serde(flatten)]
+        request: crate::job::workspace::DiffRequest,
+    },
+    /// Merge a finished worktree job's branch into the project; replies with its record.
+    Merge { job_id: String, strategy: crate::job::workspace::MergeStrategy, into: Option<String> },
+    /// Remove a finished worktree job's worktree and branch; replies with its record.
+    Discard { job_id: String },
+    /// Restore the project's files to a job's checkpoint.
+    Restore { job_id: String, which: crate::job::workspace::Which, force: bool },
     /// Pause (`paused`) or resume the queue, or the jobs with `tag`;
     /// replies with the pauses in force.
     Pause { tag: Option<String>, paused: bool },

@@ -107,6 +107,7 @@ pub async fn scope(request: Request, peer: &Peer, engine: &Engine) -> Result<Req
         Request::Status { job_id } => Request::Status { job_id: within(job_id).await? },
         Request::Cancel { job_id } => Request::Cancel { job_id: within(job_id).await? },
         Request::Retry { job_id, resume_session } => Request::Retry { job_id: within(job_id).await?, resume_session },
+        Request::Diff { job_id, request } => Request::Diff { job_id: within(job_id).await?, request },
         Request::Wait { job_ids, timeout_ms } => {
             let mut checked = Vec::with_capacity(job_ids.len());
             for id in job_ids {
@@ -122,6 +123,11 @@ pub async fn scope(request: Request, peer: &Peer, engine: &Engine) -> Result<Req
         }
         Request::Pause { .. } => {
             return Err("a job cannot pause or resume the project's queue; ask from outside ringmaster's jobs".into());
+        }
+        Request::Merge { .. } | Request::Discard { .. } | Request::Restore { .. } => {
+            return Err(
+                "a job cannot merge, discard or restore the project's files; ask from outside ringmaster's jobs".into(),
+            );
         }
         Request::ScheduleCreate { .. } | Request::Schedules | Request::ScheduleChange { .. } => {
             return Err("a job cannot see or change the project's schedules; ask from outside ringmaster's jobs".into());

@@ -286,6 +286,14 @@ async fn answer(request: Request, services: &Services, clients: usize, peer: &Pe
             engine.retry(&job_id, resume_session).await.map(json).map_err(|e| e.to_string())
         }
         Request::Pause { tag, paused } => engine.set_paused(tag, paused).await.map(json).map_err(|e| e.to_string()),
+        Request::Diff { job_id, request } => engine.diff(&job_id, request).await.map(json).map_err(|e| e.to_string()),
+        Request::Merge { job_id, strategy, into } => {
+            engine.merge(&job_id, strategy, into).await.map(json).map_err(|e| e.to_string())
+        }
+        Request::Discard { job_id } => engine.discard(&job_id).await.map(json).map_err(|e| e.to_string()),
+        Request::Restore { job_id, which, force } => {
+            engine.restore(&job_id, which, force).await.map(json).map_err(|e| e.to_string())
+        }
         Request::ScheduleCreate { name, cron, timezone, job } => {
             engine.schedule_create(name, cron, timezone, *job).await.map(json).map_err(|e| e.to_string())
         }

@@ -23,6 +23,8 @@
 //! | `@forge:JOB` | through the root engine, submit a sub-job naming JOB as its parent; `@forge:bare` submits a job presenting no job token; report what the engine answered |
 //! | `@cancel:JOB` | through the root engine, cancel JOB; report what the engine answered |
 //! | `@control:engine\|stop\|NAME` | through the root engine, ask its status, ask it to stop, or ask for plugin NAME; report the answer |
+//! | `@write:PATH=TEXT` | write TEXT (`+` for spaces) and a newline to PATH, relative to its working directory, making its directories; `@append:PATH=TEXT` appends the line; `@delete:PATH` deletes PATH; all in prompt order, each as often as given |
+//! | `@commit:MESSAGE` | after the edits, commit everything in its working directory with git (`+` for spaces in MESSAGE) |
 //!
 //! Without directives it succeeds at once. SIGTERM ends it with exit 143, as
 //! the real CLI does. It is how the tests and the demo run jobs, and how
@@ -171,6 +173,51 @@ fn limited_until(how: &str, token: &str) -> Option<u64> {
     let (dir, _form) = how.rsplit_once(':')?;
     let reset: u64 = std::fs::read_to_string(std::path::Path::new(dir).join(token)).ok()?.trim().parse().ok()?;
     (reset > unix_now()).then_some(reset)
+}
+
+/// `@write`, `@append`, `@delete` (in prompt order), then `@commit`.
+fn edit_files(prompt: &str) -> Result<(), String> {
+    for word in prompt.split_whitespace() {
+        let edit = |path: &str, text: Option<&str>, append: bool| -> std::io::Result<()> {
+            let path = std::path::Path::new(path);
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            let line = format!("{}\n", text.unwrap_or_default().replace('+', " "));
+            let mut file =
+                std::fs::OpenOptions::new().create(true).write(true).append(append).truncate(!append).open(path)?;
+            file.write_all(line.as_bytes())
+        };
+        let done = if let Some(what) = word.strip_prefix("@write:") {
+            let (path, text) = what.split_once('=').unwrap_or((what, ""));
+            edit(path, Some(text), false).map_err(|e| format!("cannot write {path}: {e}"))
+        } else if let Some(what) = word.strip_prefix("@append:") {
+            let (path, text) = what.split_once('=').unwrap_or((what, ""));
+            edit(path, Some(text), true).map_err(|e| format!("cannot append to {path}: {e}"))
+        } else if let Some(path) = word.strip_prefix("@delete:") {
+            std::fs::remove_file(path).map_err(|e| format!("cannot delete {path}: {e}"))
+        } else {
+            Ok(())
+        };
+        done?;
+    }
+    if let Some(message) = directive(prompt, "commit") {
+        let message = message.replace('+', " ");
+        for args in [vec!["add", "-A"], vec!["commit", "-q", "-m", message.as_str()]] {
+            let output = std::process::Command::new("git")
+                .args(&args)
+                .env("GIT_AUTHOR_NAME", "fake-claude")
+                .env("GIT_AUTHOR_EMAIL", "fake-claude@localhost")
+                .env("GIT_COMMITTER_NAME", "fake-claude")
+                .env("GIT_COMMITTER_EMAIL", "fake-claude@localhost")
+                .output()
+                .map_err(|e| format!("cannot run git: {e}"))?;
+            if !output.status.success() {
+                return Err(format!("git {}: {}", args[0], String::from_utf8_lossy(&output.stderr).trim()));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Counts attempts of a prompt across processes, for `@flaky`.
@@ -386,6 +433,12 @@ fn main() -> ExitCode {
     }
 
     let mut notes = Vec::new();
+    if let Err(message) = edit_files(&prompt) {
+        let mut value = result("error_during_execution", true, &message);
+        value["errors"] = json!([message]);
+        out.result(value);
+        return ExitCode::from(1);
+    }
     if let Some(call) = directive(&prompt, "tool") {
         let (name, input) = call.split_once(':').unwrap_or((call, ""));
         match use_tool(&args, &session, &cwd, name, input) {

@@ -4,6 +4,7 @@ mod commands;
 mod inspect;
 mod jobs;
 mod queue;
+mod review;
 mod schedules;
 
 use super::server::Ringmaster;
@@ -12,6 +13,11 @@ use rmcp::handler::server::router::tool::ToolRouter;
 impl Ringmaster {
     /// Every tool ringmaster serves.
     pub(super) fn tools() -> ToolRouter<Self> {
-        Self::job_tools() + Self::queue_tools() + Self::schedule_tools() + Self::command_tools() + Self::inspect_tools()
+        Self::job_tools()
+            + Self::queue_tools()
+            + Self::review_tools()
+            + Self::schedule_tools()
+            + Self::command_tools()
+            + Self::inspect_tools()
     }
 }
