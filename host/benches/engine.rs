@@ -3,10 +3,12 @@
 //! stubborn agents timing out together take to clean up, and what
 //! `JobSubmit` hooks (a command, a WASM plugin) add to a submission, and
 //! what dependencies (`after`) cost: submitting a pipeline, handing over
-//! from one step to the next, and many waiting jobs beside a busy queue.
+//! from one step to the next, and many waiting jobs beside a busy queue;
+//! and what isolation costs in a repository of 10,000 files: a worktree
+//! made and removed, a checkpoint, a job in a worktree or with checkpoints.
 //!
 //! Run with `cargo xtask bench`. `RINGMASTER_BENCH_ONLY=throughput` runs the
-//! first section alone, for a profiler (`=dependencies` the last). The agent is `fake-claude` (built by the same
+//! first section alone, for a profiler (`=dependencies`, `=isolation` others). The agent is `fake-claude` (built by the same
 //! command); both sides of each comparison run in the same process.
 
 use ringmaster::config::{EngineConfig, PluginsConfig};
@@ -44,6 +46,8 @@ async fn engine_with(
     hooks: Option<Arc<Hooks>>,
 ) -> Engine {
     let agent = AgentProfile { command: Some(fake_claude()), ..Default::default() };
+    let state = dir.join(".ringmaster");
+    std::fs::create_dir_all(&state).unwrap();
     Engine::start(EngineOptions {
         config,
         agents: BTreeMap::from([("claude".to_string(), agent)]),
@@ -52,9 +56,9 @@ async fn engine_with(
         credential_vars: ringmaster::credentials::credential_vars(&[]),
         policies: Arc::new(Policies::new(plugins)),
         hooks,
-        store: Store::open(&dir.join("jobs.db")).unwrap(),
+        store: Store::open(&state.join("jobs.db")).unwrap(),
         wiring: Default::default(),
-        state_dir: dir.to_path_buf(),
+        state_dir: state,
     })
     .await
     .unwrap()
@@ -98,6 +102,10 @@ async fn main() {
     // `RINGMASTER_BENCH_ONLY=dependencies` runs the last section alone.
     if std::env::var("RINGMASTER_BENCH_ONLY").is_ok_and(|only| only == "dependencies") {
         dependencies().await;
+        return;
+    }
+    if std::env::var("RINGMASTER_BENCH_ONLY").is_ok_and(|only| only == "isolation") {
+        isolation().await;
         return;
     }
 
@@ -269,6 +277,7 @@ async fn main() {
     transcripts(dir.path()).await;
     submit_with_hooks().await;
     dependencies().await;
+    isolation().await;
 }
 
 /// Transcript lines into the store: 8 agents at once, each printing 5,000
@@ -515,4 +524,103 @@ async fn dependencies() {
             median(&cpu_per_job[at])
         );
     }
+}
+
+/// Isolation in a repository of 10,000 files (100 directories of 100): a
+/// worktree made and removed as the engine does it, against copying the
+/// same files (the cheapest isolation there is); a checkpoint (what
+/// `checkpoint: true` adds at a job's start, and again at its end), against
+/// spawning the agent; and whole jobs, plain, with checkpoints, in a worktree.
+async fn isolation() {
+    const FILES: usize = 10_000;
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("project");
+    for i in 0..FILES {
+        let path = project.join(format!("src/m{:02}/f{:03}.rs", i / 100, i % 100));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, format!("// file {i}\npub fn f{i}() -> usize {{ {i} }}\n")).unwrap();
+    }
+    let git_cli = |args: &[&str]| {
+        let status = std::process::Command::new("git")
+            .args(args)
+            .current_dir(&project)
+            .env("GIT_AUTHOR_NAME", "b")
+            .env("GIT_AUTHOR_EMAIL", "b@b")
+            .env("GIT_COMMITTER_NAME", "b")
+            .env("GIT_COMMITTER_EMAIL", "b@b")
+            .output()
+            .unwrap();
+        assert!(status.status.success(), "git {args:?}: {status:?}");
+    };
+    git_cli(&["init", "-q", "-b", "main"]);
+    git_cli(&["add", "-A"]);
+    git_cli(&["commit", "-q", "-m", "10,000 files"]);
+    let git = ringmaster::git::Git::new(std::env::vars(), |name| {
+        ringmaster::executor::shell::BASE_ENV.contains(&name) || name.starts_with("LC_")
+    });
+    let base = git.commit_of(&project, "HEAD").await.unwrap();
+    let scratch = dir.path().join("scratch");
+
+    let (mut worktree, mut copy, mut checkpoint, mut spawn) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let tree = dir.path().join(format!("wt{round}"));
+        let started = Instant::now();
+        git.add_worktree(&project, &tree, &format!("bench/{round}"), &base).await.unwrap();
+        git.remove_worktree(&project, &tree).await.unwrap();
+        worktree.push(ms(started.elapsed()));
+
+        let copied = dir.path().join(format!("copy{round}"));
+        let started = Instant::now();
+        let out = tokio::process::Command::new("cp").arg("-r").arg(project.join("src")).arg(&copied).output().await;
+        assert!(out.unwrap().status.success());
+        tokio::fs::remove_dir_all(&copied).await.unwrap();
+        copy.push(ms(started.elapsed()));
+
+        let started = Instant::now();
+        git.checkpoint(&project, &scratch, &format!("refs/bench/{round}"), "bench").await.unwrap();
+        checkpoint.push(ms(started.elapsed()));
+
+        let started = Instant::now();
+        let out = tokio::process::Command::new(fake_claude())
+            .args(["-p", "spawn", "--output-format", "stream-json", "--verbose"])
+            .output()
+            .await
+            .unwrap();
+        assert!(out.status.success());
+        spawn.push(ms(started.elapsed()));
+    }
+    let (worktree, copy, checkpoint, spawn) = (median(&worktree), median(&copy), median(&checkpoint), median(&spawn));
+    println!("\nIsolation, a repository of {FILES} files (medians of {ROUNDS} rounds)");
+    println!(
+        "  worktree made + removed              {worktree:>8.1} ms   ({:.2}x copying the files: {copy:.1} ms)",
+        worktree / copy
+    );
+    println!(
+        "  one checkpoint (tracked + untracked) {checkpoint:>8.1} ms   ({:.2}x spawning the agent: {spawn:.1} ms)",
+        checkpoint / spawn
+    );
+
+    // Whole jobs, one at a time: submit to end.
+    let engine = engine(EngineConfig::default(), &project).await;
+    let mut runs = [Vec::new(), Vec::new(), Vec::new()];
+    for round in 0..ROUNDS {
+        for (side, runs) in runs.iter_mut().enumerate() {
+            let spec = JobSpec {
+                isolation: (side == 2).then_some(ringmaster::job::workspace::Isolation::Worktree),
+                checkpoint: (side == 1).then_some(true),
+                ..job(&format!("@write:src/m00/f000.rs=edit job {round}.{side}"))
+            };
+            let started = Instant::now();
+            let id = engine.submit(spec).await.unwrap().job_id;
+            let record = engine.wait(std::slice::from_ref(&id), Duration::from_secs(600)).await.unwrap().remove(0);
+            assert_eq!(record.status, JobStatus::Succeeded, "{record:?}");
+            runs.push(ms(started.elapsed()));
+        }
+    }
+    engine.shutdown();
+    let [plain, checkpointed, isolated] = runs.map(|r| median(&r));
+    println!("  a job, plain                         {plain:>8.1} ms");
+    println!("  a job with checkpoints (before+after){checkpointed:>8.1} ms   ({:.2}x plain)", checkpointed / plain);
+    println!("  a job in a worktree (made + sealed)  {isolated:>8.1} ms   ({:.2}x plain)", isolated / plain);
 }

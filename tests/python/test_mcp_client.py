@@ -1,6 +1,8 @@
 """`ringmaster serve` driven end to end by the Python MCP SDK's stdio client."""
 
 import json
+import os
+import subprocess
 
 import anyio
 import pytest
@@ -295,3 +297,36 @@ async def test_two_sessions_share_one_engine_and_a_closed_session_leaves_its_job
         record = waited.structured_content["jobs"][0]
         assert record["status"] == "succeeded", record
         assert record["client"].startswith("mcp/") or "/" in record["client"], record
+
+
+async def test_worktree_and_checkpoint_jobs_are_reviewed_merged_and_restored_over_mcp(project, session_factory):
+    git_env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+               "GIT_COMMITTER_EMAIL": "t@t"}
+    (project / ".gitignore").write_text("state/\nserver.log\n")
+    (project / "a.txt").write_text("one\n")
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "start"]):
+        subprocess.run(["git", *args], cwd=project, check=True, env=git_env)
+    async with session_factory() as session:
+        run = await session.call_tool(
+            "job_run", {"prompt": "@write:a.txt=two edit", "isolation": "worktree", "max_retries": 0})
+        job = run.structured_content
+        assert job["workspace"]["files"] == [{"path": "a.txt", "added": 1, "deleted": 1}], job
+        assert (project / "a.txt").read_text() == "one\n"
+        diff = await session.call_tool("job_diff", {"job_id": job["job_id"], "context": 0})
+        assert "-one\n+two\n" in diff.structured_content["text"], diff
+        bad = await session.call_tool("job_merge", {"job_id": job["job_id"], "strategy": "octopus"})
+        assert bad.is_error and (project / "a.txt").read_text() == "one\n"
+        merged = await session.call_tool("job_merge", {"job_id": job["job_id"], "strategy": "rebase"})
+        assert not merged.is_error, merged
+        assert merged.structured_content["workspace"]["state"] == "merged"
+        assert (project / "a.txt").read_text() == "two\n"
+
+        run = await session.call_tool(
+            "job_run", {"prompt": "@write:b.txt=new @delete:a.txt tidy", "checkpoint": True, "max_retries": 0})
+        job = run.structured_content
+        assert [f["path"] for f in job["checkpoints"]["files"]] == ["a.txt", "b.txt"], job
+        restored = await session.call_tool("checkpoint_restore", {"job_id": job["job_id"], "which": "before"})
+        assert sorted(restored.structured_content["paths"]) == ["a.txt", "b.txt"], restored
+        assert (project / "a.txt").read_text() == "two\n" and not (project / "b.txt").exists()
+        gone = await session.call_tool("job_discard", {"job_id": job["job_id"]})
+        assert gone.is_error and "without a worktree" in gone.content[0].text, gone

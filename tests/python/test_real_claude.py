@@ -4,6 +4,9 @@ cost and usage exactly as it reads fake-claude's, which keeps fake-claude
 honest. Claude Code is installed from npm by `cargo xtask test`."""
 
 import json
+import os
+import pathlib
+import subprocess
 
 import pytest
 
@@ -116,3 +119,40 @@ async def test_a_prompt_that_looks_like_a_flag_and_is_past_the_argument_limit_is
         if path.startswith("/v1/messages") and request and "count_tokens" not in path
     ]
     assert any(prompt in text for text in sent), "the prompt did not reach the API whole"
+
+
+@pytest.mark.skipif(not CLAUDE.is_file(), reason="Claude Code is installed by `cargo xtask test`")
+async def test_the_real_cli_edits_files_in_a_worktree_of_its_own_and_the_project_stays_as_it_was(tmp_path):
+    """`isolation: worktree`: the real CLI runs in the job's worktree; what its Bash tool writes lands on
+    the job's branch (committed by ringmaster), listed on the record, and the project is untouched."""
+    project = tmp_path / "project"
+    home = tmp_path / "home"
+    project.mkdir()
+    home.mkdir()
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=project, check=True)
+    (project / "README.md").write_text("hello\n")
+    (project / ".gitignore").write_text("state/\nserver.log\n")
+    git_env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+               "GIT_COMMITTER_EMAIL": "t@t"}
+    with StandIn(tool=("Bash", {"command": "echo from-claude > claude.txt", "description": "write"})) as standin:
+        env = {"HOME": str(home), "ANTHROPIC_BASE_URL": standin.url, "ANTHROPIC_API_KEY": "sk-ant-standin",
+               "DISABLE_AUTOUPDATER": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}
+        (project / "ringmaster.yaml").write_text(
+            f"agents:\n  claude: {{ command: '{CLAUDE}', env: {json.dumps(env)}, allowed-tools: [Bash], "
+            "isolation: worktree }\n"
+        )
+        subprocess.run(["git", "add", "-A"], cwd=project, check=True, env=git_env)
+        subprocess.run(["git", "commit", "-q", "-m", "start"], cwd=project, check=True, env=git_env)
+        async with connect(project) as session:
+            run = await session.call_tool("job_run", {"prompt": "write claude.txt", "max_retries": 0})
+            record = run.structured_content
+            diff = await session.call_tool("job_diff", {"job_id": record["job_id"]})
+    assert record["status"] == "succeeded", record
+    workspace = record["workspace"]
+    assert [f["path"] for f in workspace["files"]] == ["claude.txt"], workspace
+    assert workspace["clean"] is False and workspace["leftovers"] == workspace["head"], workspace
+    assert pathlib.Path(workspace["path"], "claude.txt").read_text() == "from-claude\n"
+    assert "+from-claude" in diff.structured_content["text"], diff
+    assert not (project / "claude.txt").exists()
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=project, capture_output=True, text=True, check=True)
+    assert status.stdout == "", status.stdout

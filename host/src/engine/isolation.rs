@@ -99,7 +99,8 @@ impl Workspaces {
         let made = std::fs::create_dir_all(&self.worktrees).and_then(|()| std::fs::create_dir_all(&self.scratch));
         made.map_err(|err| format!("cannot make {}: {err}", self.worktrees.display()))?;
         let ignore = self.state_dir.join(".gitignore");
-        if std::fs::symlink_metadata(&ignore).is_err() {
+        // Never in the project itself (a state directory configured there).
+        if !self.project_dir.starts_with(&self.state_dir) && std::fs::symlink_metadata(&ignore).is_err() {
             std::fs::write(&ignore, "# ringmaster's state: not part of the project\n*\n")
                 .map_err(|err| format!("cannot write {}: {err}", ignore.display()))?;
         }
