@@ -334,3 +334,57 @@ async fn a_worktree_starts_from_the_base_asked_for_and_notes_uncommitted_changes
     assert_eq!(git(&now.path, &["show", "HEAD:v.txt"]), "2\nnow", "committed HEAD, not the uncommitted edit");
     assert_eq!(project.read("v.txt"), "3, uncommitted\n");
 }
+
+#[tokio::test]
+async fn a_failed_worktree_job_has_nothing_to_merge_and_once_discarded_cannot_be_retried() {
+    let project = Project::start(&[("a.txt", "a\n")], EngineConfig::default()).await;
+    let id = project.submit(JobSpec { max_retries: Some(0), ..worktree_job("@fail broken") }).await;
+    let record = project.engine.wait(std::slice::from_ref(&id), WAIT).await.unwrap().remove(0);
+    assert_eq!(record.status, JobStatus::Failed);
+    let workspace = record.workspace.unwrap();
+    assert_eq!((workspace.clean, workspace.files.len()), (Some(true), 0), "sealed, with nothing in it");
+    let nothing = refusal(project.engine.merge(&id, MergeStrategy::Merge, None).await);
+    assert!(nothing.contains("nothing to merge"), "{nothing}");
+    // Retried, it works in its worktree again; discarded, it cannot be.
+    let retried = project.engine.retry(&id, false).await.unwrap();
+    assert_eq!(retried.workspace.unwrap().path, workspace.path);
+    let record = project.engine.wait(std::slice::from_ref(&id), WAIT).await.unwrap().remove(0);
+    assert_eq!((record.status, record.attempts), (JobStatus::Failed, 2));
+    project.engine.discard(&id).await.unwrap();
+    let refused = project.engine.retry(&id, false).await.unwrap_err().to_string();
+    assert!(refused.contains("was discarded"), "{refused}");
+}
+
+#[tokio::test]
+async fn finished_worktrees_are_removed_after_keep_never_while_a_job_works_there_and_branches_stay() {
+    let mut config = EngineConfig::default();
+    config.isolation.keep = "0s".into();
+    let project = Project::start(&[("a.txt", "a\n")], config).await;
+    let go = tempfile::tempdir().unwrap();
+    let go = go.path().join("go");
+    let held = project.submit(worktree_job(&format!("@wait-for:{} @write:held.txt=h held", go.display()))).await;
+    let quick = project.submit(worktree_job("@write:quick.txt=q quick")).await;
+    let quick = project.wait(std::slice::from_ref(&quick)).await.remove(0);
+    let held_path = project.path().join(".ringmaster/worktrees").join(&held);
+    project
+        .until("the finished job's worktree removed", |engine| {
+            let stats = engine.stats().unwrap().worktrees;
+            stats.count == 1 && !quick.workspace.as_ref().unwrap().path.exists()
+        })
+        .await;
+    assert!(held_path.join("a.txt").exists(), "the running job's worktree stays");
+    let record = project.engine.status(&quick.job_id).await.unwrap();
+    let workspace = record.workspace.unwrap();
+    assert_eq!(workspace.state, WorkspaceState::Removed);
+    assert_eq!(git(project.path(), &["show", &format!("{}:quick.txt", workspace.branch)]), "q", "the branch stays");
+    // Its diff still reads from the branch; a merge still works.
+    assert!(project.engine.diff(&quick.job_id, DiffRequest::default()).await.unwrap().text.contains("+q"));
+    project.engine.merge(&quick.job_id, MergeStrategy::Merge, None).await.unwrap();
+    assert_eq!(project.read("quick.txt"), "q\n");
+
+    std::fs::write(&go, "").unwrap();
+    project.wait(std::slice::from_ref(&held)).await;
+    project.until("the last worktree removed", |engine| engine.stats().unwrap().worktrees.count == 0).await;
+    assert!(!held_path.exists());
+    assert_eq!(git(project.path(), &["branch", "--list", "ringmaster/*"]).lines().count(), 2);
+}

@@ -5,11 +5,13 @@
 //! the agent session the last one left. The queue's size limit applies; the
 //! requeued record is stored before the answer, like a submission. A job
 //! that runs after others waits for them again (`waiting`), and cannot be
-//! retried while one of them has ended without the success it needs.
+//! retried while one of them has ended without the success it needs. A job
+//! in a worktree carries on on its branch (not once it was discarded).
 
 use super::state::Live;
 use super::submit::SubmitError;
 use super::{Engine, job_info};
+use crate::job::workspace::WorkspaceState;
 use crate::job::{JobRecord, JobStatus};
 use std::collections::HashMap;
 
@@ -49,6 +51,22 @@ impl Engine {
             exit_code: None,
             ..record
         };
+        // Its worktree is made again from its branch at the next start
+        // (after a merge or a cleanup); discarded, the branch is gone.
+        if let Some(workspace) = record.workspace.as_mut().filter(|w| w.is_own()) {
+            match workspace.state {
+                WorkspaceState::Discarded => {
+                    return Err(SubmitError::Invalid(format!(
+                        "job {id}'s work was discarded (its branch is gone): submit it again instead"
+                    )));
+                }
+                WorkspaceState::Merged | WorkspaceState::Removed => {
+                    workspace.state = WorkspaceState::Ready;
+                    workspace.merged = None;
+                }
+                WorkspaceState::Pending | WorkspaceState::Ready => {}
+            }
+        }
         // The next attempt resumes only when asked (a job queued with a
         // session continues it, after a restart too).
         if !resume_session {
