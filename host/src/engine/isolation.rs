@@ -13,9 +13,9 @@
 //! * When the job ends ([`Inner::seal_workspace`]) what the agent left
 //!   uncommitted is committed and the branch's changes are listed on the
 //!   record; a checkpointed job's `after` is taken.
-//! * Afterwards the sweep ([`Inner::workspaces_loop`]) removes worktrees no
-//!   longer wanted: merged or discarded at once, the others `keep` after
-//!   their job ended; never one a live job works in; branches never.
+//! * Afterwards the cleanup (`cleanup.rs`) removes worktrees no longer
+//!   wanted: merged or discarded at once, the others `keep` after their job
+//!   ended; never one a live job works in; branches never.
 //!
 //! What changes the project's repository as a whole (merges, restores,
 //! checkpoints, the sweep) holds `Workspaces::project`, one at a time.
@@ -25,17 +25,11 @@ use super::{Inner, SubmitError};
 use crate::executor::agent::AgentProfile;
 use crate::git::{Git, GitError, Repo};
 use crate::job::workspace::{Checkpoints, Isolation, Which, Workspace, WorkspaceState, branch_name};
-use crate::job::{JobRecord, JobSpec, now_ms};
+use crate::job::{JobRecord, JobSpec};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 use tokio::sync::Notify;
-
-/// How often the sweep looks when nothing wakes it.
-const SWEEP_EVERY: Duration = Duration::from_secs(3600);
-/// How long the sweep lets wake-ups gather before it looks.
-const SWEEP_DEBOUNCE: Duration = Duration::from_secs(1);
 
 /// The worktrees on disk, as `engine_stats` shows them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -49,7 +43,7 @@ pub(super) struct Workspaces {
     pub(super) git: Git,
     state_dir: PathBuf,
     /// `<state>/worktrees/<job id>`.
-    worktrees: PathBuf,
+    pub(super) worktrees: PathBuf,
     /// Scratch index files of snapshots.
     scratch: PathBuf,
     project_dir: PathBuf,
@@ -58,8 +52,8 @@ pub(super) struct Workspaces {
     /// Held while the project's repository, or a finished job's worktree
     /// and its record, is changed (see the module doc).
     pub(super) project: tokio::sync::Mutex<()>,
-    count: AtomicU64,
-    disk_bytes: AtomicU64,
+    pub(super) count: AtomicU64,
+    pub(super) disk_bytes: AtomicU64,
     /// Wakes the sweep: a worktree was made, sealed, merged or discarded.
     pub(super) changed: Notify,
 }
@@ -346,104 +340,10 @@ impl Inner {
             inner.persist(&record);
         });
     }
-
-    /// Removes the worktrees no longer wanted, until shutdown (see the module doc).
-    pub(super) async fn workspaces_loop(self: Arc<Self>) {
-        loop {
-            let next = self.sweep_workspaces().await;
-            tokio::select! {
-                () = tokio::time::sleep(next) => {}
-                () = async {
-                    self.workspaces.changed.notified().await;
-                    tokio::time::sleep(SWEEP_DEBOUNCE).await;
-                } => {}
-                () = self.shutdown.cancelled() => return,
-            }
-        }
-    }
-
-    /// One look at the worktrees: removes those due, measures the rest;
-    /// returns when the next is due (at most [`SWEEP_EVERY`]).
-    async fn sweep_workspaces(&self) -> Duration {
-        let workspaces = &self.workspaces;
-        let Ok(entries) = std::fs::read_dir(&workspaces.worktrees) else { return SWEEP_EVERY };
-        let keep = self.settings.load().config.isolation.keep().unwrap_or(Duration::from_secs(7 * 86_400));
-        let (mut next, mut kept) = (SWEEP_EVERY, Vec::new());
-        for entry in entries.flatten() {
-            let (path, id) = (entry.path(), entry.file_name().to_string_lossy().into_owned());
-            if in_use(&self.state.lock(), &id) {
-                kept.push(path);
-                continue;
-            }
-            let record = match self.writes.pending_record(&id) {
-                Some(record) => Some(record),
-                None => self.store.record(&id).ok().flatten(),
-            };
-            let due_ms = match record.as_ref().and_then(|r| r.workspace.as_ref().map(|w| (r, w))) {
-                Some((record, workspace)) if workspace.state == WorkspaceState::Ready => {
-                    record.finished_at_ms.unwrap_or(0).saturating_add(keep.as_millis() as u64)
-                }
-                // Merged, discarded or removed already, or a job the store no longer has.
-                _ => 0,
-            };
-            let now = now_ms();
-            if due_ms > now {
-                next = next.min(Duration::from_millis(due_ms - now));
-                kept.push(path);
-                continue;
-            }
-            match self.remove_worktree(&id, &path, record).await {
-                Ok(()) => {
-                    tracing::info!(job = %id, path = %path.display(), "removed a worktree no longer wanted (engine.isolation.keep)")
-                }
-                Err(err) => {
-                    tracing::warn!(job = %id, error = %err, "cannot remove a worktree");
-                    kept.push(path);
-                }
-            }
-        }
-        let count = kept.len() as u64;
-        let bytes = tokio::task::spawn_blocking(move || kept.iter().map(|p| disk_usage(p)).sum()).await.unwrap_or(0);
-        workspaces.count.store(count, Ordering::Relaxed);
-        workspaces.disk_bytes.store(bytes, Ordering::Relaxed);
-        next
-    }
-
-    /// Removes finished job `id`'s worktree at `path`; its record (if any)
-    /// says so unless it was merged or discarded.
-    async fn remove_worktree(&self, id: &str, path: &Path, record: Option<JobRecord>) -> Result<(), String> {
-        let workspaces = &self.workspaces;
-        let _project = workspaces.project.lock().await;
-        // Looked at again under the lock: a merge may have just happened.
-        if in_use(&self.state.lock(), id) {
-            return Ok(());
-        }
-        let repo = workspaces.repo("removing a worktree").await?;
-        workspaces.git.remove_worktree(&repo.top, path).await.map_err(|err| err.to_string())?;
-        if let Some(mut record) = record
-            && let Some(workspace) = record.workspace.as_mut().filter(|w| w.state == WorkspaceState::Ready)
-        {
-            workspace.state = WorkspaceState::Removed;
-            self.persist(&record);
-        }
-        Ok(())
-    }
 }
 
 /// Whether a live job works in job `id`'s worktree (its own, or inherited).
 pub(super) fn in_use(state: &State, id: &str) -> bool {
     state.live.contains_key(id)
         || state.live.values().any(|l| l.record.workspace.as_ref().is_some_and(|w| w.owner.as_deref() == Some(id)))
-}
-
-/// Bytes on disk under `path` (not following links).
-fn disk_usage(path: &Path) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(meta) = std::fs::symlink_metadata(path) else { return 0 };
-    let own = meta.blocks() * 512;
-    if !meta.is_dir() {
-        return own;
-    }
-    let children = std::fs::read_dir(path).map(|entries| entries.flatten().map(|e| disk_usage(&e.path())).sum());
-    own + children.unwrap_or(0)
 }

@@ -30,6 +30,7 @@
 
 mod attempt;
 mod budgets;
+mod cleanup;
 mod dependencies;
 mod endings;
 pub mod events;
