@@ -17,6 +17,12 @@ from test_claude_code import CLAUDE
 pytestmark = pytest.mark.anyio
 
 
+def offline_env(home, standin):
+    """What the real CLI needs to run offline against `standin`, with `home` as its HOME."""
+    return {"HOME": str(home), "ANTHROPIC_BASE_URL": standin.url, "ANTHROPIC_API_KEY": "sk-ant-standin",
+            "DISABLE_AUTOUPDATER": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}
+
+
 @pytest.fixture
 def standin():
     with StandIn() as standin:
@@ -28,13 +34,7 @@ def agents_project(tmp_path, standin):
     """A project with two agent profiles: the real CLI (`claude`) and `fake-claude` (`fake`)."""
     home = tmp_path / "home"
     home.mkdir()
-    env = {
-        "HOME": str(home),
-        "ANTHROPIC_BASE_URL": standin.url,
-        "ANTHROPIC_API_KEY": "sk-ant-standin",
-        "DISABLE_AUTOUPDATER": "1",
-        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-    }
+    env = offline_env(home, standin)
     (tmp_path / "ringmaster.yaml").write_text(
         "agents:\n"
         f"  claude: {{ command: '{CLAUDE}', env: {json.dumps(env)} }}\n"
@@ -82,8 +82,7 @@ async def test_the_real_cli_tool_calls_go_through_ringmaster_hooks(tmp_path):
         {"matcher": "Bash", "hooks": [{"type": "command", "command": "echo 'no shell for agents' >&2; exit 2"}]},
     ]}}))
     with StandIn(tool=("Bash", {"command": "rm -rf build", "description": "clean"})) as standin:
-        env = {"HOME": str(home), "ANTHROPIC_BASE_URL": standin.url, "ANTHROPIC_API_KEY": "sk-ant-standin",
-               "DISABLE_AUTOUPDATER": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}
+        env = offline_env(home, standin)
         (tmp_path / "ringmaster.yaml").write_text(
             f"agents:\n  claude: {{ command: '{CLAUDE}', env: {json.dumps(env)}, allowed-tools: [Bash] }}\n"
             "hooks: { in-agents: true }\n"
@@ -135,8 +134,7 @@ async def test_the_real_cli_edits_files_in_a_worktree_of_its_own_and_the_project
     git_env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
                "GIT_COMMITTER_EMAIL": "t@t"}
     with StandIn(tool=("Bash", {"command": "echo from-claude > claude.txt", "description": "write"})) as standin:
-        env = {"HOME": str(home), "ANTHROPIC_BASE_URL": standin.url, "ANTHROPIC_API_KEY": "sk-ant-standin",
-               "DISABLE_AUTOUPDATER": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}
+        env = offline_env(home, standin)
         (project / "ringmaster.yaml").write_text(
             f"agents:\n  claude: {{ command: '{CLAUDE}', env: {json.dumps(env)}, allowed-tools: [Bash], "
             "isolation: worktree }\n"

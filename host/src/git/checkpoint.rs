@@ -170,18 +170,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (project, scratch) = (dir.path().join("p"), dir.path().join("scratch"));
         std::fs::create_dir(&project).unwrap();
-        repo(&project, &[("a.txt", "one\n"), (".gitignore", "*.log\n")]);
+        repo(&project, &[("a.txt", "one\n"), (".gitignore", "*.log\n")]).await;
         // Before: a staged change, an untracked file and an ignored one.
         std::fs::write(project.join("a.txt"), "one, edited\n").unwrap();
-        sh(&project, &["add", "a.txt"]);
+        sh(&project, &["add", "a.txt"]).await;
         std::fs::write(project.join("notes.md"), "draft\n").unwrap();
         std::fs::write(project.join("build.log"), "log\n").unwrap();
-        let status_before = sh(&project, &["status", "--porcelain"]);
+        let status_before = sh(&project, &["status", "--porcelain"]).await;
         let git = git();
         let before =
             git.checkpoint(&project, &scratch, "refs/ringmaster/checkpoints/j/before", "before").await.unwrap();
-        assert_eq!(sh(&project, &["status", "--porcelain"]), status_before, "index and files untouched");
-        let listed = sh(&project, &["ls-tree", "-r", "--name-only", &before]);
+        assert_eq!(sh(&project, &["status", "--porcelain"]).await, status_before, "index and files untouched");
+        let listed = sh(&project, &["ls-tree", "-r", "--name-only", &before]).await;
         assert_eq!(listed.lines().collect::<Vec<_>>(), [".gitignore", "a.txt", "notes.md"], "ignored file left out");
 
         // The job: edits, deletes the untracked file, adds a file in a new directory.
@@ -197,7 +197,7 @@ mod tests {
         assert_eq!(std::fs::read_to_string(project.join("notes.md")).unwrap(), "draft\n");
         assert!(!project.join("src").exists(), "the new file and its directory are gone");
         assert_eq!(std::fs::read_to_string(project.join("build.log")).unwrap(), "log\n");
-        assert_eq!(sh(&project, &["status", "--porcelain"]), status_before);
+        assert_eq!(sh(&project, &["status", "--porcelain"]).await, status_before);
 
         // Changed since: refused with the path, nothing touched; forced: restored.
         std::fs::write(project.join("a.txt"), "mine\n").unwrap();

@@ -2,12 +2,8 @@
 //! is stopped after it, so a diff of gigabytes costs a page of memory.
 
 use super::{Git, GitError, Output, TIMEOUT, failed, read_capped};
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
 use std::path::Path;
-use std::process::Stdio;
 use tokio::io::AsyncReadExt;
-use tokio::process::Command;
 
 /// One page of a diff.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,24 +31,7 @@ impl Git {
         args.extend(to);
         args.push("--");
         args.extend(path);
-        let mut child = Command::new("git")
-            .args(&args)
-            .current_dir(dir)
-            .env_clear()
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|err| GitError::Spawn(err.to_string()))?;
-        let group = child.id().map(|pid| Pid::from_raw(pid as i32));
-        let _group = scopeguard::guard(group, |group| {
-            if let Some(group) = group {
-                let _ = killpg(group, Signal::SIGKILL);
-            }
-        });
+        let (mut child, _group) = self.spawn(dir, &args, &[], false)?;
         let mut out = child.stdout.take().expect("piped");
         let mut err = child.stderr.take().expect("piped");
         let read = async {

@@ -205,7 +205,7 @@ mod tests {
     async fn project(dir: &Path) -> (std::path::PathBuf, String, Vec<(String, String)>) {
         let project = dir.join("p");
         std::fs::create_dir(&project).unwrap();
-        repo(&project, &[("shared.txt", "base\n")]);
+        repo(&project, &[("shared.txt", "base\n")]).await;
         let git = git();
         let base = git.commit_of(&project, "HEAD").await.unwrap();
         let mut branches = Vec::new();
@@ -234,20 +234,24 @@ mod tests {
         let merged = git.merge(&project, request(&branches[0], &base, MergeStrategy::Merge)).await.unwrap();
         assert_eq!(merged.into, "main");
         assert_eq!(std::fs::read_to_string(project.join("shared.txt")).unwrap(), "one\n");
-        assert_eq!(sh(&project, &["rev-list", "--parents", "-1", "HEAD"]).split(' ').count(), 3, "a merge commit");
-        assert_eq!(sh(&project, &["status", "--porcelain"]), "");
+        assert_eq!(
+            sh(&project, &["rev-list", "--parents", "-1", "HEAD"]).await.split(' ').count(),
+            3,
+            "a merge commit"
+        );
+        assert_eq!(sh(&project, &["status", "--porcelain"]).await, "");
 
         // The second conflicts: refused, naming the file; nothing moved.
         std::fs::write(project.join("untracked.txt"), "mine\n").unwrap();
-        let head = sh(&project, &["rev-parse", "HEAD"]);
+        let head = sh(&project, &["rev-parse", "HEAD"]).await;
         let refused = git.merge(&project, request(&branches[1], &base, MergeStrategy::Merge)).await.unwrap_err();
         assert!(matches!(&refused, GitError::Refused(why) if why.contains("with main in shared.txt;")), "{refused}");
-        assert_eq!(sh(&project, &["rev-parse", "HEAD"]), head);
-        assert_eq!(sh(&project, &["status", "--porcelain"]), "?? untracked.txt");
+        assert_eq!(sh(&project, &["rev-parse", "HEAD"]).await, head);
+        assert_eq!(sh(&project, &["status", "--porcelain"]).await, "?? untracked.txt");
 
         // Squash: one commit with one parent.
         let squashed = git.merge(&project, request(&branches[2], &base, MergeStrategy::Squash)).await.unwrap();
-        assert_eq!(sh(&project, &["rev-list", "--parents", "-1", "HEAD"]).split(' ').count(), 2);
+        assert_eq!(sh(&project, &["rev-list", "--parents", "-1", "HEAD"]).await.split(' ').count(), 2);
         assert_eq!(squashed.files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(), ["other.txt"]);
         assert_eq!(std::fs::read_to_string(project.join("other.txt")).unwrap(), "3\n");
         let again = git.merge(&project, request(&branches[0], &base, MergeStrategy::Merge)).await.unwrap_err();
@@ -261,18 +265,18 @@ mod tests {
         let git = git();
         // A commit on main meanwhile.
         std::fs::write(project.join("later.txt"), "later\n").unwrap();
-        sh(&project, &["add", "later.txt"]);
-        sh(&project, &["commit", "-q", "-m", "later"]);
+        sh(&project, &["add", "later.txt"]).await;
+        sh(&project, &["commit", "-q", "-m", "later"]).await;
         let rebased = git.merge(&project, request(&branches[2], &base, MergeStrategy::Rebase)).await.unwrap();
-        assert_eq!(sh(&project, &["log", "--format=%s", "-2"]), "job three\nlater", "linear, message kept");
-        assert_eq!(rebased.commit, sh(&project, &["rev-parse", "HEAD"]));
+        assert_eq!(sh(&project, &["log", "--format=%s", "-2"]).await, "job three\nlater", "linear, message kept");
+        assert_eq!(rebased.commit, sh(&project, &["rev-parse", "HEAD"]).await);
 
         // Uncommitted changes to the file the merge brings: refused, all as it was.
         std::fs::write(project.join("shared.txt"), "local edit\n").unwrap();
-        let head = sh(&project, &["rev-parse", "HEAD"]);
+        let head = sh(&project, &["rev-parse", "HEAD"]).await;
         let refused = git.merge(&project, request(&branches[0], &base, MergeStrategy::Merge)).await.unwrap_err();
         assert!(refused.to_string().contains("could not take it"), "{refused}");
-        assert_eq!(sh(&project, &["rev-parse", "HEAD"]), head);
+        assert_eq!(sh(&project, &["rev-parse", "HEAD"]).await, head);
         assert_eq!(std::fs::read_to_string(project.join("shared.txt")).unwrap(), "local edit\n");
     }
 }

@@ -96,6 +96,38 @@ impl Git {
         Git { env }
     }
 
+    /// Starts `git args` in `dir` with `extra` variables set (stdin piped
+    /// when `input`), stdout and stderr piped, in a process group of its
+    /// own that the returned guard kills when dropped.
+    fn spawn(
+        &self,
+        dir: &Path,
+        args: &[&str],
+        extra: &[(&str, &str)],
+        input: bool,
+    ) -> Result<(tokio::process::Child, impl Drop), GitError> {
+        let child = Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(extra.iter().copied())
+            .stdin(if input { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|err| GitError::Spawn(format!("{err} (is git installed and on PATH?)")))?;
+        let group = child.id().map(|pid| Pid::from_raw(pid as i32));
+        let guard = scopeguard::guard(group, |group| {
+            if let Some(group) = group {
+                let _ = killpg(group, Signal::SIGKILL);
+            }
+        });
+        Ok((child, guard))
+    }
+
     /// Runs `git args` in `dir` with `extra` variables set, feeding it `stdin`.
     pub async fn call(
         &self,
@@ -105,25 +137,7 @@ impl Git {
         stdin: &[u8],
     ) -> Result<Output, GitError> {
         let args_text = args.join(" ");
-        let mut child = Command::new("git")
-            .args(args)
-            .current_dir(dir)
-            .env_clear()
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .envs(extra.iter().copied())
-            .stdin(if stdin.is_empty() { Stdio::null() } else { Stdio::piped() })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|err| GitError::Spawn(format!("{err} (is git installed and on PATH?)")))?;
-        let group = child.id().map(|pid| Pid::from_raw(pid as i32));
-        let _group = scopeguard::guard(group, |group| {
-            if let Some(group) = group {
-                let _ = killpg(group, Signal::SIGKILL);
-            }
-        });
+        let (mut child, _group) = self.spawn(dir, args, extra, !stdin.is_empty())?;
         let mut input = child.stdin.take();
         let (mut out, mut err) = (child.stdout.take().expect("piped"), child.stderr.take().expect("piped"));
         let run = async {
@@ -273,31 +287,27 @@ pub(crate) mod testing {
         Git::new(std::env::vars(), |name| crate::executor::shell::BASE_ENV.contains(&name))
     }
 
-    /// Runs git in `dir` for a test's set-up, failing the test on an error.
-    pub fn sh(dir: &Path, args: &[&str]) -> String {
-        let output = std::process::Command::new("git")
-            .args(args)
-            .current_dir(dir)
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@t")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@t")
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    /// Runs git in `dir` for a test's set-up (as `t`), failing the test on an error.
+    pub async fn sh(dir: &Path, args: &[&str]) -> String {
+        let identity = [
+            ("GIT_AUTHOR_NAME", "t"),
+            ("GIT_AUTHOR_EMAIL", "t@t"),
+            ("GIT_COMMITTER_NAME", "t"),
+            ("GIT_COMMITTER_EMAIL", "t@t"),
+        ];
+        git().run_with(dir, args, &identity).await.unwrap_or_else(|err| panic!("{err}")).text()
     }
 
     /// A repository in `dir` with `files` committed on `main`.
-    pub fn repo(dir: &Path, files: &[(&str, &str)]) {
-        sh(dir, &["init", "-q", "-b", "main"]);
+    pub async fn repo(dir: &Path, files: &[(&str, &str)]) {
+        sh(dir, &["init", "-q", "-b", "main"]).await;
         for (path, text) in files {
             let path = dir.join(path);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, text).unwrap();
         }
-        sh(dir, &["add", "-A"]);
-        sh(dir, &["commit", "-q", "-m", "start"]);
+        sh(dir, &["add", "-A"]).await;
+        sh(dir, &["commit", "-q", "-m", "start"]).await;
     }
 }
 
@@ -315,7 +325,7 @@ mod tests {
     #[tokio::test]
     async fn the_repository_of_a_subdirectory_is_its_top_with_the_prefix() {
         let dir = tempfile::tempdir().unwrap();
-        repo(dir.path(), &[("app/src/main.rs", "fn main() {}\n")]);
+        repo(dir.path(), &[("app/src/main.rs", "fn main() {}\n")]).await;
         let found = git().repo(&dir.path().join("app/src")).await.unwrap();
         assert_eq!(found.top, dir.path().canonicalize().unwrap());
         assert_eq!(found.prefix, std::path::Path::new("app/src"));

@@ -91,7 +91,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let project = dir.path().join("project");
         std::fs::create_dir(&project).unwrap();
-        repo(&project, &[("a.txt", "one\n"), ("b.txt", "keep\n")]);
+        repo(&project, &[("a.txt", "one\n"), ("b.txt", "keep\n")]).await;
         let git = git();
         let base = git.commit_of(&project, "HEAD").await.unwrap();
         let tree = dir.path().join("wt");
@@ -108,9 +108,9 @@ mod tests {
         let summary: Vec<(&str, Option<u64>, Option<u64>)> =
             sealed.files.iter().map(|f| (f.path.as_str(), f.added, f.deleted)).collect();
         assert_eq!(summary, [("a.txt", Some(1), Some(0)), ("b.txt", Some(0), Some(1)), ("new.txt", Some(2), Some(0))]);
-        assert_eq!(sh(&tree, &["log", "-1", "--format=%s"]), "leftovers of job 1");
+        assert_eq!(sh(&tree, &["log", "-1", "--format=%s"]).await, "leftovers of job 1");
         // The project is untouched.
-        assert_eq!(sh(&project, &["status", "--porcelain"]), "");
+        assert_eq!(sh(&project, &["status", "--porcelain"]).await, "");
         assert_eq!(std::fs::read_to_string(project.join("a.txt")).unwrap(), "one\n");
 
         // Sealed again with nothing new: clean, same head.
