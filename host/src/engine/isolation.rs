@@ -204,6 +204,7 @@ impl Inner {
                 owner: None,
                 head: None,
                 files: Vec::new(),
+                more_files: 0,
                 clean: None,
                 leftovers: None,
                 merged: None,
@@ -301,7 +302,7 @@ impl Inner {
             match workspaces.git.seal(&workspace.path, &workspace.base, &message).await {
                 Ok(sealed) => {
                     workspace.head = Some(sealed.head);
-                    workspace.files = sealed.files;
+                    (workspace.files, workspace.more_files) = (sealed.files, sealed.more_files);
                     workspace.clean = Some(sealed.clean);
                     workspace.leftovers = sealed.leftovers;
                 }
@@ -316,7 +317,7 @@ impl Inner {
                     let repo = workspaces.repo("checkpoint").await.ok();
                     let before = checkpoints.before.as_deref().expect("filtered");
                     if let Some(repo) = repo {
-                        checkpoints.files =
+                        (checkpoints.files, checkpoints.more_files) =
                             workspaces.git.changed_files(&repo.top, before, &after).await.unwrap_or_default();
                     }
                     checkpoints.after = Some(after);

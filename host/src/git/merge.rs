@@ -16,7 +16,7 @@ pub struct MergeOutcome {
     pub into: String,
     /// Where `into` points now.
     pub commit: String,
-    /// What the merge changed on `into`.
+    /// What the merge changed on `into` (the first [`super::MAX_LISTED`]).
     pub files: Vec<ChangedFile>,
 }
 
@@ -95,7 +95,7 @@ impl Git {
                 self.run(top, &["update-ref", &format!("refs/heads/{into}"), &commit, &target]).await?;
             }
         }
-        let files = self.changed_files(top, &target, &commit).await?;
+        let (files, _) = self.changed_files(top, &target, &commit).await?;
         Ok(MergeOutcome { into, commit, files })
     }
 

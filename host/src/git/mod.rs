@@ -36,6 +36,8 @@ use tokio::process::Command;
 /// How long one git call may take (a checkout of a large repository is the
 /// longest).
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(600);
+/// Most changed files listed on a record (see [`Git::changed_files`]).
+pub const MAX_LISTED: usize = 1000;
 /// Most bytes of output a call may give (a diff is read in pages instead).
 const MAX_OUTPUT: usize = 64 * 1024 * 1024;
 
@@ -222,15 +224,20 @@ impl Git {
         }
     }
 
-    /// What changed between commits (or trees) `from` and `to`, with line counts.
+    /// What changed between commits (or trees) `from` and `to`, with line
+    /// counts: the first [`MAX_LISTED`] files, and how many more there are
+    /// (a record stays small whatever an agent did).
     pub async fn changed_files(
         &self,
         dir: &Path,
         from: &str,
         to: &str,
-    ) -> Result<Vec<crate::job::workspace::ChangedFile>, GitError> {
+    ) -> Result<(Vec<crate::job::workspace::ChangedFile>, u64), GitError> {
         let output = self.run(dir, &["diff", "--numstat", "-z", "--no-renames", from, to, "--"]).await?;
-        Ok(parse_numstat(&output.stdout))
+        let mut files = parse_numstat(&output.stdout);
+        let more = files.len().saturating_sub(MAX_LISTED) as u64;
+        files.truncate(MAX_LISTED);
+        Ok((files, more))
     }
 }
 

@@ -11,6 +11,8 @@ use std::path::Path;
 pub struct Sealed {
     pub head: String,
     pub files: Vec<ChangedFile>,
+    /// Changed files beyond those listed.
+    pub more_files: u64,
     /// Whether the agent had committed everything.
     pub clean: bool,
     /// The commit of what it had not.
@@ -50,8 +52,8 @@ impl Git {
             }
         };
         let head = self.commit_of(path, "HEAD").await?;
-        let files = self.changed_files(path, base, &head).await?;
-        Ok(Sealed { head, files, clean, leftovers })
+        let (files, more_files) = self.changed_files(path, base, &head).await?;
+        Ok(Sealed { head, files, more_files, clean, leftovers })
     }
 
     /// Removes the worktree at `path` of the repository at `top`, whatever
@@ -123,5 +125,19 @@ mod tests {
         assert_eq!(git.commit_of(&project, "ringmaster/job-1").await.unwrap(), sealed.head);
         git.delete_branch(&project, "ringmaster/job-1").await.unwrap();
         assert!(git.commit_of(&project, "ringmaster/job-1").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_change_of_many_files_lists_the_first_thousand_and_counts_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        repo(dir.path(), &[("a.txt", "a\n")]).await;
+        let git = git();
+        let base = git.commit_of(dir.path(), "HEAD").await.unwrap();
+        for i in 0..super::super::MAX_LISTED + 5 {
+            std::fs::write(dir.path().join(format!("f{i:04}.txt")), "x\n").unwrap();
+        }
+        let sealed = git.seal(dir.path(), &base, "many").await.unwrap();
+        assert_eq!((sealed.files.len(), sealed.more_files), (super::super::MAX_LISTED, 5));
+        assert_eq!(sealed.files[0].path, "f0000.txt");
     }
 }

@@ -7,6 +7,10 @@
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// Where a job's agent runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -89,9 +93,12 @@ pub struct Workspace {
     /// The branch's commit when the job ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head: Option<String>,
-    /// What the branch changed against `base`, when the job ended.
+    /// What the branch changed against `base`, when the job ended (the
+    /// first 1,000 files; `more_files` counts the rest).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<ChangedFile>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub more_files: u64,
     /// Whether the agent left every change committed (when it did not,
     /// ringmaster committed the rest, see `leftovers`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -118,9 +125,12 @@ pub struct Checkpoints {
     pub before: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<String>,
-    /// What the job changed between them.
+    /// What the job changed between them (the first 1,000 files;
+    /// `more_files` counts the rest).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<ChangedFile>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub more_files: u64,
 }
 
 /// Which checkpoint `checkpoint_restore` restores.
