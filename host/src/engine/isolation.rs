@@ -229,15 +229,21 @@ impl Inner {
             let failed = |err: GitError| format!("cannot make the job's worktree: {err}");
             if workspace.is_own() && workspace.state == WorkspaceState::Pending {
                 workspaces.prepare_dirs()?;
-                git.add_worktree(&repo.top, &workspace.path, &workspace.branch, &workspace.base)
-                    .await
-                    .map_err(failed)?;
+                // Made already when an engine died before it stored that.
+                if !workspace.path.join(".git").exists() {
+                    git.add_worktree(&repo.top, &workspace.path, &workspace.branch, &workspace.base)
+                        .await
+                        .map_err(failed)?;
+                }
                 // Stored before the agent runs: a restart finds it and reuses it.
-                self.update_live(id, |record| {
+                let stored = self.update_live(id, |record| {
                     if let Some(w) = &mut record.workspace {
                         w.state = WorkspaceState::Ready;
                     }
                 });
+                if let Some(generation) = stored {
+                    self.writes.wait_written(generation).await?;
+                }
                 workspaces.changed.notify_one();
             } else if workspace.is_own() && !workspace.path.exists() {
                 tracing::warn!(job = %id, path = %workspace.path.display(), "the job's worktree was gone: made again from its branch");
@@ -258,9 +264,13 @@ impl Inner {
             }
         } else if let Some(checkpoints) = checkpoints.filter(|c| c.before.is_none()) {
             let before = self.checkpoint(id, Which::Before).await?;
-            self.update_live(id, |record| {
+            let stored = self.update_live(id, |record| {
                 record.checkpoints = Some(Checkpoints { before: Some(before), ..checkpoints })
             });
+            // Stored before the agent runs, or a restart would take it again, after.
+            if let Some(generation) = stored {
+                self.writes.wait_written(generation).await?;
+            }
         }
         if let Some(live) = self.state.lock().live.get_mut(id) {
             live.spec.cwd = spec.cwd.clone();
@@ -282,15 +292,17 @@ impl Inner {
             .map_err(|err| format!("cannot take the checkpoint {}: {err}", which.as_str()))
     }
 
-    /// Changes live job `id`'s record and stores it.
-    fn update_live(&self, id: &str, update: impl FnOnce(&mut JobRecord)) {
-        let record = {
+    /// Changes live job `id`'s record and queues it for the store; the
+    /// store write's generation, when the job is live.
+    fn update_live(&self, id: &str, update: impl FnOnce(&mut JobRecord)) -> Option<u64> {
+        let generation = {
             let mut state = self.state.lock();
-            let Some(live) = state.live.get_mut(id) else { return };
+            let live = state.live.get_mut(id)?;
             update(&mut live.record);
-            live.record.clone()
+            self.writes.record(&live.record)
         };
-        self.persist(&record);
+        self.changed.send_modify(|n| *n += 1);
+        Some(generation)
     }
 
     /// What job `record` left in its place, onto the record (see the module
@@ -347,4 +359,33 @@ impl Inner {
 pub(super) fn in_use(state: &State, id: &str) -> bool {
     state.live.contains_key(id)
         || state.live.values().any(|l| l.record.workspace.as_ref().is_some_and(|w| w.owner.as_deref() == Some(id)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{WAIT, script_engine};
+    use crate::config::EngineConfig;
+    use crate::git::testing::{repo, sh};
+    use crate::job::workspace::{Isolation, WorkspaceState};
+    use crate::job::{JobSpec, JobStatus};
+
+    #[tokio::test]
+    async fn a_worktree_made_by_an_engine_that_died_before_storing_it_is_taken_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        repo(dir.path(), &[("a.txt", "a\n")]).await;
+        let engine = script_engine(dir.path(), EngineConfig::default()).await;
+        engine.set_paused(None, true).await.unwrap();
+        let spec = JobSpec { prompt: "p".into(), isolation: Some(Isolation::Worktree), ..JobSpec::default() };
+        let record = engine.submit(spec).await.unwrap();
+        let planned = record.workspace.unwrap();
+        assert_eq!(planned.state, WorkspaceState::Pending);
+        // What the engine that died had done: the worktree, not yet its record.
+        let path = planned.path.to_string_lossy().into_owned();
+        sh(dir.path(), &["worktree", "add", "-q", "-b", &planned.branch, &path, &planned.base]).await;
+        engine.set_paused(None, false).await.unwrap();
+        let done = engine.wait(std::slice::from_ref(&record.job_id), WAIT).await.unwrap().remove(0);
+        assert_eq!(done.status, JobStatus::Succeeded, "{done:?}");
+        assert_eq!(done.workspace.unwrap().state, WorkspaceState::Ready);
+        engine.shutdown();
+    }
 }
