@@ -123,7 +123,8 @@ async fn eight_jobs_writing_one_file_at_once_leave_eight_branches_to_merge_squas
     for (i, record) in records.iter().enumerate() {
         let workspace = record.workspace.as_ref().expect("a worktree");
         assert_eq!(workspace.state, WorkspaceState::Ready);
-        assert!(workspace.branch.starts_with(&format!("ringmaster/{}", &record.job_id[..8])), "{workspace:?}");
+        let tail = &record.job_id[record.job_id.len() - 8..];
+        assert!(workspace.branch.starts_with(&format!("ringmaster/{tail}")), "{workspace:?}");
         assert_eq!(workspace.clean, Some(false), "fake-claude commits nothing: ringmaster did");
         assert!(workspace.leftovers.is_some() && workspace.head == workspace.leftovers);
         assert!(!workspace.project_had_changes);

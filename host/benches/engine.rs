@@ -26,8 +26,10 @@ use std::time::{Duration, Instant};
 
 const JOBS: usize = 1000;
 const CONCURRENCY: u32 = 8;
-/// Rounds of the throughput comparison.
+/// Rounds of each comparison but the throughput one.
 const ROUNDS: usize = 5;
+/// Rounds of the throughput comparison: more, as its rounds vary most.
+const THROUGHPUT_ROUNDS: usize = 10;
 
 fn fake_claude() -> PathBuf {
     let path = PathBuf::from(env!("CARGO_BIN_EXE_fake-claude"));
@@ -76,12 +78,42 @@ fn rss_kib() -> u64 {
 
 /// CPU time this process (the host, not its children) has used so far.
 fn host_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    // Fields after the command (which may hold spaces): utime is the 14th
-    // field overall, stime the 15th, in clock ticks (100 per second here).
-    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    Duration::from_millis(ticks * 10)
+    Cpu::now().host
+}
+
+/// Where CPU time went, so far: this process (the host), its reaped
+/// children (the agents), and the machine's idle time.
+#[derive(Clone, Copy)]
+struct Cpu {
+    host: Duration,
+    children: Duration,
+    idle: Duration,
+}
+
+impl Cpu {
+    fn now() -> Cpu {
+        let ticks = |t: u64| Duration::from_millis(t * 10); // 100 per second here
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+        // Fields after the command (which may hold spaces): utime, stime,
+        // cutime and cstime are the 14th to 17th fields overall.
+        let fields: Vec<u64> =
+            stat.rsplit_once(')').unwrap().1.split_whitespace().skip(11).take(4).map(|f| f.parse().unwrap()).collect();
+        let machine = std::fs::read_to_string("/proc/stat").unwrap();
+        // `cpu  user nice system idle iowait ...`: idle is the 4th number.
+        let idle = machine.lines().next().unwrap().split_whitespace().nth(4).unwrap().parse().unwrap();
+        Cpu { host: ticks(fields[0] + fields[1]), children: ticks(fields[2] + fields[3]), idle: ticks(idle) }
+    }
+
+    /// Per job, since `start`.
+    fn per_job_since(start: Cpu, jobs: usize) -> Cpu {
+        let now = Cpu::now();
+        let jobs = jobs as u32;
+        Cpu {
+            host: (now.host - start.host) / jobs,
+            children: (now.children - start.children) / jobs,
+            idle: (now.idle - start.idle) / jobs,
+        }
+    }
 }
 
 fn median(values: &[f64]) -> f64 {
@@ -118,8 +150,8 @@ async fn main() {
     let (mut direct, mut through, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     let (mut direct_cpu, mut engine_cpu) = (Vec::new(), Vec::new());
     let (mut one_by_one, mut one_by_one_ratios) = (Vec::new(), Vec::new());
-    for round in 0..ROUNDS {
-        let cpu = host_cpu();
+    for round in 0..THROUGHPUT_ROUNDS {
+        let cpu = Cpu::now();
         let started = Instant::now();
         let semaphore = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY as usize));
         let mut tasks = Vec::new();
@@ -139,10 +171,10 @@ async fn main() {
             task.await.unwrap();
         }
         direct.push(JOBS as f64 / started.elapsed().as_secs_f64());
-        direct_cpu.push((host_cpu() - cpu) / JOBS as u32);
+        direct_cpu.push(Cpu::per_job_since(cpu, JOBS));
 
         // The batch in one call, as `job_submit_batch` queues it.
-        let cpu = host_cpu();
+        let cpu = Cpu::now();
         let started = Instant::now();
         let specs = (0..JOBS).map(|i| job(&format!("engine {round}.{i}"))).collect();
         let (queued, refused) = engine_a.submit_all(specs).await;
@@ -150,7 +182,7 @@ async fn main() {
         let ids: Vec<String> = queued.into_iter().map(|r| r.job_id).collect();
         let records = engine_a.wait(&ids, Duration::from_secs(600)).await.unwrap();
         through.push(JOBS as f64 / started.elapsed().as_secs_f64());
-        engine_cpu.push((host_cpu() - cpu) / JOBS as u32);
+        engine_cpu.push(Cpu::per_job_since(cpu, JOBS));
         if let Some(failed) = records.iter().find(|r| r.status != JobStatus::Succeeded) {
             panic!("a job did not succeed: {failed:#?}");
         }
@@ -167,7 +199,7 @@ async fn main() {
         one_by_one_ratios.push(one_by_one[round] / direct[round]);
     }
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    println!("\n{JOBS} trivial jobs, {CONCURRENCY} at a time (medians of {ROUNDS} alternating rounds)");
+    println!("\n{JOBS} trivial jobs, {CONCURRENCY} at a time (medians of {THROUGHPUT_ROUNDS} alternating rounds)");
     println!("  spawning fake-claude directly       {:>8.1} jobs/s", median(&direct));
     let rounds = |ratios: &[f64]| ratios.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(" ");
     println!(
@@ -182,11 +214,22 @@ async fn main() {
         median(&one_by_one_ratios),
         rounds(&one_by_one_ratios)
     );
-    println!(
-        "  host CPU per job                     {:>8.2} ms directly, {:.2} ms through the engine (batch)",
-        ms(percentile(&mut direct_cpu, 0.5)),
-        ms(percentile(&mut engine_cpu, 0.5))
-    );
+    // Where a job's time went (medians; ticks of 10 ms over 1,000 jobs).
+    let cpu = |samples: &[Cpu], of: fn(&Cpu) -> Duration| {
+        let mut values: Vec<Duration> = samples.iter().map(of).collect();
+        ms(percentile(&mut values, 0.5))
+    };
+    for (what, of) in [
+        ("host CPU per job", (|c: &Cpu| c.host) as fn(&Cpu) -> Duration),
+        ("agent CPU per job", |c: &Cpu| c.children),
+        ("idle CPU per job (all cores)", |c: &Cpu| c.idle),
+    ] {
+        println!(
+            "  {what:<36}{:>8.2} ms directly, {:.2} ms through the engine (batch)",
+            cpu(&direct_cpu, of),
+            cpu(&engine_cpu, of)
+        );
+    }
 
     // `RINGMASTER_BENCH_ONLY=throughput` stops here (for a profiler).
     if std::env::var("RINGMASTER_BENCH_ONLY").is_ok_and(|only| only == "throughput") {

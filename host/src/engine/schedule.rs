@@ -5,7 +5,6 @@
 //! the queue again when the scheduler in force changes.
 
 use super::state::{Limits, State};
-use super::tokens::SlotOutcome;
 use super::{Inner, job_info};
 use crate::contract::{Assignment, Candidate, RootLoad, ScheduleInput, SlotLoad};
 use crate::contract::{ExtensionPoint, JobInfo};
@@ -66,7 +65,6 @@ pub(super) fn offer(
         .map(|i| {
             let free = state.tokens.free(i, now);
             let slot = &state.tokens.slots[i];
-            let count = |o: SlotOutcome| slot.recent.iter().filter(|(_, x)| *x == o).count() as u32;
             SlotLoad {
                 index: i as u32,
                 running: slot.running,
@@ -74,9 +72,9 @@ pub(super) fn offer(
                 cooling_until_ms: slot
                     .cooling_until
                     .map(|until| now_ms + until.saturating_duration_since(now).as_millis() as u64),
-                recent_started: slot.recent.len() as u32,
-                recent_failed: count(SlotOutcome::Failed) + count(SlotOutcome::RateLimited),
-                recent_rate_limited: count(SlotOutcome::RateLimited),
+                recent_started: slot.recent.ended(),
+                recent_failed: slot.recent.failed(),
+                recent_rate_limited: slot.recent.rate_limited(),
             }
         })
         .collect();

@@ -157,7 +157,10 @@ impl Engine {
         if let Some(id) = inner.job_with_key(&spec)? {
             return Ok(Admitted::Existing { id });
         }
-        let id = uuid::Uuid::new_v4().to_string();
+        // Version 7: ids in submission order, so the store's indexes on
+        // them grow at one end instead of dirtying a random page per job
+        // (measured: a third of the store writer's time).
+        let id = uuid::Uuid::now_v7().to_string();
         let parent = match &spec.parent_job_id {
             None => None,
             Some(parent) => Some(self.status(parent).await.map_err(|_| SubmitError::UnknownParent(parent.clone()))?),

@@ -20,7 +20,7 @@ pub struct TokenSlot {
     rate_limit: u32,
     /// Starts within the rate window, for the sliding-window limit.
     starts: VecDeque<Instant>,
-    pub recent: VecDeque<(Instant, SlotOutcome)>,
+    pub recent: Recent,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +32,53 @@ pub enum SlotOutcome {
 
 /// How long outcomes count as recent, for the scheduler's per-slot statistics.
 const RECENT: Duration = Duration::from_secs(300);
+
+/// A slot's outcomes of the last [`RECENT`], counted as they come and go:
+/// the scheduler reads the counts at every start, and a busy slot has
+/// thousands of outcomes in that time.
+#[derive(Debug, Default)]
+pub struct Recent {
+    outcomes: VecDeque<(Instant, SlotOutcome)>,
+    failed: u32,
+    rate_limited: u32,
+}
+
+impl Recent {
+    fn push(&mut self, now: Instant, outcome: SlotOutcome) {
+        self.count(outcome, true);
+        self.outcomes.push_back((now, outcome));
+        while let Some(&(at, old)) = self.outcomes.front() {
+            if now.duration_since(at) <= RECENT {
+                break;
+            }
+            self.outcomes.pop_front();
+            self.count(old, false);
+        }
+    }
+
+    fn count(&mut self, outcome: SlotOutcome, add: bool) {
+        let counter = match outcome {
+            SlotOutcome::Ok => return,
+            SlotOutcome::Failed => &mut self.failed,
+            SlotOutcome::RateLimited => &mut self.rate_limited,
+        };
+        *counter = if add { *counter + 1 } else { *counter - 1 };
+    }
+
+    /// Attempts that ended.
+    pub fn ended(&self) -> u32 {
+        self.outcomes.len() as u32
+    }
+
+    /// Attempts that failed, rate limits included.
+    pub fn failed(&self) -> u32 {
+        self.failed + self.rate_limited
+    }
+
+    pub fn rate_limited(&self) -> u32 {
+        self.rate_limited
+    }
+}
 
 #[derive(Debug)]
 pub struct TokenPool {
@@ -54,7 +101,7 @@ impl TokenPool {
                 running: 0,
                 cooling_until: None,
                 starts: VecDeque::new(),
-                recent: VecDeque::new(),
+                recent: Recent::default(),
             })
             .collect();
         TokenPool { slots, rate_window }
@@ -113,10 +160,7 @@ impl TokenPool {
     pub fn finish(&mut self, index: usize, outcome: SlotOutcome, now: Instant) {
         let slot = &mut self.slots[index];
         slot.running = slot.running.saturating_sub(1);
-        slot.recent.push_back((now, outcome));
-        while slot.recent.front().is_some_and(|(t, _)| now.duration_since(*t) > RECENT) {
-            slot.recent.pop_front();
-        }
+        slot.recent.push(now, outcome);
     }
 
     /// Takes slot `index` out of rotation until `until`.
@@ -166,6 +210,22 @@ mod tests {
             "slot 0: rate limited, cooling down for 10 s"
         );
         assert_eq!(pool.free(0, now + Duration::from_secs(100)), 2);
+    }
+
+    #[test]
+    fn recent_outcomes_are_counted_until_they_age_out() {
+        let mut pool = TokenPool::new(vec![], 4, 0, Duration::from_secs(60));
+        let now = Instant::now();
+        for outcome in [SlotOutcome::Ok, SlotOutcome::Failed, SlotOutcome::RateLimited] {
+            pool.start(0, now);
+            pool.finish(0, outcome, now);
+        }
+        let recent = &pool.slots[0].recent;
+        assert_eq!((recent.ended(), recent.failed(), recent.rate_limited()), (3, 2, 1));
+        pool.start(0, now);
+        pool.finish(0, SlotOutcome::Ok, now + RECENT + Duration::from_secs(1));
+        let recent = &pool.slots[0].recent;
+        assert_eq!((recent.ended(), recent.failed(), recent.rate_limited()), (1, 0, 0), "the first three aged out");
     }
 
     #[test]

@@ -205,7 +205,10 @@ pub fn branch_name(id: &str, prompt: &str) -> String {
         }
         slug.push_str(&word.to_ascii_lowercase());
     }
-    let short: String = id.chars().filter(char::is_ascii_alphanumeric).take(8).collect();
+    // The end of the id: job ids are UUIDv7, whose start is the time of
+    // submission (alike for a batch) and whose end is random.
+    let alphanumeric: Vec<char> = id.chars().filter(char::is_ascii_alphanumeric).collect();
+    let short: String = alphanumeric[alphanumeric.len().saturating_sub(8)..].iter().collect();
     match slug.is_empty() {
         true => format!("ringmaster/{short}"),
         false => format!("ringmaster/{short}-{slug}"),
@@ -218,7 +221,7 @@ mod tests {
 
     #[test]
     fn a_branch_is_named_by_the_job_and_the_first_words_of_its_prompt() {
-        let id = "1f2e3d4c-0000-4000-8000-000000000000";
+        let id = "019ad3f2-0000-7000-8000-00001f2e3d4c";
         assert_eq!(
             branch_name(id, "Fix the flaky login test, then run CI"),
             "ringmaster/1f2e3d4c-fix-the-flaky-login-test-then-run-ci"
@@ -228,5 +231,13 @@ mod tests {
         assert_eq!(branch_name(id, "@src/main.rs tidy @README.md"), "ringmaster/1f2e3d4c-tidy");
         let long = branch_name(id, &"word ".repeat(100));
         assert!(long.len() <= "ringmaster/1f2e3d4c-".len() + 40, "{long}");
+    }
+
+    #[test]
+    fn jobs_submitted_together_get_distinct_branches() {
+        let ids: Vec<String> = (0..100).map(|_| uuid::Uuid::now_v7().to_string()).collect();
+        let branches: std::collections::BTreeSet<String> =
+            ids.iter().map(|id| branch_name(id, "same prompt")).collect();
+        assert_eq!(branches.len(), ids.len());
     }
 }
