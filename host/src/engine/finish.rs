@@ -41,13 +41,14 @@ impl Engine {
     pub async fn wait(&self, ids: &[String], timeout: Duration) -> Result<Vec<JobRecord>, EngineError> {
         let mut ended = self.inner.ended.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
-        // A finished job never changes again: read each from the store once.
+        // A finished job never changes again: each is taken once, as it
+        // ends (from the state's recent ends) or from the store.
         let mut finished: HashMap<&str, JobRecord> = HashMap::new();
         let wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
-        // The jobs to look at: at first all, then those that finished since
-        // the last look (a wait for thousands of jobs is woken by each end).
+        // The jobs to read: at first all that are not live, then those that
+        // finished since the last look and whose records were not kept.
         let mut look_at: Vec<&str> = wanted.iter().copied().collect();
-        let mut mark = self.inner.state.lock().ended_total();
+        let mut mark = self.inner.state.lock().recent_ends.total();
         loop {
             let gone: Vec<&str> = {
                 let state = self.inner.state.lock();
@@ -74,11 +75,21 @@ impl Engine {
                 return Ok(records);
             }
             let state = self.inner.state.lock();
-            match state.ended_since(mark) {
-                Some(new) => look_at.extend(new.filter_map(|id| wanted.get(id).copied())),
+            match state.recent_ends.since(mark) {
+                Some(new) => {
+                    for (id, record) in new {
+                        let Some(id) = wanted.get(id).copied() else { continue };
+                        match record {
+                            Some(record) => {
+                                finished.insert(id, JobRecord::clone(record));
+                            }
+                            None => look_at.push(id),
+                        }
+                    }
+                }
                 None => look_at.extend(wanted.iter().copied()),
             }
-            mark = state.ended_total();
+            mark = state.recent_ends.total();
         }
     }
 }

@@ -40,6 +40,7 @@ mod isolation;
 mod lifecycle;
 mod pause;
 mod persist;
+mod recent_ends;
 pub mod replay;
 mod retry;
 mod review;

@@ -12,7 +12,7 @@
 //! → [`State::requeue`] for another attempt, or [`State::finish`].
 //! [`State::retract`] takes back an admitted job whose insert failed.
 //! Finished jobs are remembered, numbered, for a while, so that who waits
-//! for some looks at what finished since it last looked ([`State::ended_since`]).
+//! for some looks at what finished since it last looked (`recent_ends.rs`).
 //!
 //! `Inner` holds it behind one mutex that is never held across an await, a
 //! plugin call or a store write.
@@ -21,13 +21,14 @@
 //! the code whose invariants they check.
 
 use super::history::Durations;
+use super::recent_ends::RecentEnds;
 use super::tokens::{SlotOutcome, TokenPool};
 use super::waits::{Parent, Settled, Waits};
 use crate::credentials::Secret;
 use crate::job::budget::{Budget, Ledger};
 use crate::job::{JobRecord, JobSpec, JobStatus, Pauses};
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -127,14 +128,9 @@ pub(super) struct State {
     pub ledger: Ledger,
     /// Roots of trees whose last live job finished, to be announced.
     finished_trees: Vec<String>,
-    /// The jobs that finished most recently, oldest first.
-    ended: VecDeque<String>,
-    /// Jobs finished since the state was made; the last one in `ended` is number `ended_total`.
-    ended_total: u64,
+    /// The jobs that finished most recently, for waiters.
+    pub recent_ends: RecentEnds,
 }
-
-/// Finished jobs remembered for waiters ([`State::ended_since`]).
-const ENDED_KEPT: usize = 4096;
 
 impl State {
     pub fn new(tokens: TokenPool) -> State {
@@ -154,8 +150,7 @@ impl State {
             tree_budgets: HashMap::new(),
             ledger: Ledger::default(),
             finished_trees: Vec::new(),
-            ended: VecDeque::new(),
-            ended_total: 0,
+            recent_ends: RecentEnds::default(),
         }
     }
 
@@ -366,11 +361,7 @@ impl State {
             self.tree_budgets.remove(root);
             self.finished_trees.push(root.clone());
         }
-        if self.ended.len() == ENDED_KEPT {
-            self.ended.pop_front();
-        }
-        self.ended.push_back(id.to_string());
-        self.ended_total += 1;
+        self.recent_ends.push(&live.record);
         Some(live)
     }
 
@@ -381,19 +372,6 @@ impl State {
     /// The roots of the trees that finished since the last call.
     pub fn take_finished_trees(&mut self) -> Vec<String> {
         std::mem::take(&mut self.finished_trees)
-    }
-
-    /// How many jobs have finished so far: a mark for [`State::ended_since`].
-    pub fn ended_total(&self) -> u64 {
-        self.ended_total
-    }
-
-    /// The jobs that finished after mark `seen`, so that a waiter looks at
-    /// those alone; `None` when some of them are no longer remembered (the
-    /// waiter then looks at every job it waits for).
-    pub fn ended_since(&self, seen: u64) -> Option<impl Iterator<Item = &str>> {
-        let new = usize::try_from(self.ended_total.checked_sub(seen)?).ok()?;
-        (new <= self.ended.len()).then(|| self.ended.iter().skip(self.ended.len() - new).map(String::as_str))
     }
 
     fn remove(&mut self, id: &str) -> Option<Live> {
@@ -564,26 +542,18 @@ pub(super) mod tests {
     }
 
     #[test]
-    fn finished_jobs_are_told_from_a_mark_until_they_are_too_many_to_remember() {
+    fn finished_jobs_are_told_to_waiters_with_their_final_records_retracted_ones_not() {
         let mut state = state();
-        let mark = state.ended_total();
-        for i in 0..3 {
-            state.admit(live(&format!("j{i}"), &format!("j{i}"), 0, i, 0), ROOMY, 0).unwrap();
-        }
-        state.retract("j2");
-        assert_eq!(state.ended_since(mark).unwrap().count(), 0, "a retracted job did not finish");
-        state.finish("j1", Instant::now());
-        let later = state.ended_total();
-        state.finish("j0", Instant::now());
-        assert_eq!(state.ended_since(mark).unwrap().collect::<Vec<_>>(), ["j1", "j0"]);
-        assert_eq!(state.ended_since(later).unwrap().collect::<Vec<_>>(), ["j0"]);
-        assert_eq!(state.ended_since(state.ended_total()).unwrap().count(), 0);
-        for i in 0..ENDED_KEPT as i64 {
-            state.admit(live(&format!("k{i}"), &format!("k{i}"), 0, 10 + i, 0), ROOMY, 0).unwrap();
-            state.finish(&format!("k{i}"), Instant::now());
-        }
-        assert!(state.ended_since(mark).is_none(), "the first ones are forgotten: look at everything");
-        assert_eq!(state.ended_since(later + 1).unwrap().count(), ENDED_KEPT);
+        let mark = state.recent_ends.total();
+        state.admit(live("a", "a", 0, 1, 0), ROOMY, 0).unwrap();
+        state.admit(live("b", "b", 0, 2, 0), ROOMY, 0).unwrap();
+        state.retract("b");
+        state.live.get_mut("a").unwrap().record.status = JobStatus::Succeeded;
+        state.finish("a", Instant::now());
+        let told: Vec<_> = state.recent_ends.since(mark).unwrap().collect();
+        assert_eq!(told.len(), 1, "a retracted job did not finish");
+        assert_eq!(told[0].0, "a");
+        assert_eq!(told[0].1.unwrap().status, JobStatus::Succeeded, "as it ended");
         check(&state);
     }
 

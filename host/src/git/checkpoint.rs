@@ -5,7 +5,11 @@
 //! scratch index file: the repository's own index and the working tree are
 //! never touched, so a snapshot is invisible to the user's `git status`.
 //! The scratch index starts as a copy of the real one, whose stat cache
-//! spares hashing every file again.
+//! spares hashing every file again. The copy keeps the index's modification
+//! time: git hashes again an entry whose file looks unchanged but may have
+//! changed in the same second the index was written ("racily clean"),
+//! judging by that time; a copy dated now would pass such an edit for
+//! unchanged, and the snapshot would miss it.
 
 use super::{Git, GitError};
 use std::path::{Path, PathBuf};
@@ -27,9 +31,13 @@ impl Git {
     async fn scratch_index(&self, top: &Path, scratch_dir: &Path) -> Result<Scratch, GitError> {
         let index = scratch_dir.join(format!("index-{}", uuid::Uuid::new_v4().simple()));
         let real = top.join(self.run(top, &["rev-parse", "--git-path", "index"]).await?.text());
-        let copied = std::fs::create_dir_all(scratch_dir).and_then(|()| match std::fs::copy(&real, &index) {
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(0),
-            other => other,
+        let copied = std::fs::create_dir_all(scratch_dir).and_then(|()| match std::fs::metadata(&real) {
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(err) => Err(err),
+            Ok(meta) => {
+                std::fs::copy(&real, &index)?;
+                std::fs::File::options().write(true).open(&index)?.set_modified(meta.modified()?)
+            }
         });
         copied.map_err(|err| GitError::Failed {
             args: "checkpoint".into(),
@@ -164,6 +172,30 @@ fn remove_empty_parents(top: &Path, file: &Path) {
 #[cfg(test)]
 mod tests {
     use super::super::testing::{git, repo, sh};
+
+    #[tokio::test]
+    async fn an_edit_in_the_second_the_index_was_written_is_in_the_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let (project, scratch) = (dir.path().join("p"), dir.path().join("scratch"));
+        std::fs::create_dir(&project).unwrap();
+        repo(&project, &[("a.txt", "one\n")]).await;
+        sh(&project, &["config", "core.trustctime", "false"]).await;
+        // Staged at `then`, the index written in that second, and the file
+        // edited in it too, to the same size: only its content tells.
+        let then = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000);
+        let touch = |path: &std::path::Path| {
+            std::fs::File::options().write(true).open(path).unwrap().set_modified(then).unwrap();
+        };
+        let file = project.join("a.txt");
+        touch(&file);
+        sh(&project, &["add", "a.txt"]).await;
+        touch(&project.join(".git/index"));
+        std::fs::write(&file, "two\n").unwrap();
+        touch(&file);
+
+        let tree = git().snapshot(&project, &scratch).await.unwrap();
+        assert_eq!(sh(&project, &["show", &format!("{tree}:a.txt")]).await, "two");
+    }
 
     #[tokio::test]
     async fn a_checkpoint_holds_untracked_files_and_restores_without_touching_the_index() {
