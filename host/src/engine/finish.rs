@@ -81,7 +81,7 @@ impl Engine {
                         let Some(id) = wanted.get(id).copied() else { continue };
                         match record {
                             Some(record) => {
-                                finished.insert(id, JobRecord::clone(record));
+                                finished.insert(id, record.clone());
                             }
                             None => look_at.push(id),
                         }

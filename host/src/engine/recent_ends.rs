@@ -12,7 +12,6 @@
 
 use crate::job::JobRecord;
 use std::collections::VecDeque;
-use std::sync::Arc;
 
 /// Finished jobs remembered.
 pub(super) const KEPT: usize = 4096;
@@ -24,7 +23,7 @@ const MAX_RECORD_BYTES: usize = RECORD_BYTES / 16;
 /// A finished job, with its final record while it is kept (and its size).
 struct End {
     id: String,
-    record: Option<(Arc<JobRecord>, usize)>,
+    record: Option<(JobRecord, usize)>,
 }
 
 #[derive(Default)]
@@ -35,8 +34,8 @@ pub(super) struct RecentEnds {
     total: u64,
     /// What the kept records take.
     record_bytes: usize,
-    /// How many of the oldest ends have no record: records are let go
-    /// oldest first, so they are all at the front.
+    /// The oldest ends up to here have no record (records are let go
+    /// oldest first); later ones may lack one too (too big to keep).
     bare: usize,
 }
 
@@ -50,7 +49,7 @@ impl RecentEnds {
             }
         }
         let bytes = json_size(record);
-        let kept = (bytes <= MAX_RECORD_BYTES).then(|| (Arc::new(record.clone()), bytes));
+        let kept = (bytes <= MAX_RECORD_BYTES).then(|| (record.clone(), bytes));
         self.record_bytes += kept.as_ref().map_or(0, |(_, bytes)| *bytes);
         self.ends.push_back(End { id: record.job_id.clone(), record: kept });
         self.total += 1;
@@ -71,7 +70,7 @@ impl RecentEnds {
     /// The jobs that finished after mark `seen`, oldest first, with their
     /// final records where kept; `None` when some of them are no longer
     /// remembered (the waiter then looks at every job it waits for).
-    pub fn since(&self, seen: u64) -> Option<impl Iterator<Item = (&str, Option<&Arc<JobRecord>>)>> {
+    pub fn since(&self, seen: u64) -> Option<impl Iterator<Item = (&str, Option<&JobRecord>)>> {
         let new = usize::try_from(self.total.checked_sub(seen)?).ok()?;
         (new <= self.ends.len()).then(|| {
             self.ends
